@@ -1,0 +1,33 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace tessenger {
+
+/// Every hard limit in one place. Every default is finite; a limit that trips
+/// is an error value, never unbounded memory or a crash.
+struct Limits {
+  // Codec (SPEC §7).
+  std::size_t max_frame_size = 64 * 1024;  ///< payload bytes after the 8-byte header
+  std::size_t max_username = 32;           ///< bytes
+  std::size_t max_password = 256;          ///< bytes
+  std::size_t max_group_name = 32;         ///< bytes
+  std::size_t max_text = 4096;             ///< message text, bytes
+  std::size_t max_file_name = 255;         ///< bytes
+  std::size_t max_list_entries = 1024;     ///< names in one request or reply
+  std::size_t max_software_name = 64;      ///< Hello's free-form software field
+
+  // Server (SPEC §3-§5).
+  std::size_t max_group_members = 1024;
+  std::size_t max_groups_per_user = 256;
+  std::size_t max_pending_write_bytes = 4 * 1024 * 1024;  ///< per connection
+  std::uint32_t login_timeout_seconds = 60;
+
+  // File transfer (SPEC §6).
+  std::size_t max_udp_chunk = 65'507 - 64;                   ///< payload bytes per datagram
+  std::uint64_t max_file_size = 16ull * 1024 * 1024 * 1024;  ///< receiver's default cap
+  std::size_t max_inflight_chunks = 4096;
+};
+
+}  // namespace tessenger

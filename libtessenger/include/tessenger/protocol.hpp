@@ -1,0 +1,324 @@
+#pragma once
+
+// The TESSENGER wire protocol: typed messages and a sans-I/O codec.
+//
+// No sockets, no Asio, no clocks: bytes in, messages out; messages in, bytes
+// out. docs/protocol.md is the normative description of the format.
+//
+// Thread safety: distinct objects: safe. Shared objects: unsafe.
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <variant>
+#include <vector>
+
+#include <tessenger/errc.hpp>
+#include <tessenger/export.hpp>
+#include <tessenger/limits.hpp>
+
+namespace tessenger::protocol {
+
+/// The only protocol version this build speaks. Every frame header carries it.
+inline constexpr std::uint8_t version = 1;
+/// Bytes before every payload: u32 length, u8 version, u8 type, u16 flags.
+inline constexpr std::size_t header_size = 8;
+
+/// Microseconds since the Unix epoch, UTC. Clients format it in local time.
+using Timestamp = std::int64_t;
+using RequestId = std::uint32_t;
+using Sha256 = std::array<std::uint8_t, 32>;
+using TransferKey = std::array<std::uint8_t, 32>;
+
+/// Wire type codes. Requests 0x01-0x3f, replies 0x40-0x7f, events 0x80-0xbf.
+enum class MessageType : std::uint8_t {
+  hello = 0x01,
+  login = 0x02,
+  direct_send = 0x03,
+  active_users_query = 0x04,
+  group_create = 0x05,
+  group_join = 0x06,
+  group_send = 0x07,
+  logout = 0x08,
+  file_offer = 0x09,
+  ping = 0x0a,
+
+  hello_ok = 0x40,
+  login_ok = 0x41,
+  direct_sent = 0x42,
+  active_users = 0x43,
+  group_created = 0x44,
+  group_joined = 0x45,
+  group_sent = 0x46,
+  logged_out = 0x47,
+  file_offer_ok = 0x48,
+  pong = 0x49,
+  error = 0x4a,
+
+  direct_event = 0x80,
+  group_event = 0x81,
+  invite_event = 0x82,
+  file_incoming_event = 0x83,
+  shutdown_event = 0x84,
+};
+
+// ---- Requests (client to server). Each carries an id its reply echoes. ----
+
+/// First frame on every connection.
+struct Hello {
+  RequestId request_id = 0;
+  std::uint8_t min_version = version;
+  std::uint8_t max_version = version;
+  std::string software;  ///< free form, e.g. "tessenger-client/0.1.0"
+  bool operator==(const Hello&) const = default;
+};
+
+struct Login {
+  RequestId request_id = 0;
+  std::string username;
+  std::string password;
+  std::uint16_t udp_port = 0;  ///< where this client receives files
+  bool operator==(const Login&) const = default;
+};
+
+struct DirectSend {
+  RequestId request_id = 0;
+  std::string to;
+  std::string text;
+  bool operator==(const DirectSend&) const = default;
+};
+
+struct ActiveUsersQuery {
+  RequestId request_id = 0;
+  bool operator==(const ActiveUsersQuery&) const = default;
+};
+
+struct GroupCreate {
+  RequestId request_id = 0;
+  std::string group;
+  std::vector<std::string> members;  ///< invitees, in the order given
+  bool operator==(const GroupCreate&) const = default;
+};
+
+struct GroupJoin {
+  RequestId request_id = 0;
+  std::string group;
+  bool operator==(const GroupJoin&) const = default;
+};
+
+struct GroupSend {
+  RequestId request_id = 0;
+  std::string group;
+  std::string text;
+  bool operator==(const GroupSend&) const = default;
+};
+
+struct Logout {
+  RequestId request_id = 0;
+  bool operator==(const Logout&) const = default;
+};
+
+/// Asks the server to introduce the sender to `to` for a file transfer.
+struct FileOffer {
+  RequestId request_id = 0;
+  std::string to;
+  std::string file_name;  ///< base name only
+  std::uint64_t size = 0;
+  Sha256 sha256{};
+  bool operator==(const FileOffer&) const = default;
+};
+
+struct Ping {
+  RequestId request_id = 0;
+  std::uint64_t payload = 0;
+  bool operator==(const Ping&) const = default;
+};
+
+// ---- Replies (server to client), echoing the request id. ----
+
+struct HelloOk {
+  RequestId request_id = 0;
+  std::uint8_t version = protocol::version;
+  std::string software;
+  std::uint32_t max_frame_size = 0;
+  bool operator==(const HelloOk&) const = default;
+};
+
+struct LoginOk {
+  RequestId request_id = 0;
+  std::string username;
+  bool operator==(const LoginOk&) const = default;
+};
+
+struct DirectSent {
+  RequestId request_id = 0;
+  Timestamp timestamp = 0;
+  bool operator==(const DirectSent&) const = default;
+};
+
+struct ActiveUser {
+  std::string username;
+  std::string address;  ///< the client's IP as the server saw it
+  std::uint16_t udp_port = 0;
+  Timestamp since = 0;
+  bool operator==(const ActiveUser&) const = default;
+};
+
+/// Other online users, in login order.
+struct ActiveUsers {
+  RequestId request_id = 0;
+  std::vector<ActiveUser> users;
+  bool operator==(const ActiveUsers&) const = default;
+};
+
+struct GroupCreated {
+  RequestId request_id = 0;
+  std::string group;
+  std::vector<std::string> members;  ///< creator first, then the invitees
+  bool operator==(const GroupCreated&) const = default;
+};
+
+struct GroupJoined {
+  RequestId request_id = 0;
+  std::string group;
+  bool operator==(const GroupJoined&) const = default;
+};
+
+struct GroupSent {
+  RequestId request_id = 0;
+  Timestamp timestamp = 0;
+  bool operator==(const GroupSent&) const = default;
+};
+
+struct LoggedOut {
+  RequestId request_id = 0;
+  std::string username;
+  bool operator==(const LoggedOut&) const = default;
+};
+
+/// The peer is online: send the file to address:udp_port under transfer_id.
+struct FileOfferOk {
+  RequestId request_id = 0;
+  std::uint64_t transfer_id = 0;
+  std::string peer_address;
+  std::uint16_t peer_udp_port = 0;
+  TransferKey key{};  ///< per-transfer secret shared with the receiver
+  bool operator==(const FileOfferOk&) const = default;
+};
+
+struct Pong {
+  RequestId request_id = 0;
+  std::uint64_t payload = 0;
+  bool operator==(const Pong&) const = default;
+};
+
+/// A refused request. `code` is a tessenger::errc value; `detail` names the
+/// subject where the text needs one (a user or group name), else empty.
+struct Error {
+  RequestId request_id = 0;
+  std::uint16_t code = 0;
+  std::string detail;
+  bool operator==(const Error&) const = default;
+};
+
+// ---- Events (server to client, unsolicited). ----
+
+struct DirectEvent {
+  std::string from;
+  Timestamp timestamp = 0;
+  std::string text;
+  bool operator==(const DirectEvent&) const = default;
+};
+
+struct GroupEvent {
+  std::string group;
+  std::string from;
+  Timestamp timestamp = 0;
+  std::string text;
+  bool operator==(const GroupEvent&) const = default;
+};
+
+struct InviteEvent {
+  std::string group;
+  std::string from;
+  bool operator==(const InviteEvent&) const = default;
+};
+
+/// `from` is about to send a file from sender_address:sender_udp_port.
+struct FileIncomingEvent {
+  std::uint64_t transfer_id = 0;
+  std::string from;
+  std::string file_name;
+  std::uint64_t size = 0;
+  Sha256 sha256{};
+  std::string sender_address;
+  std::uint16_t sender_udp_port = 0;
+  TransferKey key{};
+  bool operator==(const FileIncomingEvent&) const = default;
+};
+
+/// The server is closing this connection (code: a tessenger::errc value).
+struct ShutdownEvent {
+  std::uint16_t code = 0;
+  std::string reason;
+  bool operator==(const ShutdownEvent&) const = default;
+};
+
+using Message = std::variant<Hello, Login, DirectSend, ActiveUsersQuery, GroupCreate, GroupJoin,
+                             GroupSend, Logout, FileOffer, Ping, HelloOk, LoginOk, DirectSent,
+                             ActiveUsers, GroupCreated, GroupJoined, GroupSent, LoggedOut,
+                             FileOfferOk, Pong, Error, DirectEvent, GroupEvent, InviteEvent,
+                             FileIncomingEvent, ShutdownEvent>;
+
+/// The wire type code of a message.
+TESSENGER_EXPORT MessageType type_of(const Message& message) noexcept;
+/// True for messages a client sends (requests).
+TESSENGER_EXPORT bool is_request(MessageType type) noexcept;
+/// A short lower-case name of the type, for logs ("direct_send").
+TESSENGER_EXPORT std::string_view name_of(MessageType type) noexcept;
+
+/// Appends one encoded frame to `out`. Fields are not validated here: encoding
+/// what the decoder would reject is the caller's bug, caught by the peer.
+TESSENGER_EXPORT void encode(const Message& message, std::vector<std::byte>& out);
+TESSENGER_EXPORT std::vector<std::byte> encode(const Message& message);
+
+/// Decodes exactly one frame's payload (header already parsed). Used by the
+/// Decoder and directly by code that has whole frames in hand.
+TESSENGER_EXPORT std::error_code decode_payload(MessageType type, std::span<const std::byte> payload,
+                                                const Limits& limits, Message& out);
+
+/// What one Decoder::feed call produced.
+struct FeedResult {
+  std::size_t consumed = 0;        ///< bytes of the input used; feed the rest next
+  std::optional<Message> message;  ///< a complete message, if one ended in the input
+  std::error_code error;           ///< set once: the stream is unusable after it
+};
+
+/// Incremental frame decoder. Accepts any split or coalescing of the byte
+/// stream; buffers at most one frame (header + Limits::max_frame_size).
+///
+/// Usage: while input remains, r = feed(input); input = input.subspan(r.consumed);
+/// handle r.message; stop on r.error.
+class TESSENGER_EXPORT Decoder {
+ public:
+  explicit Decoder(const Limits& limits = {});
+
+  /// Consumes bytes up to the end of the next complete frame. Never throws.
+  FeedResult feed(std::span<const std::byte> input);
+
+  /// True when no partial frame is buffered.
+  bool idle() const noexcept { return buffer_.empty(); }
+  const Limits& limits() const noexcept { return limits_; }
+
+ private:
+  Limits limits_;
+  std::vector<std::byte> buffer_;  // partial frame: header, then payload
+  std::error_code failed_;
+};
+
+}  // namespace tessenger::protocol
