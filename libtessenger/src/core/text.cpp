@@ -1,0 +1,46 @@
+#include "core/text.hpp"
+
+namespace tessenger::core {
+namespace {
+
+bool is_ascii_alnum(char c) noexcept {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+}  // namespace
+
+bool is_valid_username(std::string_view name, std::size_t max_length) noexcept {
+  if (name.empty() || name.size() > max_length) return false;
+  for (char c : name) {
+    if (!is_ascii_alnum(c) && c != '_' && c != '-' && c != '.') return false;
+  }
+  return true;
+}
+
+bool is_valid_group_name(std::string_view name, std::size_t max_length) noexcept {
+  if (name.empty() || name.size() > max_length) return false;
+  for (char c : name) {
+    if (!is_ascii_alnum(c)) return false;
+  }
+  return true;
+}
+
+std::optional<std::string_view> clean_text(std::string_view text, std::size_t max_bytes) noexcept {
+  constexpr std::string_view blanks = " \t";
+  const auto first = text.find_first_not_of(blanks);
+  if (first == std::string_view::npos) return std::nullopt;
+  text = text.substr(first, text.find_last_not_of(blanks) - first + 1);
+  if (text.size() > max_bytes) return std::nullopt;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto byte = static_cast<unsigned char>(text[i]);
+    if (byte < 0x20 || byte == 0x7f) return std::nullopt;
+    // U+0080..U+009F are encoded as C2 80..C2 9F.
+    if (byte == 0xc2 && i + 1 < text.size()) {
+      const auto next = static_cast<unsigned char>(text[i + 1]);
+      if (next >= 0x80 && next <= 0x9f) return std::nullopt;
+    }
+  }
+  return text;
+}
+
+}  // namespace tessenger::core
