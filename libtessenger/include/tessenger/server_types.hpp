@@ -70,8 +70,8 @@ struct ServerObserver {
 /// Everything a Server needs to know. Plain data; copy freely.
 struct ServerConfig {
   std::string bind_address = "127.0.0.1";  ///< IPv4 or IPv6 literal
-  std::uint16_t port = 0;                   ///< 0 picks a free port; see local_port()
-  std::uint32_t max_attempts = 3;           ///< failed logins before a block (1..1000)
+  std::uint16_t port = 0;                  ///< 0 picks a free port; see local_port()
+  std::uint32_t max_attempts = 3;          ///< failed logins before a block (1..1000)
   std::chrono::seconds block_duration{10};
   /// Read when `authenticator` is empty.
   std::filesystem::path credentials_file = "credentials.txt";

@@ -1,0 +1,423 @@
+#include <tessenger/server.hpp>
+
+#include <openssl/rand.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <fmt/format.h>
+#include <asio/bind_executor.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
+#include <asio/write.hpp>
+
+#include "core/hub.hpp"
+#include "core/log_store.hpp"
+
+namespace tessenger {
+namespace {
+
+using asio::ip::tcp;
+using Strand = asio::strand<asio::io_context::executor_type>;
+
+constexpr std::size_t read_buffer_size = 64 * 1024;
+// How long a closing connection may keep its socket half-open so the peer
+// reads our last frames before the close (an early close can turn into a RST
+// that discards them).
+constexpr auto linger_time = std::chrono::seconds(2);
+
+core::Instant now() {
+  using namespace std::chrono;
+  return {steady_clock::now(),
+          duration_cast<microseconds>(system_clock::now().time_since_epoch()).count()};
+}
+
+std::string printable_address(const tcp::endpoint& endpoint) {
+  auto address = endpoint.address();
+  if (address.is_v6() && address.to_v6().is_v4_mapped()) {
+    address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
+  }
+  return address.to_string();
+}
+
+void random_bytes(std::span<std::uint8_t> out) {
+  if (RAND_bytes(out.data(), static_cast<int>(out.size())) != 1) {
+    throw std::runtime_error("the system random generator failed");
+  }
+}
+
+}  // namespace
+
+class Server::Impl final : public std::enable_shared_from_this<Server::Impl>, public core::Outbox {
+ public:
+  Impl(asio::io_context* io, ServerConfig config, ServerObserver observer)
+      : owned_io_(io ? nullptr : std::make_unique<asio::io_context>(1)),
+        io_(io ? *io : *owned_io_),
+        strand_(asio::make_strand(io_)),
+        acceptor_(strand_),
+        config_(std::move(config)),
+        observer_(std::move(observer)) {}
+
+  bool owns_io() const noexcept { return owned_io_ != nullptr; }
+  const std::string& bind_address() const noexcept { return config_.bind_address; }
+
+  void start(std::error_code& ec, std::string* what);
+  void stop();
+  void join() {
+    if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
+  }
+  void run_own_thread() {
+    thread_ = std::thread([this] { io_.run(); });
+  }
+
+  std::atomic<std::uint16_t> port{0};
+  std::atomic<std::size_t> connections{0};
+
+ private:
+  struct Connection {
+    Connection(Strand& strand, tcp::socket s, core::SessionId session_id, const Limits& limits)
+        : socket(std::move(s)),
+          id(session_id),
+          decoder(limits),
+          timer(strand),
+          read_buffer(read_buffer_size) {}
+    tcp::socket socket;
+    core::SessionId id;
+    protocol::Decoder decoder;
+    asio::steady_timer timer;  // login timeout, then linger after close
+    std::vector<std::byte> read_buffer;
+    std::vector<std::byte> pending;   // frames waiting for the next write
+    std::vector<std::byte> inflight;  // frames being written
+    std::string address;
+    bool writing = false;
+    bool dirty = false;
+    bool closing = false;  // write what is queued, then close
+    bool half_closed = false;
+  };
+  using ConnectionPtr = std::shared_ptr<Connection>;
+
+  void accept();
+  void on_accept(tcp::socket socket);
+  void read(const ConnectionPtr& connection);
+  void on_read(const ConnectionPtr& connection, std::size_t length);
+  void flush(const ConnectionPtr& connection);
+  void flush_dirty();
+  void drop(const ConnectionPtr& connection);
+  void warn(std::string_view text);
+
+  // core::Outbox
+  void send(core::SessionId to, const protocol::Message& message) override;
+  void send_to_many(std::span<const core::SessionId> to, const protocol::Message& message) override;
+  void close(core::SessionId session, errc reason) override;
+  bool queued(Connection& connection);
+  Connection* find(core::SessionId id);
+
+  // Declared first so that it is destroyed last, after every socket and timer.
+  std::unique_ptr<asio::io_context> owned_io_;
+  asio::io_context& io_;
+  Strand strand_;
+  tcp::acceptor acceptor_;
+  asio::steady_timer accept_retry_{strand_};
+  ServerConfig config_;
+  ServerObserver observer_;
+  std::unique_ptr<core::FileLogStore> logs_;
+  std::unique_ptr<core::Hub> hub_;
+  std::unordered_map<core::SessionId, ConnectionPtr> connections_;
+  std::vector<ConnectionPtr> dirty_;
+  std::vector<std::byte> shared_frame_;
+  core::SessionId next_id_ = 1;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+void Server::Impl::start(std::error_code& ec, std::string* what) {
+  auto fail = [&](std::error_code error, std::string message) {
+    ec = error;
+    if (what) *what = std::move(message);
+  };
+  if (config_.max_attempts < 1 || config_.max_attempts > 1000) {
+    return fail(make_error_code(errc::invalid_argument),
+                fmt::format("max_attempts {} is out of range (1-1000)", config_.max_attempts));
+  }
+  const auto address = asio::ip::make_address(config_.bind_address, ec);
+  if (ec) return fail(ec, fmt::format("invalid address '{}'", config_.bind_address));
+
+  try {
+    auto authenticator = config_.authenticator
+                             ? config_.authenticator
+                             : load_credentials_file(config_.credentials_file, config_.log);
+    logs_ = std::make_unique<core::FileLogStore>(config_.data_dir, config_.log);
+    hub_ = std::make_unique<core::Hub>(core::HubConfig{config_.max_attempts, config_.block_duration,
+                                                       config_.limits, config_.software},
+                                       std::move(authenticator), *logs_, *this, observer_,
+                                       config_.log, random_bytes);
+  } catch (const std::system_error& e) {
+    return fail(e.code(), e.what());
+  }
+
+  const tcp::endpoint endpoint(address, config_.port);
+  const auto where = endpoint.address().is_v6()
+                         ? fmt::format("[{}]:{}", config_.bind_address, config_.port)
+                         : fmt::format("{}:{}", config_.bind_address, config_.port);
+  acceptor_.open(endpoint.protocol(), ec);
+  if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(endpoint, ec);
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    acceptor_.close();
+    return fail(ec, fmt::format("cannot listen on {}: {}", where, ec.message()));
+  }
+  port = acceptor_.local_endpoint().port();
+  asio::post(strand_, [self = shared_from_this()] { self->accept(); });
+}
+
+void Server::Impl::warn(std::string_view text) {
+  if (config_.log.enabled(LogLevel::warn)) config_.log.write(LogLevel::warn, text);
+}
+
+void Server::Impl::accept() {
+  acceptor_.async_accept(strand_,
+                         [self = shared_from_this()](std::error_code ec, tcp::socket socket) {
+                           if (ec == asio::error::operation_aborted || !self->acceptor_.is_open())
+                             return;
+                           if (ec) {
+                             // Typically EMFILE: back off instead of spinning on a full descriptor
+                             // table.
+                             self->warn(fmt::format("accept failed: {}", ec.message()));
+                             self->accept_retry_.expires_after(std::chrono::milliseconds(100));
+                             self->accept_retry_.async_wait([self](std::error_code wait_error) {
+                               if (!wait_error) self->accept();
+                             });
+                             return;
+                           }
+                           self->on_accept(std::move(socket));
+                           self->accept();
+                         });
+}
+
+void Server::Impl::on_accept(tcp::socket socket) {
+  std::error_code ec;
+  const auto peer = socket.remote_endpoint(ec);
+  if (ec) return;
+  socket.set_option(tcp::no_delay(true), ec);
+  auto connection =
+      std::make_shared<Connection>(strand_, std::move(socket), next_id_++, config_.limits);
+  connection->address = printable_address(peer);
+  connections_.emplace(connection->id, connection);
+  ++connections;
+  hub_->connected(connection->id, connection->address);
+
+  connection->timer.expires_after(std::chrono::seconds(config_.limits.login_timeout_seconds));
+  connection->timer.async_wait([self = shared_from_this(), connection](std::error_code wait_error) {
+    if (wait_error || connection->closing) return;
+    self->hub_->login_timeout(connection->id);
+    self->flush_dirty();
+  });
+  read(connection);
+}
+
+void Server::Impl::read(const ConnectionPtr& connection) {
+  connection->socket.async_read_some(
+      asio::buffer(connection->read_buffer),
+      [self = shared_from_this(), connection](std::error_code ec, std::size_t length) {
+        if (ec) {
+          self->drop(connection);
+          return;
+        }
+        self->on_read(connection, length);
+      });
+}
+
+void Server::Impl::on_read(const ConnectionPtr& connection, std::size_t length) {
+  // A closing connection's input is read only to wait for the peer's close.
+  if (!connection->closing) {
+    std::span<const std::byte> input(connection->read_buffer.data(), length);
+    const auto instant = now();
+    while (!input.empty() && !connection->closing) {
+      auto result = connection->decoder.feed(input);
+      input = input.subspan(result.consumed);
+      if (result.error) {
+        warn(fmt::format("{}: protocol error: {}", connection->address, result.error.message()));
+        hub_->protocol_error(connection->id, result.error);
+        break;
+      }
+      if (result.message) hub_->handle(connection->id, *result.message, instant);
+    }
+    flush_dirty();
+    hub_->flush_logs();
+  }
+  if (connections_.contains(connection->id)) read(connection);
+}
+
+Server::Impl::Connection* Server::Impl::find(core::SessionId id) {
+  const auto it = connections_.find(id);
+  if (it == connections_.end() || it->second->closing) return nullptr;
+  return it->second.get();
+}
+
+// Queues frames already encoded at the end of `connection.pending`; a
+// client whose queue passes the bound is not reading and is dropped.
+bool Server::Impl::queued(Connection& connection) {
+  if (connection.pending.size() > config_.limits.max_pending_write_bytes) {
+    warn(fmt::format("{}: disconnecting a client that does not read ({} bytes queued)",
+                     connection.address, connection.pending.size()));
+    close(connection.id, errc::slow_consumer);
+    return false;
+  }
+  if (!connection.dirty) {
+    connection.dirty = true;
+    dirty_.push_back(connections_.at(connection.id));
+  }
+  return true;
+}
+
+void Server::Impl::send(core::SessionId to, const protocol::Message& message) {
+  if (Connection* connection = find(to)) {
+    protocol::encode(message, connection->pending);
+    queued(*connection);
+  }
+}
+
+void Server::Impl::send_to_many(std::span<const core::SessionId> to,
+                                const protocol::Message& message) {
+  if (to.empty()) return;
+  shared_frame_.clear();
+  protocol::encode(message, shared_frame_);
+  for (const auto id : to) {
+    if (Connection* connection = find(id)) {
+      connection->pending.insert(connection->pending.end(), shared_frame_.begin(),
+                                 shared_frame_.end());
+      queued(*connection);
+    }
+  }
+}
+
+void Server::Impl::close(core::SessionId session, errc reason) {
+  const auto it = connections_.find(session);
+  if (it == connections_.end() || it->second->closing) return;
+  auto& connection = *it->second;
+  connection.closing = true;
+  if (reason == errc::slow_consumer) {
+    // Its queue will never drain: tell it why instead of waiting.
+    connection.pending.clear();
+    protocol::encode(
+        protocol::ShutdownEvent{static_cast<std::uint16_t>(reason), "not reading fast enough"},
+        connection.pending);
+  }
+  if (!connection.dirty) {
+    connection.dirty = true;
+    dirty_.push_back(it->second);
+  }
+}
+
+void Server::Impl::flush_dirty() {
+  for (auto& connection : dirty_) {
+    connection->dirty = false;
+    flush(connection);
+  }
+  dirty_.clear();
+}
+
+void Server::Impl::flush(const ConnectionPtr& connection) {
+  if (connection->writing || !connections_.contains(connection->id)) return;
+  if (connection->pending.empty()) {
+    if (connection->closing && !connection->half_closed) {
+      connection->half_closed = true;
+      std::error_code ec;
+      connection->socket.shutdown(tcp::socket::shutdown_send, ec);
+      connection->timer.expires_after(linger_time);
+      connection->timer.async_wait(
+          [self = shared_from_this(), connection](std::error_code wait_error) {
+            if (!wait_error) self->drop(connection);
+          });
+    }
+    return;
+  }
+  std::swap(connection->pending, connection->inflight);
+  connection->writing = true;
+  asio::async_write(connection->socket, asio::buffer(connection->inflight),
+                    [self = shared_from_this(), connection](std::error_code ec, std::size_t) {
+                      connection->writing = false;
+                      connection->inflight.clear();
+                      if (ec) {
+                        self->drop(connection);
+                        return;
+                      }
+                      self->flush(connection);
+                    });
+}
+
+void Server::Impl::drop(const ConnectionPtr& connection) {
+  const auto it = connections_.find(connection->id);
+  if (it == connections_.end()) return;
+  connections_.erase(it);
+  --connections;
+  connection->closing = true;
+  std::error_code ec;
+  connection->timer.cancel();
+  connection->socket.close(ec);
+  hub_->disconnected(connection->id);
+  hub_->flush_logs();
+  if (stopping_ && connections_.empty()) logs_->sync(hub_->online());
+}
+
+void Server::Impl::stop() {
+  asio::post(strand_, [self = shared_from_this()] {
+    if (self->stopping_) return;
+    self->stopping_ = true;
+    std::error_code ec;
+    self->acceptor_.close(ec);
+    self->accept_retry_.cancel();
+    if (!self->hub_) return;
+    self->hub_->shutdown();
+    self->flush_dirty();
+    self->logs_->sync(self->hub_->online());
+  });
+}
+
+Server::Server(asio::io_context& io, ServerConfig config, ServerObserver observer)
+    : impl_(std::make_shared<Impl>(&io, std::move(config), std::move(observer))) {}
+
+Server::Server(ServerConfig config, ServerObserver observer)
+    : impl_(std::make_shared<Impl>(nullptr, std::move(config), std::move(observer))) {}
+
+Server::~Server() {
+  impl_->stop();
+  if (impl_->owns_io()) impl_->join();
+}
+
+void Server::start() {
+  std::error_code ec;
+  std::string what;
+  start(ec, &what);
+  if (ec) throw std::system_error(ec, what);
+}
+
+void Server::start(std::error_code& ec, std::string* what) {
+  ec.clear();
+  impl_->start(ec, what);
+  if (!ec && impl_->owns_io()) impl_->run_own_thread();
+}
+
+std::uint16_t Server::local_port() const noexcept {
+  return impl_->port;
+}
+
+asio::ip::tcp::endpoint Server::local_endpoint() const {
+  return {asio::ip::make_address(impl_->bind_address()), impl_->port};
+}
+
+void Server::stop() {
+  impl_->stop();
+  if (impl_->owns_io()) impl_->join();
+}
+
+std::size_t Server::connection_count() const noexcept {
+  return impl_->connections;
+}
+
+}  // namespace tessenger

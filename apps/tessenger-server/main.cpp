@@ -1,0 +1,140 @@
+// tessenger-server: parses arguments and runs a tessenger::Server until
+// SIGINT or SIGTERM.
+
+#include <charconv>
+#include <csignal>
+#include <cstdio>
+#include <iostream>
+#include <string>
+
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+#include <CLI/CLI.hpp>
+#include <asio/io_context.hpp>
+#include <asio/signal_set.hpp>
+
+#include <tessenger/server.hpp>
+#include <tessenger/version.hpp>
+
+namespace {
+
+constexpr int exit_usage = 2;
+
+std::optional<long> parse_integer(const std::string& text) {
+  long value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc{} || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+spdlog::level::level_enum to_spdlog(tessenger::LogLevel level) {
+  switch (level) {
+    case tessenger::LogLevel::debug:
+      return spdlog::level::debug;
+    case tessenger::LogLevel::info:
+      return spdlog::level::info;
+    case tessenger::LogLevel::warn:
+      return spdlog::level::warn;
+    case tessenger::LogLevel::error:
+      return spdlog::level::err;
+  }
+  return spdlog::level::info;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"TESSENGER chat server"};
+  std::string address;
+  std::string port_text;
+  std::string attempts_text;
+  tessenger::ServerConfig config;
+  std::string credentials = "credentials.txt";
+  std::string data_dir = ".";
+  long block_seconds = 10;
+  bool verbose = false;
+  bool quiet = false;
+
+  app.add_option("server_ip", address, "IPv4 or IPv6 address to listen on")->required();
+  app.add_option("tcp_port", port_text, "TCP port (0 picks a free one)")->required();
+  app.add_option("max_attempts", attempts_text,
+                 "consecutive failed logins before a temporary block (1-1000)")
+      ->required();
+  app.add_option("--credentials", credentials, "credentials file")->capture_default_str();
+  app.add_option("--data-dir", data_dir, "directory for the log files")->capture_default_str();
+  app.add_option("--block-seconds", block_seconds, "how long a blocked account stays blocked")
+      ->check(CLI::Range(1L, 86400L))
+      ->capture_default_str();
+  app.add_option("--login-timeout", config.limits.login_timeout_seconds,
+                 "seconds a connection may take to log in")
+      ->check(CLI::Range(1u, 3600u))
+      ->capture_default_str();
+  app.add_flag("-v,--verbose", verbose, "also log debug messages");
+  app.add_flag("-q,--quiet", quiet, "log warnings and errors only");
+  app.set_version_flag("--version", std::string("tessenger-server ") + tessenger::version_string);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : exit_usage;
+  }
+
+  const auto attempts = parse_integer(attempts_text);
+  if (!attempts || *attempts < 1 || *attempts > 1000) {
+    std::cerr << "tessenger-server: invalid max_attempts '" << attempts_text
+              << "': expected an integer from 1 to 1000\n";
+    return exit_usage;
+  }
+  const auto port = parse_integer(port_text);
+  if (!port || *port < 0 || *port > 65535) {
+    std::cerr << "tessenger-server: invalid tcp_port '" << port_text
+              << "': expected an integer from 0 to 65535\n";
+    return exit_usage;
+  }
+
+  auto logger = spdlog::stdout_logger_mt("tessenger");
+  logger->set_pattern("[%Y-%m-%d %H:%M:%S.%e] [%l] %v");
+  logger->set_level(verbose ? spdlog::level::debug
+                    : quiet ? spdlog::level::warn
+                            : spdlog::level::info);
+  logger->flush_on(spdlog::level::trace);
+
+  config.bind_address = address;
+  config.port = static_cast<std::uint16_t>(*port);
+  config.max_attempts = static_cast<std::uint32_t>(*attempts);
+  config.block_duration = std::chrono::seconds(block_seconds);
+  config.credentials_file = credentials;
+  config.data_dir = data_dir;
+  config.software = std::string("tessenger-server/") + tessenger::version_string;
+  config.log.min_level = verbose ? tessenger::LogLevel::debug
+                         : quiet ? tessenger::LogLevel::warn
+                                 : tessenger::LogLevel::info;
+  config.log.write = [logger](tessenger::LogLevel level, std::string_view text) {
+    logger->log(to_spdlog(level), "{}", text);
+  };
+
+  asio::io_context io(1);
+  tessenger::Server server(io, config);
+  std::error_code ec;
+  std::string what;
+  server.start(ec, &what);
+  if (ec) {
+    std::cerr << "tessenger-server: " << what << '\n';
+    return 1;
+  }
+  const bool v6 = server.local_endpoint().address().is_v6();
+  std::printf("TESSENGER server listening on %s%s%s:%u\n", v6 ? "[" : "", address.c_str(),
+              v6 ? "]" : "", server.local_port());
+  std::fflush(stdout);
+
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  signals.async_wait([&](std::error_code error, int signal_number) {
+    if (error) return;
+    logger->info("received signal {}, shutting down", signal_number);
+    server.stop();
+  });
+  io.run();
+  logger->info("server stopped");
+  return 0;
+}
