@@ -1,0 +1,63 @@
+#include "common/texts.hpp"
+
+#include <fmt/format.h>
+
+#include <tessenger/errc.hpp>
+
+namespace tessenger::app {
+
+std::string error_text(std::error_code code, std::string_view detail) {
+  if (code.category() != category()) return fmt::format("Error: {}.", code.message());
+  switch (static_cast<errc>(code.value())) {
+    case errc::invalid_username:
+      return "Invalid username. Please try again.";
+    case errc::invalid_password:
+      return "Invalid password. Please try again.";
+    case errc::account_blocked_now:
+      return "Invalid password. Your account has been blocked. Please try again later.";
+    case errc::account_blocked:
+      return "Your account is blocked due to multiple login failures. Please try again later.";
+    case errc::already_logged_in:
+      return "This account is already logged in.";
+    case errc::user_not_online:
+      return fmt::format("{} is not online.", detail);
+    case errc::cannot_message_self:
+      return "You cannot message yourself.";
+    case errc::group_exists:
+      return fmt::format("a group chat (Name: {}) already exists", detail);
+    case errc::group_not_found:
+      return fmt::format("Groupchat {} doesn't exist.", detail);
+    case errc::not_invited:
+      return fmt::format("You are not invited to group {}.", detail);
+    case errc::already_joined:
+      return fmt::format("You have already joined Groupchat {}.", detail);
+    case errc::group_not_found_for_message:
+      return "The group chat does not exist.";
+    case errc::not_group_member:
+      return "You are not in this group chat.";
+    case errc::group_not_joined:
+      return "Please join the group before sending messages.";
+    case errc::invalid_group_name:
+      return "Invalid group name: use 1-32 letters and digits.";
+    case errc::invalid_username_format:
+      return fmt::format("Invalid username: {}.", detail);
+    case errc::invalid_text:
+      return "Invalid message: use 1-4096 bytes of UTF-8 text on one line.";
+    case errc::no_such_file:
+      return fmt::format("No such file: {}", detail);
+    case errc::rate_limited:
+      return "You are sending messages too fast.";
+    case errc::login_timeout:
+      return "Login timed out. Please connect again.";
+    case errc::server_shutdown:
+      return "The server is shutting down. Bye!";
+    case errc::peer_closed:
+      return "The server closed the connection.";
+    default:
+      break;
+  }
+  if (detail.empty()) return fmt::format("Error: {}.", code.message());
+  return fmt::format("Error: {} ({}).", code.message(), detail);
+}
+
+}  // namespace tessenger::app

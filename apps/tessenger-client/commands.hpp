@@ -1,0 +1,43 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+namespace tessenger::app {
+
+// One parsed command line (SPEC §4). Message texts are the rest of the line,
+// untrimmed; they are checked with clean_message() before sending.
+struct MsgTo {
+  std::string user;
+  std::string text;
+};
+struct ActiveUser {};
+struct CreateGroup {
+  std::string group;
+  std::vector<std::string> users;
+};
+struct JoinGroup {
+  std::string group;
+};
+struct GroupMsg {
+  std::string group;
+  std::string text;
+};
+struct Logout {};
+/// Wrong use of a known command: print its usage line.
+struct Usage {
+  std::string_view line;
+};
+struct InvalidCommand {};
+/// A blank line.
+struct NoCommand {};
+
+using Command = std::variant<NoCommand, InvalidCommand, Usage, MsgTo, ActiveUser, CreateGroup,
+                             JoinGroup, GroupMsg, Logout>;
+
+/// Parses a line; the leading '/' is optional.
+Command parse_command(std::string_view line);
+
+}  // namespace tessenger::app

@@ -1,0 +1,110 @@
+// tessenger-client: argument parsing and wiring; the session is in session.cpp.
+
+#include <charconv>
+#include <csignal>
+#include <filesystem>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <system_error>
+
+#include <CLI/CLI.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ip/address.hpp>
+#include <asio/ip/udp.hpp>
+
+#include <tessenger/version.hpp>
+
+#include "common/console.hpp"
+#include "common/line_reader.hpp"
+#include "session.hpp"
+
+namespace {
+
+constexpr int exit_usage = 2;
+
+tessenger::app::LineReader* interruptible_input = nullptr;
+
+extern "C" void on_signal(int) {
+  if (interruptible_input) interruptible_input->interrupt();
+}
+
+std::optional<std::uint16_t> parse_port(const std::string& text) {
+  unsigned value = 0;
+  const auto* end = text.data() + text.size();
+  const auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (ec != std::errc{} || ptr != end || text.empty() || value > 65535) return std::nullopt;
+  return static_cast<std::uint16_t>(value);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"TESSENGER chat client"};
+  std::string host;
+  std::string tcp_port_text;
+  std::string udp_port_text;
+  std::string download_dir = ".";
+  app.add_option("server_ip", host, "server address (IPv4, IPv6 or a host name)")->required();
+  app.add_option("tcp_port", tcp_port_text, "server TCP port")->required();
+  app.add_option("udp_port", udp_port_text, "UDP port to receive files on (0 picks a free one)")
+      ->required();
+  app.add_option("--download-dir", download_dir, "where received files are saved")
+      ->capture_default_str();
+  app.set_version_flag("--version", std::string("tessenger-client ") + tessenger::version_string);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : exit_usage;
+  }
+
+  const auto tcp_port = parse_port(tcp_port_text);
+  if (!tcp_port || *tcp_port == 0) {
+    std::cerr << "tessenger-client: invalid tcp_port '" << tcp_port_text
+              << "': expected an integer from 1 to 65535\n";
+    return exit_usage;
+  }
+  const auto udp_port = parse_port(udp_port_text);
+  if (!udp_port) {
+    std::cerr << "tessenger-client: invalid udp_port '" << udp_port_text
+              << "': expected an integer from 0 to 65535\n";
+    return exit_usage;
+  }
+  std::error_code ec;
+  if (!std::filesystem::is_directory(download_dir, ec)) {
+    std::cerr << "tessenger-client: --download-dir '" << download_dir << "' is not a directory\n";
+    return exit_usage;
+  }
+
+  // Bound before connecting, so a port in use is reported at start-up and
+  // the port reported at login is the real one.
+  asio::io_context udp_io(1);
+  const auto server_address = asio::ip::make_address(host, ec);
+  const auto family = !ec && server_address.is_v6() ? asio::ip::udp::v6() : asio::ip::udp::v4();
+  asio::ip::udp::socket udp(udp_io);
+  udp.open(family, ec);
+  if (!ec) udp.bind({family, *udp_port}, ec);
+  if (ec) {
+    std::cerr << "tessenger-client: cannot use UDP port " << *udp_port << ": " << ec.message()
+              << '\n';
+    return 1;
+  }
+
+  std::signal(SIGPIPE, SIG_IGN);
+  tessenger::app::LineReader input(0);
+  interruptible_input = &input;
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+
+  tessenger::app::Console out(1);
+  tessenger::app::Console err(2);
+  tessenger::app::SessionConfig config;
+  config.host = host;
+  config.tcp_port = *tcp_port;
+  config.udp_port = udp.local_endpoint().port();
+  const int status = tessenger::app::run_session(config, input, out, err);
+  interruptible_input = nullptr;
+  return status;
+}
