@@ -1,0 +1,26 @@
+#pragma once
+
+#include <span>
+
+#include <tessenger/file_transfer.hpp>
+
+struct evp_md_ctx_st;
+
+namespace tessenger::transfer {
+
+/// Incremental SHA-256 through OpenSSL EVP (uses the CPU's SHA extensions).
+class Sha256 {
+ public:
+  Sha256();
+  ~Sha256();
+  Sha256(const Sha256&) = delete;
+  Sha256& operator=(const Sha256&) = delete;
+
+  void update(std::span<const std::byte> data);
+  Digest finish();
+
+ private:
+  evp_md_ctx_st* ctx_;
+};
+
+}  // namespace tessenger::transfer

@@ -1,0 +1,37 @@
+#pragma once
+
+#include <cstring>
+#include <vector>
+
+#include <tessenger/file_transfer.hpp>
+
+namespace test {
+
+struct MemorySource final : tessenger::transfer::ChunkSource {
+  std::vector<std::byte> data;
+  explicit MemorySource(std::vector<std::byte> content) : data(std::move(content)) {}
+  std::error_code read(std::uint64_t offset, std::span<std::byte> out) override {
+    std::memcpy(out.data(), data.data() + offset, out.size());
+    return {};
+  }
+};
+
+struct MemorySink final : tessenger::transfer::ChunkSink {
+  std::vector<std::byte> data;
+  bool committed = false;
+  explicit MemorySink(std::size_t size) : data(size) {}
+  std::error_code write(std::uint64_t offset, std::span<const std::byte> in) override {
+    std::memcpy(data.data() + offset, in.data(), in.size());
+    return {};
+  }
+  std::error_code read(std::uint64_t offset, std::span<std::byte> out) override {
+    std::memcpy(out.data(), data.data() + offset, out.size());
+    return {};
+  }
+  std::error_code commit() override {
+    committed = true;
+    return {};
+  }
+};
+
+}  // namespace test
