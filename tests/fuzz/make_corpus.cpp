@@ -1,0 +1,92 @@
+// Writes the decoder's seed corpus into the directory given as argument: one
+// valid frame of every message type, a coalesced stream of them, and one
+// frame of each rejected kind. Files are named by the SHA-256 of their bytes.
+
+#include <openssl/evp.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <tessenger/protocol.hpp>
+
+#include "samples.hpp"
+
+using namespace tessenger::protocol;
+using Bytes = std::vector<std::byte>;
+
+namespace {
+
+std::string sha256_hex(const Bytes& data) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (EVP_Digest(data.data(), data.size(), digest, &length, EVP_sha256(), nullptr) != 1) {
+    throw std::runtime_error("SHA-256 failed");
+  }
+  static constexpr char hex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < length; ++i) {
+    out += hex[digest[i] >> 4];
+    out += hex[digest[i] & 15];
+  }
+  return out;
+}
+
+Bytes with_header(Bytes frame, int byte, int value) {
+  frame[static_cast<std::size_t>(byte)] = static_cast<std::byte>(value);
+  return frame;
+}
+
+Bytes with_length(Bytes frame, std::uint32_t length) {
+  for (int i = 0; i < 4; ++i)
+    frame[static_cast<std::size_t>(i)] = static_cast<std::byte>(length >> (24 - 8 * i));
+  return frame;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::fprintf(stderr, "usage: %s DIR\n", argv[0]);
+    return 2;
+  }
+  const std::filesystem::path dir = argv[1];
+  std::filesystem::create_directories(dir);
+
+  std::vector<Bytes> seeds;
+  Bytes stream;
+  for (const auto& m : samples::one_of_each()) {
+    seeds.push_back(encode(m));
+    encode(m, stream);
+  }
+  seeds.push_back(stream);
+
+  const Bytes ping = encode(Ping{1, 2});
+  seeds.push_back(with_header(ping, 4, 2));                                // unsupported version
+  seeds.push_back(with_header(ping, 7, 1));                                // flags set
+  seeds.push_back(with_header(ping, 5, 0x3f));                             // unknown type
+  seeds.push_back(with_length(Bytes(ping.begin(), ping.begin() + 8), 0));  // empty frame
+  seeds.push_back(with_length(ping, 0xffffffff));                          // frame too large
+  Bytes truncated(ping.begin(), ping.end() - 1);
+  seeds.push_back(with_length(truncated, 11));  // payload ends inside a field
+  Bytes trailing = ping;
+  trailing.push_back(std::byte{0});
+  seeds.push_back(with_length(trailing, 13));
+  seeds.push_back(encode(DirectSend{1, "bob", "\xed\xa0\x80"}));  // surrogate
+  seeds.push_back(encode(GroupJoin{1, std::string(33, 'g')}));    // field too long
+  seeds.push_back(encode(GroupCreate{1, "g", std::vector<std::string>(1025, "b")}));  // list
+
+  for (const auto& seed : seeds) {
+    std::ofstream out(dir / sha256_hex(seed), std::ios::binary);
+    out.write(reinterpret_cast<const char*>(seed.data()),
+              static_cast<std::streamsize>(seed.size()));
+    if (!out) {
+      std::fprintf(stderr, "cannot write into %s\n", dir.c_str());
+      return 1;
+    }
+  }
+  std::printf("%zu seeds written to %s\n", seeds.size(), dir.c_str());
+  return 0;
+}
