@@ -217,6 +217,7 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
           nullptr, fail(std::error_code(error->code, category()), std::move(error->detail)));
     }
     if (protocol::type_of(reply) != pending.reply_type) {
+      pending.complete(nullptr, fail(make_error_code(errc::unexpected_message)));
       return shutdown(make_error_code(errc::unexpected_message), {}, true);
     }
     if (std::holds_alternative<protocol::LoggedOut>(reply)) {

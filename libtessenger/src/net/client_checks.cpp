@@ -35,7 +35,7 @@ Failure check(const protocol::GroupCreate& request, const Limits& limits) {
   if (!fits(request.group, limits.max_group_name)) return fail(errc::invalid_group_name);
   if (request.members.size() > limits.max_list_entries) return fail(errc::limit_reached);
   for (const auto& member : request.members) {
-    if (!fits(member, limits.max_username)) return fail(errc::invalid_username_format, member);
+    if (!fits(member, limits.max_username)) return fail(errc::user_not_online, member);
   }
   return {};
 }

@@ -1,0 +1,319 @@
+// Client behaviour that the real server never provokes: a scripted fake
+// server on a blocking socket sends garbage, unknown ids or coalesced
+// frames. Plus connection edge cases against the real server.
+
+#include <doctest/doctest.h>
+
+#include <poll.h>
+
+#include <atomic>
+#include <thread>
+
+#include <asio/ip/tcp.hpp>
+#include <asio/read.hpp>
+#include <asio/write.hpp>
+
+#include "chat_client.hpp"
+#include "test_server.hpp"
+
+using namespace tessenger;
+using namespace tessenger::testing;
+
+namespace {
+
+// One accepted connection, driven step by step by the test thread.
+class FakeServer {
+ public:
+  FakeServer() : acceptor_(io_, {asio::ip::make_address("127.0.0.1"), 0}) {}
+
+  std::uint16_t port() const { return acceptor_.local_endpoint().port(); }
+
+  void accept() { socket_ = acceptor_.accept(); }
+
+  /// The next message the client sent (bounded by the deadline).
+  protocol::Message read() {
+    for (;;) {
+      if (!pending_.empty()) {
+        auto result = decoder_.feed(pending_);
+        pending_.erase(pending_.begin(),
+                       pending_.begin() + static_cast<std::ptrdiff_t>(result.consumed));
+        REQUIRE_FALSE(result.error);
+        if (result.message) return std::move(*result.message);
+      }
+      pollfd fd{socket_->native_handle(), POLLIN, 0};
+      const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline).count();
+      REQUIRE(::poll(&fd, 1, static_cast<int>(ms)) == 1);
+      std::byte chunk[4096];
+      const auto n = socket_->read_some(asio::buffer(chunk));
+      pending_.insert(pending_.end(), chunk, chunk + n);
+    }
+  }
+
+  template <class M>
+  M read_as() {
+    auto message = read();
+    REQUIRE(std::holds_alternative<M>(message));
+    return std::get<M>(std::move(message));
+  }
+
+  void write(const std::vector<std::byte>& bytes) { asio::write(*socket_, asio::buffer(bytes)); }
+  void send(const protocol::Message& message) { write(protocol::encode(message)); }
+
+  /// Accepts and answers the Hello.
+  void handshake() {
+    accept();
+    const auto hello = read_as<protocol::Hello>();
+    protocol::HelloOk ok;
+    ok.request_id = hello.request_id;
+    ok.max_frame_size = 65536;
+    send(ok);
+  }
+
+  void close() { socket_->close(); }
+
+ private:
+  asio::io_context io_;
+  asio::ip::tcp::acceptor acceptor_;
+  std::optional<asio::ip::tcp::socket> socket_;
+  protocol::Decoder decoder_;
+  std::vector<std::byte> pending_;
+};
+
+}  // namespace
+
+TEST_CASE("frames coalesced into one read and split byte by byte are all decoded") {
+  FakeServer fake;
+  std::thread connector([&] {
+    fake.handshake();
+    fake.read_as<protocol::Login>();
+  });
+  ChatClient chat(fake.port());
+  REQUIRE(chat.hello().ok());
+  chat.client().login("alice", "pa", 1, [](Result<protocol::LoginOk>) {});
+  connector.join();
+
+  std::vector<std::byte> burst;
+  for (int i = 0; i < 50; ++i) {
+    protocol::encode(protocol::DirectEvent{"bob", i, "m" + std::to_string(i)}, burst);
+  }
+  fake.write(burst);
+  for (int i = 0; i < 50; ++i)
+    CHECK(chat.next<protocol::DirectEvent>().timestamp == i);
+
+  const auto split = protocol::encode(protocol::GroupEvent{"g", "carol", 7, "split"});
+  for (auto byte : split)
+    fake.write({byte});
+  const auto event = chat.next<protocol::GroupEvent>();
+  CHECK(event.text == "split");
+  CHECK(event.from == "carol");
+}
+
+TEST_CASE("replies are matched by request id, not by arrival order") {
+  FakeServer fake;
+  std::thread script([&] {
+    fake.handshake();
+    const auto first = fake.read_as<protocol::Ping>();
+    const auto second = fake.read_as<protocol::Ping>();
+    fake.send(protocol::Pong{second.request_id, second.payload});
+    fake.send(protocol::Pong{first.request_id, first.payload});
+  });
+  ChatClient chat(fake.port());
+  std::promise<std::uint64_t> one, two;
+  chat.client().ping(1, [&](Result<protocol::Pong> r) { one.set_value(r.value().payload); });
+  chat.client().ping(2, [&](Result<protocol::Pong> r) { two.set_value(r.value().payload); });
+  script.join();
+  auto first = one.get_future();
+  auto second = two.get_future();
+  REQUIRE(first.wait_for(deadline) == std::future_status::ready);
+  REQUIRE(second.wait_for(deadline) == std::future_status::ready);
+  CHECK(first.get() == 1);
+  CHECK(second.get() == 2);
+}
+
+TEST_CASE("a protocol error from the server closes the client with that error") {
+  SUBCASE("garbage bytes") {
+    FakeServer fake;
+    std::thread script([&] { fake.handshake(); });
+    ChatClient chat(fake.port());
+    script.join();
+    // A frame header announcing more than max_frame_size.
+    fake.write({std::byte{0xff}, std::byte{0xff}, std::byte{0xff}, std::byte{0xff}, std::byte{1},
+                std::byte{0x80}, std::byte{0}, std::byte{0}});
+    CHECK(chat.next<Disconnected>().code == errc::frame_too_large);
+    CHECK(chat.ping().error() == asio::error::not_connected);
+  }
+  SUBCASE("a reply to a request never made") {
+    FakeServer fake;
+    std::thread script([&] { fake.handshake(); });
+    ChatClient chat(fake.port());
+    script.join();
+    fake.send(protocol::Pong{999, 0});
+    CHECK(chat.next<Disconnected>().code == errc::unexpected_message);
+  }
+  SUBCASE("a reply of the wrong type fails the pending request too") {
+    FakeServer fake;
+    std::thread script([&] {
+      fake.handshake();
+      const auto ping = fake.read_as<protocol::Ping>();
+      fake.send(protocol::LoginOk{ping.request_id, "alice"});
+    });
+    ChatClient chat(fake.port());
+    CHECK(chat.ping().error() == errc::unexpected_message);
+    script.join();
+    CHECK(chat.next<Disconnected>().code == errc::unexpected_message);
+  }
+  SUBCASE("a request sent by the server") {
+    FakeServer fake;
+    std::thread script([&] { fake.handshake(); });
+    ChatClient chat(fake.port());
+    script.join();
+    fake.send(protocol::Logout{5});
+    CHECK(chat.next<Disconnected>().code == errc::unexpected_message);
+  }
+  SUBCASE("an Error for no request") {
+    FakeServer fake;
+    std::thread script([&] { fake.handshake(); });
+    ChatClient chat(fake.port());
+    script.join();
+    fake.send(protocol::Error{0, static_cast<std::uint16_t>(errc::malformed_frame), "bad"});
+    const auto closed = chat.next<Disconnected>();
+    CHECK(closed.code == errc::malformed_frame);
+    CHECK(closed.reason == "bad");
+  }
+}
+
+TEST_CASE("a refused Hello fails connect") {
+  FakeServer fake;
+  std::thread script([&] {
+    fake.accept();
+    const auto hello = fake.read_as<protocol::Hello>();
+    fake.send(protocol::Error{hello.request_id,
+                              static_cast<std::uint16_t>(errc::unsupported_version), ""});
+    fake.close();
+  });
+  ChatClient chat(fake.port());
+  script.join();
+  CHECK(chat.hello().error() == errc::unsupported_version);
+  CHECK(chat.ping().error() == asio::error::not_connected);
+  CHECK(chat.queued() == 0);
+}
+
+TEST_CASE("the server closing mid-request fails the request and reports it once") {
+  FakeServer fake;
+  std::thread script([&] {
+    fake.handshake();
+    fake.read_as<protocol::ActiveUsersQuery>();
+    fake.close();
+  });
+  ChatClient chat(fake.port());
+  CHECK(chat.active_users().error() == errc::peer_closed);
+  script.join();
+  CHECK(chat.next<Disconnected>().code == errc::peer_closed);
+  CHECK(chat.queued() == 0);
+}
+
+TEST_CASE("server shutdown is reported with its code") {
+  TestServer server;
+  ChatClient alice(server.port());
+  alice.must_login("alice", "pa");
+  server.stop();
+  CHECK(alice.next<Disconnected>().code == errc::server_shutdown);
+  CHECK(alice.send("bob", "hi").error() == asio::error::not_connected);
+}
+
+TEST_CASE("connection errors and misuse") {
+  SUBCASE("connection refused") {
+    std::uint16_t closed_port = 0;
+    {
+      FakeServer fake;  // bound then released: nothing listens there now
+      closed_port = fake.port();
+    }
+    ChatClient chat(closed_port);
+    CHECK(chat.hello().error() == asio::error::connection_refused);
+    CHECK(chat.queued() == 0);
+  }
+  SUBCASE("requests before connect and a second connect") {
+    TestServer server;
+    Client client(ClientEvents{});
+    const auto early = await<protocol::Pong>([&](auto done) { client.ping(0, std::move(done)); });
+    CHECK(early.error() == asio::error::not_connected);
+    const auto hello = await<protocol::HelloOk>(
+        [&](auto done) { client.connect("127.0.0.1", server.port(), std::move(done)); });
+    CHECK(hello.ok());
+    const auto again = await<protocol::HelloOk>(
+        [&](auto done) { client.connect("127.0.0.1", server.port(), std::move(done)); });
+    CHECK(again.error() == asio::error::already_started);
+  }
+  SUBCASE("close fails pending requests and is not reported as a disconnection") {
+    FakeServer fake;
+    std::thread script([&] {
+      fake.handshake();
+      fake.read_as<protocol::Ping>();
+    });
+    ChatClient chat(fake.port());
+    std::promise<std::error_code> failed;
+    chat.client().ping(0, [&](Result<protocol::Pong> r) { failed.set_value(r.error()); });
+    script.join();
+    chat.client().close();
+    auto code = failed.get_future();
+    REQUIRE(code.wait_for(deadline) == std::future_status::ready);
+    CHECK(code.get() == asio::error::operation_aborted);
+    CHECK(chat.queued() == 0);
+  }
+  SUBCASE("destroying the client drops pending callbacks") {
+    FakeServer fake;
+    std::thread script([&] {
+      fake.handshake();
+      fake.read_as<protocol::Ping>();
+    });
+    auto called = std::make_shared<std::atomic<bool>>(false);
+    {
+      Client client(ClientEvents{});
+      const auto hello = await<protocol::HelloOk>(
+          [&](auto done) { client.connect("127.0.0.1", fake.port(), std::move(done)); });
+      REQUIRE(hello.ok());
+      client.ping(0, [called](Result<protocol::Pong>) { *called = true; });
+      script.join();
+    }
+    CHECK_FALSE(*called);
+  }
+}
+
+TEST_CASE("requests that would break a codec limit fail locally") {
+  TestServer server;
+  ChatClient alice(server.port());
+  CHECK(alice.login(std::string(33, 'a'), "pa").error() == errc::invalid_username);
+  CHECK(alice.login("alice", std::string(300, 'p')).error() == errc::field_too_long);
+  alice.must_login("alice", "pa");
+  CHECK(alice.create_group("g", std::vector<std::string>(2000, "bob")).error() ==
+        errc::limit_reached);
+  const auto bad_member = alice.create_group("g", {std::string(33, 'b')});
+  CHECK(bad_member.error() == errc::user_not_online);
+  CHECK(bad_member.detail() == std::string(33, 'b'));
+  CHECK(alice.join_group(std::string(40, 'g')).error() == errc::group_not_found);
+  CHECK(alice.send_group(std::string(40, 'g'), "hi").error() == errc::group_not_found_for_message);
+  // Still connected.
+  CHECK(alice.ping(3)->payload == 3);
+}
+
+TEST_CASE("IPv6 works") {
+  ServerConfig config;
+  config.bind_address = "::1";
+  std::optional<TestServer> server;
+  try {
+    server.emplace(config);
+  } catch (const std::system_error&) {
+    MESSAGE("no IPv6 loopback here; skipped");
+    return;
+  }
+  ChatClient alice(server->port(), "::1");
+  ChatClient bob(server->port(), "::1");
+  alice.must_login("alice", "pa");
+  bob.must_login("bob", "pb");
+  REQUIRE(alice.send("bob", "over v6").ok());
+  CHECK(bob.next<protocol::DirectEvent>().text == "over v6");
+  const auto users = alice.active_users();
+  REQUIRE(users.ok());
+  REQUIRE(users->users.size() == 1);
+  CHECK(users->users[0].address == "::1");
+}
