@@ -1,0 +1,352 @@
+// End to end: the real tessenger-client over pipes against the real
+// tessenger-server, checking the SPEC texts byte for byte.
+
+#include <doctest/doctest.h>
+
+#include <signal.h>
+
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/ip/udp.hpp>
+
+#include <algorithm>
+#include <fstream>
+#include <thread>
+
+#include "cli_harness.hpp"
+
+using namespace tessenger::testing;
+
+namespace {
+
+struct Setup {
+  TempDir dir{"tessenger-cli"};
+  explicit Setup(const char* accounts = "alice pa\nbob pb\ncarol pc\ndave pd\n") {
+    dir.write("credentials.txt", accounts);
+  }
+};
+
+std::vector<std::string> lines_of(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);)
+    lines.push_back(line);
+  return lines;
+}
+
+using Lines = std::vector<std::string>;
+
+}  // namespace
+
+TEST_CASE("login failures, retries and success") {
+  Setup setup;
+  CliServer server(setup.dir);
+  CliClient client(server.port());
+  CHECK(client.line() == "Please login");
+  client.send("zed");
+  client.send("pa");
+  CHECK(client.line() == "Username: Password: Invalid username. Please try again.");
+  client.send("alice");
+  client.send("wrong");
+  CHECK(client.line() == "Username: Password: Invalid password. Please try again.");
+  client.send("alice");
+  client.send("pa");
+  CHECK(client.line() == "Username: Password: Welcome to TESSENGER!");
+  CHECK(client.line() == prompt);
+  client.send("/logout");
+  CHECK(client.line() == "Bye, alice!");
+  CHECK(client.wait() == 0);
+}
+
+TEST_CASE("blocking after max_attempts, and expiry after --block-seconds") {
+  Setup setup;
+  CliServer server(setup.dir, 2);
+  {
+    CliClient client(server.port());
+    CHECK(client.line() == "Please login");
+    client.send("alice");
+    client.send("x");
+    CHECK(client.line() == "Username: Password: Invalid password. Please try again.");
+    client.send("alice");
+    client.send("y");
+    CHECK(client.line() ==
+          "Username: Password: Invalid password. Your account has been blocked. Please try again "
+          "later.");
+    CHECK(client.wait() == 1);
+  }
+  const auto blocked_at = std::chrono::steady_clock::now();
+  {
+    CliClient client(server.port());
+    CHECK(client.line() == "Please login");
+    client.send("alice");
+    client.send("pa");
+    CHECK(client.line() ==
+          "Username: Password: Your account is blocked due to multiple login failures. Please "
+          "try again later.");
+    CHECK(client.wait() == 1);
+  }
+  // Not synchronisation: the block lasts one second of wall time.
+  std::this_thread::sleep_until(blocked_at + std::chrono::milliseconds(1100));
+  CliClient client(server.port());
+  client.login("alice", "pa");
+}
+
+TEST_CASE("a second login to an online account is refused") {
+  Setup setup;
+  CliServer server(setup.dir);
+  CliClient first(server.port());
+  first.login("alice", "pa");
+  CliClient second(server.port());
+  CHECK(second.line() == "Please login");
+  second.send("alice");
+  second.send("pa");
+  CHECK(second.line() == "Username: Password: This account is already logged in.");
+  second.send("bob");
+  second.send("pb");
+  CHECK(second.line() == "Username: Password: Welcome to TESSENGER!");
+  CHECK(second.line() == prompt);
+  const auto sent = first.command("/msgto bob still here");
+  REQUIRE(sent.size() == 1);
+  CHECK(matches(sent[0], "message sent at " + ts + "\\."));
+  CHECK(matches(second.line(), ts + ", alice: still here"));
+  CHECK(second.line() == prompt);
+}
+
+TEST_CASE("msgto to online, offline, unknown and self") {
+  Setup setup;
+  CliServer server(setup.dir);
+  CliClient alice(server.port());
+  CliClient bob(server.port());
+  alice.login("alice", "pa");
+  bob.login("bob", "pb");
+
+  const auto sent = alice.command("/msgto bob hello  there");
+  REQUIRE(sent.size() == 1);
+  CHECK(matches(sent[0], "message sent at " + ts + "\\."));
+  const auto received = bob.line();
+  CHECK(matches(received, ts + ", alice: hello  there"));
+  // The receiver sees the time the sender was told.
+  CHECK(received.substr(0, received.find(',')) == sent[0].substr(16, sent[0].size() - 17));
+  CHECK(bob.line() == prompt);
+
+  CHECK(alice.command("msgto carol hi") == Lines{"carol is not online."});
+  CHECK(alice.command("/msgto zed hi") == Lines{"zed is not online."});
+  CHECK(alice.command("/msgto alice hi") == Lines{"You cannot message yourself."});
+  CHECK(alice.command("/msgto bob") == Lines{"Usage: /msgto USER MESSAGE"});
+  CHECK(alice.command("/msgto bob \x01") == Lines{"Message contains control characters."});
+  CHECK(alice.command("/msgto bob " + std::string(4097, 'x')) ==
+        Lines{"Message is too long: at most 4096 bytes."});
+  CHECK(alice.command("/msgto bob \xff") == Lines{"Message is not valid UTF-8."});
+}
+
+TEST_CASE("activeuser lists the others in login order") {
+  Setup setup;
+  CliServer server(setup.dir);
+  CliClient alice(server.port());
+  alice.login("alice", "pa");
+  CHECK(alice.command("/activeuser") == Lines{"no other active user"});
+  CliClient carol(server.port());
+  carol.login("carol", "pc");
+  CliClient bob(server.port());
+  bob.login("bob", "pb");
+  const auto users = alice.command("activeuser");
+  REQUIRE(users.size() == 2);
+  CHECK(matches(users[0], "carol, 127\\.0\\.0\\.1, \\d+, active since " + ts + "\\."));
+  CHECK(matches(users[1], "bob, 127\\.0\\.0\\.1, \\d+, active since " + ts + "\\."));
+  // The client reported the UDP port it bound (0 picked a real one).
+  CHECK(users[0].find(", 0, ") == std::string::npos);
+  CHECK(alice.command("/activeuser now") == Lines{"Usage: /activeuser"});
+}
+
+TEST_CASE("the group life cycle and each of its errors") {
+  Setup setup;
+  CliServer server(setup.dir);
+  CliClient alice(server.port());
+  CliClient bob(server.port());
+  CliClient carol(server.port());
+  CliClient dave(server.port());
+  alice.login("alice", "pa");
+  bob.login("bob", "pb");
+  carol.login("carol", "pc");
+  dave.login("dave", "pd");
+
+  CHECK(alice.command("/creategroup chat alice bob carol") ==
+        Lines{"Group chat room has been created, room name: chat, users in this room: alice, "
+              "bob, carol"});
+  for (auto* invited : {&bob, &carol}) {
+    CHECK(invited->line() == "alice invited you to group chat; use /joingroup chat to join.");
+    CHECK(invited->line() == prompt);
+  }
+  CHECK(dave.command("/creategroup chat bob") == Lines{"a group chat (Name: chat) already exists"});
+  CHECK(alice.command("/creategroup team bob zed") == Lines{"zed is not online."});
+  CHECK(alice.command("/creategroup") == Lines{"Usage: /creategroup GROUP USER [USER...]"});
+
+  CHECK(bob.command("/joingroup nochat") == Lines{"Groupchat nochat doesn't exist."});
+  CHECK(dave.command("/joingroup chat") == Lines{"You are not invited to group chat."});
+  CHECK(alice.command("/joingroup chat") == Lines{"You have already joined Groupchat chat."});
+  CHECK(bob.command("joingroup chat") == Lines{"Joined the group chat: chat successfully."});
+  CHECK(bob.command("/joingroup") == Lines{"Usage: /joingroup GROUP"});
+
+  CHECK(alice.command("/groupmsg nochat hi") == Lines{"The group chat does not exist."});
+  CHECK(dave.command("/groupmsg chat hi") == Lines{"You are not in this group chat."});
+  CHECK(carol.command("/groupmsg chat hi") ==
+        Lines{"Please join the group before sending messages."});
+  CHECK(alice.command("/groupmsg chat") == Lines{"Usage: /groupmsg GROUP MESSAGE"});
+
+  const auto sent = bob.command("/groupmsg chat hello group");
+  REQUIRE(sent.size() == 1);
+  CHECK(matches(sent[0], "Group chat message sent at " + ts + "\\."));
+  CHECK(matches(alice.line(), ts + ", chat, bob: hello group"));
+  CHECK(alice.line() == prompt);
+  // carol (invited, not joined) and dave (not invited) got nothing: their
+  // next output is the reply to their next command.
+  CHECK(carol.command("/activeuser").size() == 3);
+  CHECK(dave.command("/activeuser").size() == 3);
+
+  const auto log = lines_of(setup.dir / "chat_messagelog.txt");
+  REQUIRE(log.size() == 1);
+  CHECK(matches(log[0], "1; " + ts + "; bob; hello group"));
+}
+
+TEST_CASE("unknown commands, blank lines and commands without the slash") {
+  Setup setup;
+  CliServer server(setup.dir);
+  CliClient alice(server.port());
+  alice.login("alice", "pa");
+  CHECK(alice.command("/dance") == Lines{"Error. Invalid command!"});
+  CHECK(alice.command("hello world") == Lines{"Error. Invalid command!"});
+  CHECK(alice.command("").empty());
+  CHECK(alice.command("activeuser") == Lines{"no other active user"});
+  CHECK(alice.command("logout now") == Lines{"Usage: /logout"});
+  alice.send("logout");
+  CHECK(alice.line() == "Bye, alice!");
+  CHECK(alice.wait() == 0);
+}
+
+TEST_CASE("end of input is a clean logout") {
+  Setup setup;
+  CliServer server(setup.dir);
+  CliClient alice(server.port());
+  alice.login("alice", "pa");
+  alice.process().close_stdin();
+  CHECK(alice.line() == "Bye, alice!");
+  CHECK(alice.wait() == 0);
+}
+
+TEST_CASE("SIGINT is a clean logout") {
+  Setup setup;
+  CliServer server(setup.dir);
+  CliClient alice(server.port());
+  alice.login("alice", "pa");
+  alice.process().signal(SIGINT);
+  CHECK(alice.line() == "Bye, alice!");
+  CHECK(alice.wait() == 0);
+}
+
+TEST_CASE("server shutdown ends the client with a clear line") {
+  Setup setup;
+  CliServer server(setup.dir);
+  CliClient alice(server.port());
+  alice.login("alice", "pa");
+  CHECK(server.stop() == 0);
+  CHECK(alice.line() == "The server is shutting down. Bye!");
+  CHECK(alice.wait() == 1);
+}
+
+TEST_CASE("log files, renumbering on logout, and numbering across a restart") {
+  Setup setup;
+  CliServer server(setup.dir);
+  {
+    CliClient alice(server.port());
+    CliClient bob(server.port());
+    CliClient carol(server.port());
+    alice.login("alice", "pa");
+    bob.login("bob", "pb");
+    carol.login("carol", "pc");
+    // A round trip after the last login: its log lines are then on disk.
+    CHECK(carol.command("/activeuser").size() == 2);
+    auto users = lines_of(setup.dir / "userlog.txt");
+    REQUIRE(users.size() == 3);
+    CHECK(matches(users[0], "1; " + ts + "; alice; 127\\.0\\.0\\.1; \\d+"));
+    CHECK(matches(users[1], "2; " + ts + "; bob; 127\\.0\\.0\\.1; \\d+"));
+    CHECK(matches(users[2], "3; " + ts + "; carol; 127\\.0\\.0\\.1; \\d+"));
+
+    alice.send("/logout");
+    CHECK(alice.line() == "Bye, alice!");
+    CHECK(alice.wait() == 0);
+    CHECK(carol.command("/activeuser").size() == 1);
+    users = lines_of(setup.dir / "userlog.txt");
+    REQUIRE(users.size() == 2);
+    CHECK(matches(users[0], "1; " + ts + "; bob; 127\\.0\\.0\\.1; \\d+"));
+    CHECK(matches(users[1], "2; " + ts + "; carol; 127\\.0\\.0\\.1; \\d+"));
+
+    CHECK(bob.command("/msgto carol one").size() == 1);
+    CHECK(matches(carol.line(), ts + ", bob: one"));
+    CHECK(carol.line() == prompt);
+    CHECK(bob.command("/msgto alice offline") == Lines{"alice is not online."});
+    CHECK(carol.command("/msgto bob two").size() == 1);
+    CHECK(server.stop() == 0);
+  }
+  auto messages = lines_of(setup.dir / "messagelog.txt");
+  REQUIRE(messages.size() == 2);
+  CHECK(matches(messages[0], "1; " + ts + "; bob; one"));
+  CHECK(matches(messages[1], "2; " + ts + "; carol; two"));
+  CHECK(lines_of(setup.dir / "userlog.txt").empty());
+
+  server.start();
+  CliClient bob(server.port());
+  CliClient dave(server.port());
+  bob.login("bob", "pb");
+  dave.login("dave", "pd");
+  CHECK(dave.command("/msgto bob three").size() == 1);
+  CHECK(matches(bob.line(), ts + ", dave: three"));
+  CHECK(bob.line() == prompt);
+  CHECK(bob.command("/activeuser").size() == 1);
+  messages = lines_of(setup.dir / "messagelog.txt");
+  REQUIRE(messages.size() == 3);
+  CHECK(matches(messages[2], "3; " + ts + "; dave; three"));
+}
+
+TEST_CASE("command line: help, version, bad arguments, refused connection, busy UDP port") {
+  auto run = [](std::vector<std::string> args) {
+    args.insert(args.begin(), TESSENGER_CLIENT_PATH);
+    Process process(args);
+    process.close_stdin();
+    const auto status = process.wait(cli_deadline);
+    return std::make_pair(status.value_or(-1), process.error_output(cli_deadline));
+  };
+  {
+    Process help({TESSENGER_CLIENT_PATH, "--help"});
+    CHECK(help.wait(cli_deadline) == 0);
+    const auto first = help.read_line(cli_deadline);
+    REQUIRE(first);
+    CHECK(first->find("TESSENGER chat client") != std::string::npos);
+  }
+  {
+    Process version({TESSENGER_CLIENT_PATH, "--version"});
+    CHECK(version.wait(cli_deadline) == 0);
+    CHECK(version.read_line(cli_deadline).value_or("").starts_with("tessenger-client "));
+  }
+  CHECK(run({"127.0.0.1"}).first == 2);
+  CHECK(run({"127.0.0.1", "70000", "0"}).first == 2);
+  CHECK(run({"127.0.0.1", "12000", "-1"}).first == 2);
+  CHECK(run({"127.0.0.1", "12000", "0", "--download-dir", "/nonexistent/dir"}).first == 2);
+
+  // Nothing listens on a port that was just released.
+  std::uint16_t closed_port = 0;
+  {
+    asio::io_context io;
+    asio::ip::tcp::acceptor acceptor(io, {asio::ip::tcp::v4(), 0});
+    closed_port = acceptor.local_endpoint().port();
+  }
+  const auto refused = run({"127.0.0.1", std::to_string(closed_port), "0"});
+  CHECK(refused.first == 1);
+  CHECK(refused.second.find("cannot connect") != std::string::npos);
+  CHECK(std::count(refused.second.begin(), refused.second.end(), '\n') == 1);
+
+  asio::io_context io;
+  asio::ip::udp::socket taken(io, {asio::ip::udp::v4(), 0});
+  const auto busy = run({"127.0.0.1", "12000", std::to_string(taken.local_endpoint().port())});
+  CHECK(busy.first == 1);
+  CHECK(busy.second.find("cannot use UDP port") != std::string::npos);
+}
