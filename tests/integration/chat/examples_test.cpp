@@ -1,0 +1,81 @@
+// Runs the example programs as child processes against an in-process Server
+// and checks what they do through a library Client.
+
+#include <doctest/doctest.h>
+
+#include <signal.h>
+
+#include <regex>
+
+#include "chat_client.hpp"
+#include "process.hpp"
+#include "test_server.hpp"
+
+using namespace tessenger;
+using namespace tessenger::testing;
+
+TEST_CASE("echo_bot answers every direct message") {
+  TestServer server;
+  Process bot({TESSENGER_ECHO_BOT_PATH, "127.0.0.1", std::to_string(server.port()), "bob", "pb"});
+  REQUIRE(bot.read_line(deadline) == "echo_bot: logged in as bob");
+
+  ChatClient alice(server.port());
+  ChatClient carol(server.port());
+  alice.must_login("alice", "pa");
+  carol.must_login("carol", "pc");
+  for (int i = 0; i < 5; ++i) {
+    REQUIRE(alice.send("bob", "ping " + std::to_string(i)).ok());
+    REQUIRE(carol.send("bob", "grüße " + std::to_string(i)).ok());
+  }
+  for (int i = 0; i < 5; ++i) {
+    const auto echo = alice.next<protocol::DirectEvent>();
+    CHECK(echo.from == "bob");
+    CHECK(echo.text == "ping " + std::to_string(i));
+    CHECK(carol.next<protocol::DirectEvent>().text == "grüße " + std::to_string(i));
+  }
+
+  bot.signal(SIGTERM);
+  CHECK(bot.wait(deadline) == 0);
+  CHECK(alice.send("bob", "gone?").error() == errc::user_not_online);
+}
+
+TEST_CASE("echo_bot with a wrong password exits non-zero") {
+  TestServer server;
+  Process bot({TESSENGER_ECHO_BOT_PATH, "127.0.0.1", std::to_string(server.port()), "bob", "no"});
+  CHECK(bot.wait(deadline) == 1);
+  CHECK(bot.error_output(deadline).find("login refused") != std::string::npos);
+}
+
+TEST_CASE("group_broadcast posts once every member has joined") {
+  TestServer server;
+  ChatClient bob(server.port());
+  ChatClient carol(server.port());
+  ChatClient dave(server.port());
+  bob.must_login("bob", "pb");
+  carol.must_login("carol", "pc");
+  dave.must_login("dave", "pd");
+
+  Process broadcaster({TESSENGER_GROUP_BROADCAST_PATH, "127.0.0.1", std::to_string(server.port()),
+                       "alice", "pa", "news", "hello members", "bob", "carol"});
+  REQUIRE(broadcaster.read_line(deadline) == "group_broadcast: created news");
+  for (auto* member : {&bob, &carol}) {
+    const auto invite = member->next<protocol::InviteEvent>();
+    CHECK(invite.group == "news");
+    CHECK(invite.from == "alice");
+  }
+  REQUIRE(bob.join_group("news").ok());
+  REQUIRE(bob.send("alice", "joined").ok());
+  // Not everyone has joined yet: nothing is posted.
+  CHECK(bob.quiet());
+  REQUIRE(carol.join_group("news").ok());
+  REQUIRE(carol.send("alice", "joined").ok());
+
+  for (auto* member : {&bob, &carol}) {
+    const auto post = member->next<protocol::GroupEvent>();
+    CHECK(post.group == "news");
+    CHECK(post.from == "alice");
+    CHECK(post.text == "hello members");
+  }
+  CHECK(broadcaster.wait(deadline) == 0);
+  CHECK(dave.quiet());
+}
