@@ -55,6 +55,10 @@ class TESSENGER_EXPORT Server {
 
  private:
   class Impl;
+  struct OwnedContext;
+  // Destroyed after impl_: destroying the io_context releases the handlers
+  // that still hold the Impl.
+  std::unique_ptr<OwnedContext> owned_;
   std::shared_ptr<Impl> impl_;
 };
 

@@ -54,25 +54,16 @@ void random_bytes(std::span<std::uint8_t> out) {
 
 class Server::Impl final : public std::enable_shared_from_this<Server::Impl>, public core::Outbox {
  public:
-  Impl(asio::io_context* io, ServerConfig config, ServerObserver observer)
-      : owned_io_(io ? nullptr : std::make_unique<asio::io_context>(1)),
-        io_(io ? *io : *owned_io_),
-        strand_(asio::make_strand(io_)),
+  Impl(asio::io_context& io, ServerConfig config, ServerObserver observer)
+      : strand_(asio::make_strand(io)),
         acceptor_(strand_),
         config_(std::move(config)),
         observer_(std::move(observer)) {}
 
-  bool owns_io() const noexcept { return owned_io_ != nullptr; }
   const std::string& bind_address() const noexcept { return config_.bind_address; }
 
   void start(std::error_code& ec, std::string* what);
   void stop();
-  void join() {
-    if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
-  }
-  void run_own_thread() {
-    thread_ = std::thread([this] { io_.run(); });
-  }
 
   std::atomic<std::uint16_t> port{0};
   std::atomic<std::size_t> connections{0};
@@ -97,6 +88,8 @@ class Server::Impl final : public std::enable_shared_from_this<Server::Impl>, pu
     bool dirty = false;
     bool closing = false;  // write what is queued, then close
     bool half_closed = false;
+    bool abort = false;     // drop without flushing
+    bool detached = false;  // the hub has forgotten this session
   };
   using ConnectionPtr = std::shared_ptr<Connection>;
 
@@ -116,9 +109,6 @@ class Server::Impl final : public std::enable_shared_from_this<Server::Impl>, pu
   bool queued(Connection& connection);
   Connection* find(core::SessionId id);
 
-  // Declared first so that it is destroyed last, after every socket and timer.
-  std::unique_ptr<asio::io_context> owned_io_;
-  asio::io_context& io_;
   Strand strand_;
   tcp::acceptor acceptor_;
   asio::steady_timer accept_retry_{strand_};
@@ -131,12 +121,24 @@ class Server::Impl final : public std::enable_shared_from_this<Server::Impl>, pu
   std::vector<std::byte> shared_frame_;
   core::SessionId next_id_ = 1;
   bool stopping_ = false;
-  std::thread thread_;
+};
+
+struct Server::OwnedContext {
+  asio::io_context io{1};
+  std::thread thread;
+
+  void join() {
+    if (thread.joinable() && thread.get_id() != std::this_thread::get_id()) thread.join();
+  }
 };
 
 void Server::Impl::start(std::error_code& ec, std::string* what) {
   auto fail = [&](std::error_code error, std::string message) {
-    ec = error;
+    // Asio's system category does not compare equal to std::errc values;
+    // embedders expect `ec == std::errc::address_in_use` to work.
+    ec = error.category() == asio::system_category()
+             ? std::error_code(error.value(), std::system_category())
+             : error;
     if (what) *what = std::move(message);
   };
   if (config_.max_attempts < 1 || config_.max_attempts > 1000) {
@@ -301,13 +303,9 @@ void Server::Impl::close(core::SessionId session, errc reason) {
   if (it == connections_.end() || it->second->closing) return;
   auto& connection = *it->second;
   connection.closing = true;
-  if (reason == errc::slow_consumer) {
-    // Its queue will never drain: tell it why instead of waiting.
-    connection.pending.clear();
-    protocol::encode(
-        protocol::ShutdownEvent{static_cast<std::uint16_t>(reason), "not reading fast enough"},
-        connection.pending);
-  }
+  // A reader that fell this far behind would not read a goodbye either: its
+  // connection is dropped at the next flush, outside the hub's call stack.
+  connection.abort = reason == errc::slow_consumer;
   if (!connection.dirty) {
     connection.dirty = true;
     dirty_.push_back(it->second);
@@ -323,7 +321,18 @@ void Server::Impl::flush_dirty() {
 }
 
 void Server::Impl::flush(const ConnectionPtr& connection) {
-  if (connection->writing || !connections_.contains(connection->id)) return;
+  if (connection->abort) {
+    drop(connection);
+    return;
+  }
+  if (!connections_.contains(connection->id)) return;
+  if (connection->closing && !connection->detached) {
+    // The session ends now, not when the peer gets round to closing: its
+    // name is free and others see it offline at once.
+    connection->detached = true;
+    hub_->disconnected(connection->id);
+  }
+  if (connection->writing) return;
   if (connection->pending.empty()) {
     if (connection->closing && !connection->half_closed) {
       connection->half_closed = true;
@@ -360,7 +369,10 @@ void Server::Impl::drop(const ConnectionPtr& connection) {
   std::error_code ec;
   connection->timer.cancel();
   connection->socket.close(ec);
-  hub_->disconnected(connection->id);
+  if (!connection->detached) {
+    connection->detached = true;
+    hub_->disconnected(connection->id);
+  }
   hub_->flush_logs();
   if (stopping_ && connections_.empty()) logs_->sync(hub_->online());
 }
@@ -380,14 +392,16 @@ void Server::Impl::stop() {
 }
 
 Server::Server(asio::io_context& io, ServerConfig config, ServerObserver observer)
-    : impl_(std::make_shared<Impl>(&io, std::move(config), std::move(observer))) {}
+    : impl_(std::make_shared<Impl>(io, std::move(config), std::move(observer))) {}
 
 Server::Server(ServerConfig config, ServerObserver observer)
-    : impl_(std::make_shared<Impl>(nullptr, std::move(config), std::move(observer))) {}
+    : owned_(std::make_unique<OwnedContext>()),
+      impl_(std::make_shared<Impl>(owned_->io, std::move(config), std::move(observer))) {}
 
 Server::~Server() {
   impl_->stop();
-  if (impl_->owns_io()) impl_->join();
+  if (owned_) owned_->join();
+  impl_.reset();
 }
 
 void Server::start() {
@@ -400,7 +414,7 @@ void Server::start() {
 void Server::start(std::error_code& ec, std::string* what) {
   ec.clear();
   impl_->start(ec, what);
-  if (!ec && impl_->owns_io()) impl_->run_own_thread();
+  if (!ec && owned_) owned_->thread = std::thread([this] { owned_->io.run(); });
 }
 
 std::uint16_t Server::local_port() const noexcept {
@@ -413,7 +427,7 @@ asio::ip::tcp::endpoint Server::local_endpoint() const {
 
 void Server::stop() {
   impl_->stop();
-  if (impl_->owns_io()) impl_->join();
+  if (owned_) owned_->join();
 }
 
 std::size_t Server::connection_count() const noexcept {
