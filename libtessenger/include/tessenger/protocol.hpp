@@ -269,11 +269,11 @@ struct ShutdownEvent {
   bool operator==(const ShutdownEvent&) const = default;
 };
 
-using Message = std::variant<Hello, Login, DirectSend, ActiveUsersQuery, GroupCreate, GroupJoin,
-                             GroupSend, Logout, FileOffer, Ping, HelloOk, LoginOk, DirectSent,
-                             ActiveUsers, GroupCreated, GroupJoined, GroupSent, LoggedOut,
-                             FileOfferOk, Pong, Error, DirectEvent, GroupEvent, InviteEvent,
-                             FileIncomingEvent, ShutdownEvent>;
+using Message =
+    std::variant<Hello, Login, DirectSend, ActiveUsersQuery, GroupCreate, GroupJoin, GroupSend,
+                 Logout, FileOffer, Ping, HelloOk, LoginOk, DirectSent, ActiveUsers, GroupCreated,
+                 GroupJoined, GroupSent, LoggedOut, FileOfferOk, Pong, Error, DirectEvent,
+                 GroupEvent, InviteEvent, FileIncomingEvent, ShutdownEvent>;
 
 /// The wire type code of a message.
 TESSENGER_EXPORT MessageType type_of(const Message& message) noexcept;
@@ -289,7 +289,8 @@ TESSENGER_EXPORT std::vector<std::byte> encode(const Message& message);
 
 /// Decodes exactly one frame's payload (header already parsed). Used by the
 /// Decoder and directly by code that has whole frames in hand.
-TESSENGER_EXPORT std::error_code decode_payload(MessageType type, std::span<const std::byte> payload,
+TESSENGER_EXPORT std::error_code decode_payload(MessageType type,
+                                                std::span<const std::byte> payload,
                                                 const Limits& limits, Message& out);
 
 /// What one Decoder::feed call produced.
