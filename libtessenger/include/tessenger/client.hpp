@@ -88,7 +88,8 @@ class Result {
 /// Context: each runs on the client's strand, in the order the frames
 /// arrived. Borrowed data: the message references are valid only during the
 /// call; copy what you keep. Re-entry: calling any Client member from inside
-/// is fine (it is queued), except the destructor.
+/// is fine (it is queued); so is destroying a Client that runs on the
+/// caller's io_context (one that owns its thread cannot join it from there).
 struct ClientEvents {
   /// A direct message from another user.
   std::function<void(const protocol::DirectEvent&)> on_direct_message;
@@ -154,15 +155,24 @@ class TESSENGER_EXPORT Client {
   void login(std::string username, std::string password, std::uint16_t udp_port,
              Callback<protocol::LoginOk> done);
 
+  // Every request below fails with errc::not_logged_in before a login.
+
+  /// Errors: user_not_online (detail: `to`), cannot_message_self, invalid_text.
   void send_direct(std::string to, std::string text, Callback<protocol::DirectSent> done);
   /// Other online users, in login order.
   void active_users(Callback<protocol::ActiveUsers> done);
-  /// Creates `group` with this user joined and `members` invited.
+  /// Creates `group` with this user joined and `members` invited. Errors:
+  /// invalid_group_name, group_exists (detail: the group), user_not_online
+  /// (detail: the first listed user who is not online).
   void create_group(std::string group, std::vector<std::string> members,
                     Callback<protocol::GroupCreated> done);
+  /// Errors (detail: the group): group_not_found, not_invited, already_joined.
   void join_group(std::string group, Callback<protocol::GroupJoined> done);
+  /// Errors: group_not_found_for_message, not_group_member, group_not_joined,
+  /// invalid_text.
   void send_group(std::string group, std::string text, Callback<protocol::GroupSent> done);
   /// Asks the server for `to`'s UDP address before sending it a file.
+  /// Errors: user_not_online (detail: `to`), cannot_message_self.
   void offer_file(std::string to, std::string file_name, std::uint64_t size,
                   protocol::Sha256 sha256, Callback<protocol::FileOfferOk> done);
   /// Round trip through the server; also a barrier: its reply arrives after
