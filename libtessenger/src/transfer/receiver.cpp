@@ -67,6 +67,7 @@ struct Receiver::Impl {
   errc abort_code = errc::transfer_aborted;
   TimePoint last_peer_activity;
   TimePoint close_at = never;
+  bool drained = false;  // close_at has passed: no timer left
 
   void fail(errc code, std::string why, bool tell_peer, TimePoint close) {
     if (state != State::active) return;
@@ -274,12 +275,15 @@ struct Receiver::Impl {
   }
 
   TimePoint next_expiry() const {
-    if (state != State::active) return close_at;
+    if (state != State::active) return drained ? never : close_at;
     return std::min(last_peer_activity + config.idle_timeout, ack_deadline);
   }
 
   void on_timeout(TimePoint now) {
-    if (state != State::active) return;
+    if (state != State::active) {
+      drained = now >= close_at;
+      return;
+    }
     if (now >= last_peer_activity + config.idle_timeout) {
       fail(errc::transfer_timeout,
            "no data from the sender for " + seconds_text(config.idle_timeout), true, now);

@@ -86,6 +86,7 @@ struct Sender::Impl {
   bool abort_pending = false;
   errc abort_code = errc::transfer_aborted;
   TimePoint close_at = never;
+  bool drained = false;  // close_at has passed: no timer left
 
   std::uint64_t chunk_len(std::uint64_t offset) const {
     return std::min<std::uint64_t>(chunk, params.size - offset);
@@ -368,14 +369,17 @@ struct Sender::Impl {
   }
 
   TimePoint next_expiry() const {
-    if (state != State::active) return state == State::failed ? close_at : never;
+    if (state != State::active) return drained ? never : close_at;
     TimePoint t = idle_deadline();
     t = std::min(t, loss_time != never ? loss_time : pto_deadline());
     return std::min(t, pacer_wait);
   }
 
   void on_timeout(TimePoint now) {
-    if (state != State::active) return;
+    if (state != State::active) {
+      drained = now >= close_at;
+      return;
+    }
     if (now >= idle_deadline()) {
       fail(errc::transfer_timeout,
            "no answer from the receiver for " + seconds_text(config.idle_timeout), true, now);

@@ -19,8 +19,12 @@ struct MemorySource final : tessenger::transfer::ChunkSource {
 struct MemorySink final : tessenger::transfer::ChunkSink {
   std::vector<std::byte> data;
   bool committed = false;
+  /// Writes at or past this offset fail as a full disk would.
+  std::uint64_t fail_writes_from = UINT64_MAX;
   explicit MemorySink(std::size_t size) : data(size) {}
   std::error_code write(std::uint64_t offset, std::span<const std::byte> in) override {
+    if (offset + in.size() > fail_writes_from)
+      return std::make_error_code(std::errc::no_space_on_device);
     std::memcpy(data.data() + offset, in.data(), in.size());
     return {};
   }
