@@ -6,12 +6,12 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
-#include <regex>
 #include <string>
 #include <vector>
 
 #include "process.hpp"
 #include "temp_dir.hpp"
+#include "text_match.hpp"
 
 namespace tessenger::testing {
 
@@ -22,14 +22,6 @@ inline constexpr std::chrono::milliseconds cli_deadline = 20s;
 inline const std::string prompt =
     "Enter one of the following commands (/msgto, /activeuser, /creategroup, /joingroup, "
     "/groupmsg, /logout, /p2pvideo):";
-
-/// `%d %B %Y %H:%M:%S` as a regex.
-inline const std::string ts =
-    R"(\d{2} (January|February|March|April|May|June|July|August|September|October|November|December) \d{4} \d{2}:\d{2}:\d{2})";
-
-inline bool matches(const std::string& text, const std::string& pattern) {
-  return std::regex_match(text, std::regex(pattern));
-}
 
 class CliServer {
  public:
@@ -44,11 +36,10 @@ class CliServer {
                                   std::to_string(max_attempts_), "--block-seconds", "1"};
     argv.insert(argv.end(), extra_.begin(), extra_.end());
     process_.emplace(argv, dir_.path());
-    static const std::regex listening(R"(TESSENGER server listening on 127\.0\.0\.1:(\d+))");
+    constexpr std::string_view listening = "TESSENGER server listening on 127.0.0.1:";
     while (auto line = process_->read_line(cli_deadline)) {
-      std::smatch match;
-      if (std::regex_match(*line, match, listening)) {
-        port_ = static_cast<std::uint16_t>(std::stoi(match[1]));
+      if (matches(*line, std::string(listening) + "{N}")) {
+        port_ = static_cast<std::uint16_t>(std::stoi(line->substr(listening.size())));
         return;
       }
     }

@@ -13,6 +13,7 @@
 #include "common/message_text.hpp"
 #include "common/texts.hpp"
 #include "common/timefmt.hpp"
+#include "text_match.hpp"
 
 using namespace tessenger;
 using namespace tessenger::app;
@@ -137,4 +138,15 @@ TEST_CASE("timestamps use the SPEC format in local time") {
   ::setenv("TZ", "Asia/Tokyo", 1);
   ::tzset();
   CHECK(format_timestamp(at) == "11 November 2023 05:57:10");
+}
+
+TEST_CASE("the tests' timestamp matcher accepts the SPEC format only") {
+  using tessenger::testing::matches;
+  CHECK(matches("10 November 2023 20:57:10, alice: hi", "{TS}, alice: hi"));
+  CHECK(matches("1; 01 May 2024 00:00:00; bob; 127.0.0.1; 5001", "1; {TS}; bob; 127.0.0.1; {N}"));
+  CHECK_FALSE(matches("1 November 2023 20:57:10", "{TS}"));
+  CHECK_FALSE(matches("10 Nov 2023 20:57:10", "{TS}"));
+  CHECK_FALSE(matches("10 November 2023 20:57", "{TS}"));
+  CHECK_FALSE(matches("10 November 2023 20:57:10 extra", "{TS}"));
+  CHECK_FALSE(matches("port x", "port {N}"));
 }

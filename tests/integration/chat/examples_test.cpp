@@ -5,8 +5,6 @@
 
 #include <signal.h>
 
-#include <regex>
-
 #include "chat_client.hpp"
 #include "process.hpp"
 #include "test_server.hpp"

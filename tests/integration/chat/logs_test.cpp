@@ -4,10 +4,10 @@
 
 #include <fstream>
 #include <optional>
-#include <regex>
 
 #include "chat_client.hpp"
 #include "test_server.hpp"
+#include "text_match.hpp"
 
 using namespace tessenger;
 using namespace tessenger::testing;
@@ -24,12 +24,7 @@ std::vector<std::string> lines_of(const std::filesystem::path& path) {
 
 // `SEQ; TS; rest` with TS in the SPEC format; returns rest, or "" on mismatch.
 std::string after_timestamp(const std::string& line, int seq) {
-  static const std::regex pattern(
-      R"((\d+); (\d{2} (January|February|March|April|May|June|July|August|September|October|November|December) \d{4} \d{2}:\d{2}:\d{2}); (.*))");
-  std::smatch match;
-  if (!std::regex_match(line, match, pattern)) return "";
-  if (std::stoi(match[1]) != seq) return "";
-  return match[4];
+  return std::string(after_prefix(line, std::to_string(seq) + "; {TS}; ").value_or(""));
 }
 
 // The server may put a reply on the wire before it writes the log lines of
