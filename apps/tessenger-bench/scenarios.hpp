@@ -1,0 +1,53 @@
+#pragma once
+
+// The scenarios of tessenger-bench. Definitions follow the benchmark issue
+// exactly so that figures compare with other servers measured the same way.
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "process.hpp"
+#include "report.hpp"
+
+namespace bench {
+
+struct LoginOptions {
+  std::size_t users = 10'000;
+  std::size_t concurrency = 8;
+  double hold_s = 5;
+};
+
+struct PairsOptions {
+  std::size_t pairs = 50;
+  std::size_t window = 64;
+  double duration_s = 10;
+  double warmup_s = 2;
+  double rate = 0;  ///< total messages/s; 0 = closed loop with `window`
+  std::size_t payload = 32;
+};
+
+struct FanoutOptions {
+  std::size_t members = 50;
+  std::size_t window = 16;
+  double duration_s = 10;
+  double warmup_s = 2;
+  std::size_t payload = 32;
+};
+
+struct TransferOptions {
+  std::size_t size_mb = 512;
+  std::size_t chunk_size = 1200;
+};
+
+/// Text bytes a message needs to carry its send time, sequence and sender.
+inline constexpr std::size_t min_payload = 28;
+
+Report run_login(const ServerUnderTest::Options& server, const LoginOptions& options);
+Report run_pairs(const ServerUnderTest::Options& server, const PairsOptions& options);
+Report run_fanout(const ServerUnderTest::Options& server, const FanoutOptions& options);
+/// The pairs workload against a frame relay forked from this process.
+Report run_baseline_relay(const PairsOptions& options);
+Report run_transfer(const TransferOptions& options);
+
+}  // namespace bench
