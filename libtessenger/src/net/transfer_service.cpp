@@ -1,0 +1,578 @@
+#include <tessenger/transfer_service.hpp>
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+
+#include "transfer/file_io.hpp"
+
+namespace tessenger {
+
+namespace {
+
+using transfer::Clock;
+using transfer::TimePoint;
+using udp = asio::ip::udp;
+
+constexpr std::size_t recv_batch = 32;
+constexpr std::size_t send_batch = 64;
+constexpr std::size_t recv_slot = 65'536;
+// Receive batches handled per wake-up before timers and sends get a turn.
+constexpr int max_recv_rounds = 8;
+
+// A v4-mapped IPv6 source and its IPv4 form are the same peer.
+udp::endpoint normalise(const udp::endpoint& e) {
+  if (e.address().is_v6() && e.address().to_v6().is_v4_mapped())
+    return {asio::ip::make_address_v4(asio::ip::v4_mapped, e.address().to_v6()), e.port()};
+  return e;
+}
+
+// Holds nothing: the Receiver of a refused (too large) offer never writes.
+struct NullSink final : transfer::ChunkSink {
+  std::error_code write(std::uint64_t, std::span<const std::byte>) override {
+    return make_error_code(errc::disk_error);
+  }
+  std::error_code read(std::uint64_t, std::span<std::byte>) override {
+    return make_error_code(errc::disk_error);
+  }
+  std::error_code commit() override { return make_error_code(errc::disk_error); }
+};
+
+void set_buffer(int fd, int force_opt, int opt, std::size_t bytes) {
+  const int value = static_cast<int>(std::min<std::size_t>(bytes, 1u << 30));
+  // Root may exceed net.core.[rw]mem_max; others get what the kernel allows.
+  if (::setsockopt(fd, SOL_SOCKET, force_opt, &value, sizeof value) != 0)
+    ::setsockopt(fd, SOL_SOCKET, opt, &value, sizeof value);
+}
+
+}  // namespace
+
+IncomingTransfer incoming_from(const protocol::FileIncomingEvent& event, std::error_code& ec) {
+  IncomingTransfer in;
+  const auto address = asio::ip::make_address(event.sender_address, ec);
+  if (ec) return in;
+  in.transfer_id = event.transfer_id;
+  in.key = event.key;
+  in.sender_name = event.from;
+  in.file_name = event.file_name;
+  in.size = event.size;
+  in.sha256 = event.sha256;
+  in.sender_endpoint = normalise({address, event.sender_udp_port});
+  return in;
+}
+
+struct TransferService::Impl : std::enable_shared_from_this<Impl> {
+  struct Entry {
+    std::uint64_t id = 0;
+    udp::endpoint peer;
+    TransferCallbacks callbacks;
+    std::unique_ptr<transfer::FileSource> source;
+    std::unique_ptr<transfer::ChunkSink> sink_holder;
+    transfer::FileSink* file_sink = nullptr;  // null for a refused offer
+    transfer::ReceivePaths paths;
+    transfer::Digest sha256{};
+    std::filesystem::path source_path;
+    std::optional<transfer::Sender> sender;
+    std::optional<transfer::Receiver> receiver;
+    TimePoint started;
+    TimePoint last_progress{};
+    std::uint64_t progress_reported = UINT64_MAX;
+    TimePoint last_save{};
+    std::uint64_t saved_bytes = 0;
+    bool reported = false;
+
+    transfer::State state() const { return sender ? sender->state() : receiver->state(); }
+    transfer::Progress progress() const {
+      return sender ? sender->progress() : receiver->progress();
+    }
+    TimePoint next_expiry() const {
+      return sender ? sender->next_expiry() : receiver->next_expiry();
+    }
+    bool closed(TimePoint now) const {
+      return sender ? sender->closed(now) : receiver->closed(now);
+    }
+    void on_timeout(TimePoint now) {
+      if (sender)
+        sender->on_timeout(now);
+      else
+        receiver->on_timeout(now);
+    }
+    std::size_t poll_send(std::span<std::byte> out, TimePoint now) {
+      return sender ? sender->poll_send(out, now) : receiver->poll_send(out, now);
+    }
+    void on_datagram(std::span<std::byte> d, TimePoint now) {
+      if (sender)
+        sender->on_datagram(d, now);
+      else
+        receiver->on_datagram(d, now);
+    }
+    const transfer::Stats& engine_stats() const {
+      return sender ? sender->stats() : receiver->stats();
+    }
+  };
+
+  using Map = std::unordered_map<std::uint64_t, std::unique_ptr<Entry>>;
+
+  Impl(asio::any_io_executor ex, const udp::endpoint& bind, TransferOptions opts)
+      : executor(ex), socket(ex), timer(ex), options(std::move(opts)) {
+    // std::system_category, so callers can compare with std::errc values.
+    const auto check = [](const std::error_code& ec, const char* what) {
+      if (ec) throw std::system_error(ec.value(), std::system_category(), what);
+    };
+    std::error_code ec;
+    socket.open(bind.protocol(), ec);
+    check(ec, "cannot open the UDP socket");
+    socket.bind(bind, ec);
+    check(ec, "cannot bind the UDP socket");
+    socket.non_blocking(true, ec);
+    check(ec, "cannot make the UDP socket non-blocking");
+    const int fd = socket.native_handle();
+    set_buffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, options.socket_buffer);
+    set_buffer(fd, SO_SNDBUFFORCE, SO_SNDBUF, options.socket_buffer);
+    options.chunk_size = std::clamp<std::size_t>(options.chunk_size, 1, transfer::max_chunk_size);
+    send_slot = std::max(options.chunk_size + transfer::data_overhead, transfer::max_ack_datagram);
+    recv_buffers.resize(recv_batch * recv_slot);
+    send_buffers.resize(send_batch * send_slot);
+    pending.reserve(send_batch);
+  }
+
+  asio::any_io_executor executor;
+  udp::socket socket;
+  asio::steady_timer timer;
+  TransferOptions options;
+  Map sending;
+  Map receiving;
+  TransferServiceStats counters;
+  transfer::Stats retired;  // engine drop counters of transfers already gone
+  bool stopped = false;
+  bool reading = false;
+  bool waiting_write = false;
+  bool kick_posted = false;
+  bool processing = false;
+  TimePoint timer_at = TimePoint::max();
+
+  std::size_t send_slot = 0;
+  std::vector<std::byte> recv_buffers;
+  std::vector<std::byte> send_buffers;
+  struct Pending {
+    std::size_t size;
+    udp::endpoint to;
+  };
+  std::vector<Pending> pending;
+  std::size_t pending_sent = 0;
+
+  void start() { arm_read(); }
+
+  void stop() {
+    stopped = true;
+    std::error_code ignored;
+    timer.cancel();
+    socket.close(ignored);
+    for (auto& [id, e] : receiving)
+      save_record(*e);
+    sending.clear();
+    receiving.clear();
+  }
+
+  void arm_read() {
+    if (reading || stopped) return;
+    reading = true;
+    socket.async_wait(udp::socket::wait_read, [self = shared_from_this()](std::error_code ec) {
+      self->reading = false;
+      if (ec || self->stopped) return;
+      self->on_readable();
+    });
+  }
+
+  void kick() {
+    if (kick_posted || stopped) return;
+    kick_posted = true;
+    asio::post(executor, [self = shared_from_this()] {
+      self->kick_posted = false;
+      if (!self->stopped) self->process(Clock::now());
+    });
+  }
+
+  void on_readable() {
+    mmsghdr msgs[recv_batch];
+    iovec iov[recv_batch];
+    sockaddr_storage addrs[recv_batch];
+    for (int round = 0; round < max_recv_rounds; ++round) {
+      for (std::size_t i = 0; i < recv_batch; ++i) {
+        iov[i] = {recv_buffers.data() + i * recv_slot, recv_slot};
+        std::memset(&msgs[i], 0, sizeof msgs[i]);
+        msgs[i].msg_hdr.msg_name = &addrs[i];
+        msgs[i].msg_hdr.msg_namelen = sizeof addrs[i];
+        msgs[i].msg_hdr.msg_iov = &iov[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+      }
+      const int n = ::recvmmsg(socket.native_handle(), msgs, recv_batch, MSG_DONTWAIT, nullptr);
+      if (n <= 0) break;
+      const auto now = Clock::now();
+      for (int i = 0; i < n; ++i) {
+        const auto& m = msgs[i];
+        if (m.msg_hdr.msg_flags & MSG_TRUNC) {
+          ++counters.dropped_malformed;
+          continue;
+        }
+        udp::endpoint from;
+        if (m.msg_hdr.msg_namelen > from.capacity()) continue;
+        std::memcpy(from.data(), &addrs[i], m.msg_hdr.msg_namelen);
+        from.resize(m.msg_hdr.msg_namelen);
+        dispatch(
+            normalise(from),
+            std::span(recv_buffers.data() + static_cast<std::size_t>(i) * recv_slot, m.msg_len),
+            now);
+      }
+      if (static_cast<std::size_t>(n) < recv_batch) break;
+    }
+    process(Clock::now());
+    arm_read();
+  }
+
+  void dispatch(const udp::endpoint& from, std::span<std::byte> datagram, TimePoint now) {
+    ++counters.datagrams_received;
+    const auto id = transfer::peek_transfer_id(datagram);
+    if (!id) {
+      ++counters.dropped_malformed;
+      return;
+    }
+    Map& map = transfer::from_receiver(datagram) ? sending : receiving;
+    const auto it = map.find(*id);
+    if (it == map.end()) {
+      ++counters.dropped_unknown;
+      return;
+    }
+    Entry& e = *it->second;
+    if (from != e.peer) {
+      ++counters.dropped_wrong_peer;
+      return;
+    }
+    e.on_datagram(datagram, now);
+  }
+
+  // Runs timers, collects datagrams, sends them, reports outcomes, re-arms the timer.
+  void process(TimePoint now) {
+    if (stopped || processing) return;
+    processing = true;
+    for (auto* map : {&sending, &receiving}) {
+      for (auto& [id, e] : *map) {
+        if (e->next_expiry() <= now) e->on_timeout(now);
+      }
+    }
+    flush_engines(now);
+    processing = false;
+    report(now);
+    if (!stopped) arm_timer();
+  }
+
+  void flush_engines(TimePoint now) {
+    while (!waiting_write) {
+      if (pending_sent == pending.size()) {
+        pending.clear();
+        pending_sent = 0;
+        fill(now);
+        if (pending.empty()) return;
+      }
+      if (!send_pending()) return;
+    }
+  }
+
+  // Takes datagrams from the engines in turn until the batch is full.
+  void fill(TimePoint now) {
+    bool any = true;
+    while (any && pending.size() < send_batch) {
+      any = false;
+      for (auto* map : {&receiving, &sending}) {
+        for (auto& [id, e] : *map) {
+          if (pending.size() >= send_batch) break;
+          auto slot = std::span(send_buffers).subspan(pending.size() * send_slot, send_slot);
+          const auto n = e->poll_send(slot, now);
+          if (n == 0) continue;
+          pending.push_back({n, e->peer});
+          any = true;
+        }
+      }
+    }
+  }
+
+  // Returns false when the socket is full; a write wait then resumes.
+  bool send_pending() {
+    mmsghdr msgs[send_batch];
+    iovec iov[send_batch];
+    const std::size_t count = pending.size() - pending_sent;
+    for (std::size_t i = 0; i < count; ++i) {
+      const auto& p = pending[pending_sent + i];
+      iov[i] = {send_buffers.data() + (pending_sent + i) * send_slot, p.size};
+      std::memset(&msgs[i], 0, sizeof msgs[i]);
+      msgs[i].msg_hdr.msg_name = const_cast<sockaddr*>(p.to.data());
+      msgs[i].msg_hdr.msg_namelen = static_cast<socklen_t>(p.to.size());
+      msgs[i].msg_hdr.msg_iov = &iov[i];
+      msgs[i].msg_hdr.msg_iovlen = 1;
+    }
+    const int n = ::sendmmsg(socket.native_handle(), msgs, static_cast<unsigned>(count), 0);
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        wait_writable();
+        return false;
+      }
+      // Any other error (e.g. an unreachable peer) loses this datagram, as
+      // the network could: loss recovery handles it.
+      ++pending_sent;
+      return true;
+    }
+    counters.datagrams_sent += static_cast<std::uint64_t>(n);
+    pending_sent += static_cast<std::size_t>(n);
+    return true;
+  }
+
+  void wait_writable() {
+    waiting_write = true;
+    socket.async_wait(udp::socket::wait_write, [self = shared_from_this()](std::error_code ec) {
+      self->waiting_write = false;
+      if (ec || self->stopped) return;
+      self->process(Clock::now());
+    });
+  }
+
+  void arm_timer() {
+    TimePoint next = TimePoint::max();
+    for (auto* map : {&sending, &receiving})
+      for (auto& [id, e] : *map)
+        next = std::min(next, e->next_expiry());
+    if (next == timer_at) return;
+    timer_at = next;
+    if (next == TimePoint::max()) {
+      timer.cancel();
+      return;
+    }
+    timer.expires_at(next);
+    timer.async_wait([self = shared_from_this(), next](std::error_code ec) {
+      if (ec || self->stopped || self->timer_at != next) return;
+      self->timer_at = TimePoint::max();
+      self->process(Clock::now());
+    });
+  }
+
+  void save_record(Entry& e) {
+    if (!e.receiver || !e.file_sink || e.receiver->state() != transfer::State::active) return;
+    if (e.file_sink->flush()) return;
+    transfer::save_ranges(e.paths.record, e.receiver->progress().total, e.sha256,
+                          e.receiver->received_ranges());
+    e.saved_bytes = e.receiver->progress().done;
+  }
+
+  // Progress, completion and failure callbacks, run after the engines are
+  // left in a consistent state; closed transfers are removed.
+  void report(TimePoint now) {
+    struct Call {
+      std::function<void()> fn;
+    };
+    std::vector<Call> calls;
+    for (auto* map : {&sending, &receiving}) {
+      for (auto it = map->begin(); it != map->end();) {
+        Entry& e = *it->second;
+        if (!e.reported) collect(e, now, calls);
+        if (e.reported && e.closed(now)) {
+          const auto& s = e.engine_stats();
+          retired.dropped_auth += s.dropped_auth;
+          retired.dropped_replay += s.dropped_replay;
+          it = map->erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+    auto self = shared_from_this();
+    for (auto& c : calls) {
+      if (stopped) break;
+      c.fn();
+    }
+  }
+
+  template <class Calls>
+  void collect(Entry& e, TimePoint now, Calls& calls) {
+    const auto progress = e.progress();
+    const auto state = e.state();
+    if (state == transfer::State::active) {
+      if (e.callbacks.on_progress && progress.done != e.progress_reported &&
+          now - e.last_progress >= options.progress_interval) {
+        e.progress_reported = progress.done;
+        e.last_progress = now;
+        calls.push_back(
+            {[cb = e.callbacks.on_progress, progress] { cb(progress.done, progress.total); }});
+      }
+      if (e.receiver && now - e.last_save >= options.resume_save_interval &&
+          progress.done != e.saved_bytes) {
+        e.last_save = now;
+        save_record(e);
+      }
+      return;
+    }
+    e.reported = true;
+    if (state == transfer::State::done) {
+      TransferResult result;
+      result.path = e.sender ? e.source_path : e.file_sink->final_path();
+      result.size = progress.total;
+      result.elapsed = now - e.started;
+      result.stats = e.engine_stats();
+      if (e.callbacks.on_progress && e.progress_reported != progress.total) {
+        calls.push_back(
+            {[cb = e.callbacks.on_progress, progress] { cb(progress.total, progress.total); }});
+      }
+      if (e.callbacks.on_complete)
+        calls.push_back({[cb = e.callbacks.on_complete, result] { cb(result); }});
+      return;
+    }
+    const auto ec = e.sender ? e.sender->error() : e.receiver->error();
+    const auto reason = e.sender ? e.sender->error_reason() : e.receiver->error_reason();
+    if (e.receiver && e.file_sink) {
+      // Bad data is worth nothing; anything else may resume later.
+      if (ec == errc::transfer_checksum) {
+        e.file_sink->discard();
+      } else {
+        e.file_sink->flush();
+        transfer::save_ranges(e.paths.record, progress.total, e.sha256,
+                              e.receiver->received_ranges());
+      }
+    }
+    if (e.callbacks.on_failure)
+      calls.push_back({[cb = e.callbacks.on_failure, ec, reason] { cb(ec, reason); }});
+  }
+
+  transfer::Config engine_config() const {
+    transfer::Config c;
+    c.chunk_size = options.chunk_size;
+    c.idle_timeout = options.idle_timeout;
+    c.max_receive_size = options.max_receive_size;
+    return c;
+  }
+
+  bool known(std::uint64_t id) const { return sending.contains(id) || receiving.contains(id); }
+
+  std::error_code send_file(std::uint64_t id, const transfer::Key& key,
+                            const std::filesystem::path& path, const udp::endpoint& peer,
+                            TransferCallbacks callbacks) {
+    if (stopped || known(id)) return make_error_code(errc::invalid_argument);
+    std::error_code ec;
+    auto source = transfer::FileSource::open(path, ec);
+    if (!source) return make_error_code(errc::no_such_file);
+    auto e = std::make_unique<Entry>();
+    e->id = id;
+    e->peer = normalise(peer);
+    e->callbacks = std::move(callbacks);
+    e->source_path = path;
+    e->started = Clock::now();
+    e->sender.emplace(transfer::TransferParams{id, key, source->size()}, *source, engine_config(),
+                      e->started);
+    e->source = std::move(source);
+    sending.emplace(id, std::move(e));
+    kick();
+    return {};
+  }
+
+  std::error_code expect_file(const IncomingTransfer& in, TransferCallbacks callbacks) {
+    if (stopped || known(in.transfer_id)) return make_error_code(errc::invalid_argument);
+    auto e = std::make_unique<Entry>();
+    e->id = in.transfer_id;
+    e->peer = normalise(in.sender_endpoint);
+    e->callbacks = std::move(callbacks);
+    e->sha256 = in.sha256;
+    e->started = Clock::now();
+    const transfer::TransferParams params{in.transfer_id, in.key, in.size};
+    if (in.size > options.max_receive_size) {
+      // Refused without touching the disk; the Receiver only tells the peer.
+      e->sink_holder = std::make_unique<NullSink>();
+      e->receiver.emplace(params, in.sha256, *e->sink_holder, engine_config(), e->started);
+    } else {
+      e->paths = transfer::receive_paths(options.download_dir, in.sender_name, in.file_name,
+                                         in.size, in.sha256);
+      auto have = transfer::load_ranges(e->paths.record, in.size, in.sha256);
+      std::error_code ec;
+      const auto partial_size = std::filesystem::file_size(e->paths.partial, ec);
+      if (ec) have.clear();
+      std::erase_if(have, [&](const transfer::ByteRange& r) { return r.end > partial_size; });
+      auto sink = transfer::FileSink::open(e->paths, !have.empty(), ec);
+      if (!sink) return make_error_code(errc::disk_error);
+      e->file_sink = sink.get();
+      e->sink_holder = std::move(sink);
+      e->receiver.emplace(params, in.sha256, *e->sink_holder, engine_config(), e->started, have);
+      e->saved_bytes = e->receiver->progress().done;
+    }
+    receiving.emplace(in.transfer_id, std::move(e));
+    kick();
+    return {};
+  }
+
+  void cancel(std::uint64_t id) {
+    const auto now = Clock::now();
+    if (auto it = sending.find(id); it != sending.end()) it->second->sender->cancel(now);
+    if (auto it = receiving.find(id); it != receiving.end()) it->second->receiver->cancel(now);
+    kick();
+  }
+};
+
+TransferService::TransferService(asio::any_io_executor executor, const udp::endpoint& bind,
+                                 TransferOptions options)
+    : impl_(std::make_shared<Impl>(std::move(executor), bind, std::move(options))) {
+  impl_->start();
+}
+
+TransferService::~TransferService() {
+  impl_->stop();
+}
+
+std::uint16_t TransferService::local_port() const {
+  return impl_->socket.local_endpoint().port();
+}
+
+udp::endpoint TransferService::local_endpoint() const {
+  return impl_->socket.local_endpoint();
+}
+
+std::error_code TransferService::send_file(std::uint64_t transfer_id, const transfer::Key& key,
+                                           const std::filesystem::path& path,
+                                           const udp::endpoint& peer, TransferCallbacks callbacks) {
+  return impl_->send_file(transfer_id, key, path, peer, std::move(callbacks));
+}
+
+std::error_code TransferService::expect_file(const IncomingTransfer& incoming,
+                                             TransferCallbacks callbacks) {
+  return impl_->expect_file(incoming, std::move(callbacks));
+}
+
+void TransferService::cancel(std::uint64_t transfer_id) {
+  impl_->cancel(transfer_id);
+}
+
+std::size_t TransferService::active() const {
+  std::size_t n = 0;
+  for (auto* map : {&impl_->sending, &impl_->receiving})
+    for (auto& [id, e] : *map)
+      n += e->state() == transfer::State::active ? 1 : 0;
+  return n;
+}
+
+TransferServiceStats TransferService::stats() const {
+  auto s = impl_->counters;
+  s.dropped_auth = impl_->retired.dropped_auth;
+  s.dropped_replay = impl_->retired.dropped_replay;
+  for (auto* map : {&impl_->sending, &impl_->receiving}) {
+    for (auto& [id, e] : *map) {
+      s.dropped_auth += e->engine_stats().dropped_auth;
+      s.dropped_replay += e->engine_stats().dropped_replay;
+    }
+  }
+  return s;
+}
+
+}  // namespace tessenger
