@@ -67,6 +67,12 @@ Command parse_command(std::string_view line) {
     if (!group || blank(rest)) return Usage{"Usage: /groupmsg GROUP MESSAGE"};
     return GroupMsg{std::string(*group), std::string(rest)};
   }
+  if (name == "p2pvideo") {
+    const auto user = next_word(rest);
+    if (!user || blank(rest)) return Usage{"Usage: /p2pvideo USER FILE"};
+    return P2pVideo{std::string(*user),
+                    std::string(rest.substr(0, rest.find_last_not_of(blanks) + 1))};
+  }
   if (name == "logout") {
     if (!blank(rest)) return Usage{"Usage: /logout"};
     return Logout{};

@@ -26,6 +26,10 @@ struct GroupMsg {
   std::string text;
 };
 struct Logout {};
+struct P2pVideo {
+  std::string user;
+  std::string file;  ///< the rest of the line, trimmed: a path may hold spaces
+};
 /// Wrong use of a known command: print its usage line.
 struct Usage {
   std::string_view line;
@@ -35,7 +39,7 @@ struct InvalidCommand {};
 struct NoCommand {};
 
 using Command = std::variant<NoCommand, InvalidCommand, Usage, MsgTo, ActiveUser, CreateGroup,
-                             JoinGroup, GroupMsg, Logout>;
+                             JoinGroup, GroupMsg, Logout, P2pVideo>;
 
 /// Parses a line; the leading '/' is optional.
 Command parse_command(std::string_view line);

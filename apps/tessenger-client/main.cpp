@@ -12,7 +12,9 @@
 #include <asio/io_context.hpp>
 #include <asio/ip/address.hpp>
 #include <asio/ip/udp.hpp>
+#include <asio/strand.hpp>
 
+#include <tessenger/transfer_service.hpp>
 #include <tessenger/version.hpp>
 
 #include "common/console.hpp"
@@ -80,14 +82,17 @@ int main(int argc, char** argv) {
 
   // Bound before connecting, so a port in use is reported at start-up and
   // the port reported at login is the real one.
-  asio::io_context udp_io(1);
+  asio::io_context io(1);
+  auto files_strand = asio::make_strand(io);
   const auto server_address = asio::ip::make_address(host, ec);
   const auto family = !ec && server_address.is_v6() ? asio::ip::udp::v6() : asio::ip::udp::v4();
-  asio::ip::udp::socket udp(udp_io);
-  udp.open(family, ec);
-  if (!ec) udp.bind({family, *udp_port}, ec);
-  if (ec) {
-    std::cerr << "tessenger-client: cannot use UDP port " << *udp_port << ": " << ec.message()
+  tessenger::TransferOptions transfer_options;
+  transfer_options.download_dir = download_dir;
+  std::optional<tessenger::TransferService> files;
+  try {
+    files.emplace(files_strand, asio::ip::udp::endpoint(family, *udp_port), transfer_options);
+  } catch (const std::system_error& e) {
+    std::cerr << "tessenger-client: cannot use UDP port " << *udp_port << ": " << e.code().message()
               << '\n';
     return 1;
   }
@@ -103,8 +108,9 @@ int main(int argc, char** argv) {
   tessenger::app::SessionConfig config;
   config.host = host;
   config.tcp_port = *tcp_port;
-  config.udp_port = udp.local_endpoint().port();
-  const int status = tessenger::app::run_session(config, input, out, err);
+  config.progress_bar = tessenger::app::is_terminal(1);
+  const int status =
+      tessenger::app::run_session(config, {io, files_strand, *files}, input, out, err);
   interruptible_input = nullptr;
   return status;
 }

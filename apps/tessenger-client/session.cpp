@@ -1,14 +1,22 @@
 #include "session.hpp"
 
+#include <condition_variable>
+#include <filesystem>
+#include <fstream>
 #include <future>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <thread>
 #include <utility>
 
 #include <fmt/format.h>
+#include <asio/executor_work_guard.hpp>
+#include <asio/ip/address.hpp>
+#include <asio/post.hpp>
 
 #include <tessenger/client.hpp>
+#include <tessenger/file_transfer.hpp>
 #include <tessenger/version.hpp>
 
 #include "commands.hpp"
@@ -40,10 +48,65 @@ struct Lost {
   std::optional<std::pair<std::error_code, std::string>> why;
 };
 
+// Running file transfers, so a logout can let them finish first.
+class TransferCount {
+ public:
+  void add() {
+    std::lock_guard lock(mutex_);
+    ++running_;
+  }
+  void remove() {
+    {
+      std::lock_guard lock(mutex_);
+      --running_;
+    }
+    idle_.notify_all();
+  }
+  void wait_idle() {
+    std::unique_lock lock(mutex_);
+    idle_.wait(lock, [&] { return running_ == 0; });
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable idle_;
+  int running_ = 0;
+};
+
+std::string progress_bar(std::string_view file, std::uint64_t done, std::uint64_t total) {
+  constexpr int width = 30;
+  const int percent = total == 0 ? 100 : static_cast<int>(done * 100 / total);
+  const int filled = percent * width / 100;
+  return fmt::format("\r{} [{}{}] {:3}%", file, std::string(static_cast<std::size_t>(filled), '#'),
+                     std::string(static_cast<std::size_t>(width - filled), ' '), percent);
+}
+
+bool readable_file(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) return false;
+  return std::ifstream(path, std::ios::binary).good();
+}
+
 class Session {
  public:
-  Session(const SessionConfig& config, LineReader& input, Console& out, Console& err)
-      : config_(config), input_(input), out_(out), err_(err), client_(events(), options()) {}
+  Session(const SessionConfig& config, SessionRuntime runtime, LineReader& input, Console& out,
+          Console& err)
+      : config_(config),
+        runtime_(runtime),
+        input_(input),
+        out_(out),
+        err_(err),
+        work_(asio::make_work_guard(runtime.io)),
+        client_(runtime.io, events(), options()),
+        io_thread_([this] { runtime_.io.run(); }) {}
+
+  ~Session() {
+    client_.close();
+    // The transfer service lives on: its pending receive keeps run() busy.
+    work_.reset();
+    runtime_.io.stop();
+    io_thread_.join();
+  }
 
   int run() {
     auto hello = wait_for<protocol::HelloOk>(
@@ -72,6 +135,7 @@ class Session {
       show_event(fmt::format("{} invited you to group {}; use /joingroup {} to join.", e.from,
                              e.group, e.group));
     };
+    events.on_file_incoming = [this](const protocol::FileIncomingEvent& e) { receive(e); };
     events.on_disconnected = [this](std::error_code code, std::string_view reason) {
       {
         std::lock_guard lock(lost_.mutex);
@@ -130,8 +194,9 @@ class Session {
         return false;
       }
 
-      auto result = wait_for<protocol::LoginOk>(
-          [&](auto done) { client_.login(username, password, config_.udp_port, std::move(done)); });
+      auto result = wait_for<protocol::LoginOk>([&](auto done) {
+        client_.login(username, password, runtime_.files.local_port(), std::move(done));
+      });
       if (result) {
         out_.line(text::welcome);
         out_.line(text::command_prompt);
@@ -151,7 +216,9 @@ class Session {
       std::string line;
       const auto status = input_.read_line(line);
       if (status == LineReader::Status::interrupted && lost()) return report_lost();
-      // End of input or a signal: the user is leaving, which is a logout.
+      // End of input or a signal: the user is leaving, which is a logout;
+      // a script's end lets its transfers finish, a signal does not wait.
+      if (status == LineReader::Status::end_of_input) transfers_.wait_idle();
       if (status != LineReader::Status::line) return log_out();
       if (auto exit_status = execute(parse_command(line))) return *exit_status;
     }
@@ -165,7 +232,10 @@ class Session {
   std::optional<int> run(const NoCommand&) { return outcome({}); }
   std::optional<int> run(const InvalidCommand&) { return outcome(text::invalid_command); }
   std::optional<int> run(const Usage& usage) { return outcome(usage.line); }
-  std::optional<int> run(const Logout&) { return log_out(); }
+  std::optional<int> run(const Logout&) {
+    transfers_.wait_idle();
+    return log_out();
+  }
 
   std::optional<int> run(const MsgTo& c) {
     auto text = clean_message(c.text);
@@ -216,6 +286,91 @@ class Session {
         fmt::format("Group chat message sent at {}.", format_timestamp(result->timestamp)));
   }
 
+  std::optional<int> run(const P2pVideo& c) {
+    const std::filesystem::path path(c.file);
+    transfer::Digest digest{};
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(path, ec);
+    if (!readable_file(path) || ec || transfer::sha256_file(path, digest)) {
+      return outcome(error_text(make_error_code(errc::no_such_file), c.file));
+    }
+    auto offer = wait_for<protocol::FileOfferOk>([&](auto done) {
+      client_.offer_file(c.user, path.filename().string(), size, digest, std::move(done));
+    });
+    if (!offer) return failed(offer.error(), offer.detail());
+    const auto address = asio::ip::make_address(offer->peer_address, ec);
+    if (ec) {
+      return outcome(fmt::format("Cannot send {} to {}: bad address '{}'.", c.file, c.user,
+                                 offer->peer_address));
+    }
+
+    TransferCallbacks callbacks;
+    if (config_.progress_bar) {
+      callbacks.on_progress = [this, file = c.file](std::uint64_t done, std::uint64_t total) {
+        out_.write(progress_bar(file, done, total));
+      };
+    }
+    callbacks.on_complete = [this, file = c.file](const TransferResult&) {
+      finish_transfer(fmt::format("{} has been uploaded.", file));
+    };
+    callbacks.on_failure = [this, file = c.file, user = c.user](std::error_code,
+                                                                const std::string& reason) {
+      finish_transfer(fmt::format("Upload of {} to {} failed: {}", file, user, reason));
+    };
+    transfers_.add();
+    const asio::ip::udp::endpoint peer(address, offer->peer_udp_port);
+    // The outcome is printed on the files strand, where the transfer's own
+    // callbacks run, so "uploaded" can never come before it.
+    std::promise<void> started;
+    asio::post(runtime_.files_strand, [&] {
+      const auto error = runtime_.files.send_file(offer->transfer_id, offer->key, path, peer,
+                                                  std::move(callbacks));
+      if (error) transfers_.remove();
+      outcome(error ? error_text(error, c.file) : std::string());
+      started.set_value();
+    });
+    started.get_future().wait();
+    return std::nullopt;
+  }
+
+  // Runs on the client's strand.
+  void receive(const protocol::FileIncomingEvent& event) {
+    std::error_code ec;
+    auto incoming = incoming_from(event, ec);
+    if (ec) {
+      show_event(fmt::format("Cannot receive {} from {}: bad address '{}'.", event.file_name,
+                             event.from, event.sender_address));
+      return;
+    }
+    TransferCallbacks callbacks;
+    callbacks.on_complete = [this, file = event.file_name,
+                             from = event.from](const TransferResult&) {
+      finish_transfer(fmt::format("Received {} from {}", file, from));
+    };
+    callbacks.on_failure = [this, file = event.file_name, from = event.from](
+                               std::error_code, const std::string& reason) {
+      finish_transfer(fmt::format("Receiving {} from {} failed: {}", file, from, reason));
+    };
+    transfers_.add();
+    asio::post(runtime_.files_strand, [this, incoming = std::move(incoming),
+                                       callbacks = std::move(callbacks)]() mutable {
+      const auto file = incoming.file_name;
+      const auto from = incoming.sender_name;
+      if (const auto error = runtime_.files.expect_file(incoming, std::move(callbacks))) {
+        transfers_.remove();
+        show_event(fmt::format("Receiving {} from {} failed: {}", file, from, error.message()));
+      }
+    });
+  }
+
+  // A transfer's last word; runs on the files strand.
+  void finish_transfer(const std::string& line) {
+    // Clear a progress bar left on the line.
+    if (config_.progress_bar) out_.write("\r\x1b[K");
+    show_event(line);
+    transfers_.remove();
+  }
+
   int log_out() {
     auto result =
         wait_for<protocol::LoggedOut>([&](auto done) { client_.logout(std::move(done)); });
@@ -243,17 +398,24 @@ class Session {
   }
 
   const SessionConfig& config_;
+  SessionRuntime runtime_;
   LineReader& input_;
   Console& out_;
   Console& err_;
   Lost lost_;
-  Client client_;  // last: its callbacks use the members above until it is destroyed
+  TransferCount transfers_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  // After the members its callbacks use; the thread last, so it starts once
+  // everything is in place and is joined first.
+  Client client_;
+  std::thread io_thread_;
 };
 
 }  // namespace
 
-int run_session(const SessionConfig& config, LineReader& input, Console& out, Console& err) {
-  Session session(config, input, out, err);
+int run_session(const SessionConfig& config, SessionRuntime runtime, LineReader& input,
+                Console& out, Console& err) {
+  Session session(config, runtime, input, out, err);
   return session.run();
 }
 

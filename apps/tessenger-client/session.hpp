@@ -3,6 +3,11 @@
 #include <cstdint>
 #include <string>
 
+#include <asio/io_context.hpp>
+#include <asio/strand.hpp>
+
+#include <tessenger/transfer_service.hpp>
+
 #include "common/console.hpp"
 #include "common/line_reader.hpp"
 
@@ -11,17 +16,28 @@ namespace tessenger::app {
 struct SessionConfig {
   std::string host;
   std::uint16_t tcp_port = 0;
-  std::uint16_t udp_port = 0;  ///< the bound port, reported at login
+  /// Draw a progress bar for uploads (stdout is a terminal).
+  bool progress_bar = false;
+};
+
+/// What the session runs on: `io` is run by one thread the session starts
+/// and stops; `files` (bound to `files_strand`) is used only on that strand.
+struct SessionRuntime {
+  asio::io_context& io;
+  asio::strand<asio::io_context::executor_type>& files_strand;
+  TransferService& files;
 };
 
 /// The interactive client: connect, log in, then one command at a time
-/// (SPEC §3, §4). Commands are read from `input` only after the previous
+/// (SPEC §3, §4, §6). Commands are read from `input` only after the previous
 /// one's reply has been printed, so a script's output is deterministic;
-/// events are printed as they arrive.
+/// events and transfer outcomes are printed as they arrive.
 ///
 /// Returns the process exit status: 0 after a logout (by command, end of
 /// input or `input.interrupt()` from a signal), 1 when the connection failed
-/// or ended otherwise.
-int run_session(const SessionConfig& config, LineReader& input, Console& out, Console& err);
+/// or ended otherwise. A logout by command or end of input first lets the
+/// running file transfers finish.
+int run_session(const SessionConfig& config, SessionRuntime runtime, LineReader& input,
+                Console& out, Console& err);
 
 }  // namespace tessenger::app

@@ -13,6 +13,8 @@
 #include <fstream>
 #include <thread>
 
+#include <tessenger/file_transfer.hpp>
+
 #include "cli_harness.hpp"
 
 using namespace tessenger::testing;
@@ -305,6 +307,54 @@ TEST_CASE("log files, renumbering on logout, and numbering across a restart") {
   messages = lines_of(setup.dir / "messagelog.txt");
   REQUIRE(messages.size() == 3);
   CHECK(matches(messages[2], "3; {TS}; dave; three"));
+}
+
+TEST_CASE("p2pvideo sends a file peer to peer and both sides say so") {
+  Setup setup;
+  CliServer server(setup.dir);
+  std::filesystem::create_directory(setup.dir / "downloads");
+  std::string content;
+  for (int i = 0; i < 300'000; ++i)
+    content.push_back(static_cast<char>((i * 7919) % 251));
+  setup.dir.write("clip.mp4", content);
+  const auto file = (setup.dir / "clip.mp4").string();
+
+  CliClient alice(server.port());
+  CliClient bob(server.port(), {"--download-dir", (setup.dir / "downloads").string()});
+  alice.login("alice", "pa");
+  bob.login("bob", "pb");
+
+  CHECK(alice.command("/p2pvideo bob " + file).empty());
+  CHECK(alice.line() == file + " has been uploaded.");
+  CHECK(alice.line() == prompt);
+  CHECK(bob.line() == "Received clip.mp4 from alice");
+  CHECK(bob.line() == prompt);
+  std::ifstream saved(setup.dir / "downloads" / "alice_clip.mp4", std::ios::binary);
+  const std::string received((std::istreambuf_iterator<char>(saved)), {});
+  CHECK(received == content);
+
+  CHECK(alice.command("/p2pvideo bob " + file + ".missing") ==
+        Lines{"No such file: " + file + ".missing"});
+  CHECK(alice.command("/p2pvideo bob " + setup.dir.path().string()) ==
+        Lines{"No such file: " + setup.dir.path().string()});
+  CHECK(alice.command("/p2pvideo carol " + file) == Lines{"carol is not online."});
+  CHECK(alice.command("/p2pvideo alice " + file) == Lines{"You cannot message yourself."});
+  CHECK(alice.command("/p2pvideo bob") == Lines{"Usage: /p2pvideo USER FILE"});
+
+  // End of input lets a running upload finish before the logout.
+  alice.send("/p2pvideo bob " + file);
+  alice.process().close_stdin();
+  CHECK(alice.line() == prompt);
+  CHECK(alice.line() == file + " has been uploaded.");
+  CHECK(alice.line() == prompt);
+  CHECK(alice.line() == "Bye, alice!");
+  CHECK(alice.wait() == 0);
+  CHECK(bob.line() == "Received clip.mp4 from alice");
+  // An existing file is never overwritten.
+  std::ifstream second(
+      setup.dir / "downloads" / tessenger::transfer::numbered_name("alice_clip.mp4", 1),
+      std::ios::binary);
+  CHECK(std::string((std::istreambuf_iterator<char>(second)), {}) == content);
 }
 
 TEST_CASE("command line: help, version, bad arguments, refused connection, busy UDP port") {

@@ -73,6 +73,20 @@ TEST_CASE("wrong usage gives the command's usage line") {
   CHECK(usage("/logout now") == "Usage: /logout");
 }
 
+TEST_CASE("p2pvideo takes a user and the rest of the line as the file") {
+  const auto command = parse_command("/p2pvideo bob  my video.mp4  ");
+  const auto* video = std::get_if<P2pVideo>(&command);
+  REQUIRE(video);
+  CHECK(video->user == "bob");
+  CHECK(video->file == "my video.mp4");
+  CHECK(std::get<P2pVideo>(parse_command("p2pvideo bob a.mp4")).file == "a.mp4");
+  for (const char* line : {"/p2pvideo", "/p2pvideo bob", "/p2pvideo bob   "}) {
+    const auto usage = parse_command(line);
+    REQUIRE(std::holds_alternative<Usage>(usage));
+    CHECK(std::get<Usage>(usage).line == "Usage: /p2pvideo USER FILE");
+  }
+}
+
 TEST_CASE("unknown commands and blank lines") {
   CHECK(std::holds_alternative<InvalidCommand>(parse_command("/dance")));
   CHECK(std::holds_alternative<InvalidCommand>(parse_command("/")));
