@@ -203,6 +203,24 @@ struct TransferService::Impl : std::enable_shared_from_this<Impl> {
   }
 
   void on_readable() {
+    const bool drained = receive_some();
+    process(Clock::now());
+    if (drained) {
+      arm_read();
+      return;
+    }
+    // Asio's reactor is edge-triggered: a socket left with data would not be
+    // reported readable again, so come back for the rest ourselves.
+    reading = true;
+    asio::post(executor, [self = shared_from_this()] {
+      self->reading = false;
+      if (!self->stopped) self->on_readable();
+    });
+  }
+
+  // Reads and dispatches what the socket holds, up to a bound; true if it
+  // is now empty.
+  bool receive_some() {
     mmsghdr msgs[recv_batch];
     iovec iov[recv_batch];
     sockaddr_storage addrs[recv_batch];
@@ -216,7 +234,7 @@ struct TransferService::Impl : std::enable_shared_from_this<Impl> {
         msgs[i].msg_hdr.msg_iovlen = 1;
       }
       const int n = ::recvmmsg(socket.native_handle(), msgs, recv_batch, MSG_DONTWAIT, nullptr);
-      if (n <= 0) break;
+      if (n <= 0) return true;
       const auto now = Clock::now();
       for (int i = 0; i < n; ++i) {
         const auto& m = msgs[i];
@@ -233,10 +251,8 @@ struct TransferService::Impl : std::enable_shared_from_this<Impl> {
             std::span(recv_buffers.data() + static_cast<std::size_t>(i) * recv_slot, m.msg_len),
             now);
       }
-      if (static_cast<std::size_t>(n) < recv_batch) break;
     }
-    process(Clock::now());
-    arm_read();
+    return false;
   }
 
   void dispatch(const udp::endpoint& from, std::span<std::byte> datagram, TimePoint now) {
@@ -264,6 +280,7 @@ struct TransferService::Impl : std::enable_shared_from_this<Impl> {
   void process(TimePoint now) {
     if (stopped || processing) return;
     processing = true;
+    receive_some();
     for (auto* map : {&sending, &receiving}) {
       for (auto& [id, e] : *map) {
         if (e->next_expiry() <= now) e->on_timeout(now);

@@ -71,7 +71,8 @@ std::uint64_t Pacer::capacity(std::uint64_t cwnd) const {
 
 void Pacer::refill(std::uint64_t cwnd, nanoseconds srtt, TimePoint now) {
   const auto cap = static_cast<double>(capacity(cwnd));
-  if (tokens_ < 0) {
+  if (!started_) {
+    started_ = true;
     tokens_ = cap;
     last_ = now;
     return;
@@ -91,8 +92,12 @@ TimePoint Pacer::next_send(std::uint64_t bytes, std::uint64_t cwnd, nanoseconds 
   if (tokens_ >= need) return now;
   const double rate = 1.25 * static_cast<double>(cwnd) /
                       static_cast<double>(std::max<std::int64_t>(srtt.count(), 1));
-  const auto wait = static_cast<std::int64_t>((need - tokens_) / rate) + 1;
-  return now + nanoseconds(wait);
+  const auto wait = nanoseconds(static_cast<std::int64_t>((need - tokens_) / rate) + 1);
+  // A wait shorter than a timer can measure costs more than the burst it
+  // avoids: send now and let the bucket go into debt (at most one
+  // granularity's worth of the rate).
+  if (wait < timer_granularity) return now;
+  return now + wait;
 }
 
 void Pacer::on_sent(std::uint64_t bytes, std::uint64_t cwnd, nanoseconds srtt, TimePoint now) {

@@ -81,7 +81,8 @@ class Pacer {
   std::uint64_t capacity(std::uint64_t cwnd) const;
 
   std::uint64_t max_datagram_;
-  double tokens_ = -1;  // bytes; negative until the first use fills the bucket
+  double tokens_ = 0;  // bytes; negative while in debt
+  bool started_ = false;
   TimePoint last_{};
 };
 
