@@ -1,6 +1,8 @@
 // tessenger-server: parses arguments and runs a tessenger::Server until
 // SIGINT or SIGTERM.
 
+#include <sys/resource.h>
+
 #include <charconv>
 #include <csignal>
 #include <cstdio>
@@ -42,6 +44,26 @@ spdlog::level::level_enum to_spdlog(tessenger::LogLevel level) {
   return spdlog::level::info;
 }
 
+// Each connection is a descriptor: take the hard limit, and say so when even
+// that is below --max-connections (accept then fails first, and retries).
+void raise_descriptor_limit(const tessenger::Limits& limits, spdlog::logger& logger) {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  if (limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &limit);
+    ::getrlimit(RLIMIT_NOFILE, &limit);
+  }
+  constexpr rlim_t reserved = 64;  // logs, the listener, the console
+  if (limits.max_connections != 0 && limit.rlim_cur != RLIM_INFINITY &&
+      limit.rlim_cur < limits.max_connections + reserved) {
+    logger.warn(
+        "the descriptor limit ({}) is below --max-connections ({}) plus {}; raise "
+        "ulimit -n or lower --max-connections",
+        limit.rlim_cur, limits.max_connections, reserved);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -68,7 +90,55 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--login-timeout", config.limits.login_timeout_seconds,
                  "seconds a connection may take to log in")
+      ->group("Limits")
       ->check(CLI::Range(1u, 3600u))
+      ->capture_default_str();
+  auto& limits = config.limits;
+  const auto limit_group = "Limits";
+  app.add_option("--max-connections", limits.max_connections,
+                 "live connections in total (0: no limit)")
+      ->group(limit_group)
+      ->capture_default_str();
+  app.add_option("--max-connections-per-ip", limits.max_connections_per_ip,
+                 "live connections from one IPv4 address or IPv6 /64 (0: no limit)")
+      ->group(limit_group)
+      ->capture_default_str();
+  app.add_option(
+         "--max-failed-logins-per-ip", limits.max_failed_logins_per_ip,
+         "failed logins one address may make on any accounts within the window (0: no limit)")
+      ->group(limit_group)
+      ->capture_default_str();
+  app.add_option("--failed-login-window", limits.failed_login_window_seconds,
+                 "seconds in which --max-failed-logins-per-ip refill")
+      ->group(limit_group)
+      ->check(CLI::Range(1u, 86400u))
+      ->capture_default_str();
+  app.add_option("--message-rate", limits.message_rate,
+                 "requests per second one connection may keep up (0: no limit)")
+      ->group(limit_group)
+      ->capture_default_str();
+  app.add_option("--message-burst", limits.message_burst,
+                 "requests one connection may send at once")
+      ->group(limit_group)
+      ->check(CLI::Range(1u, 1'000'000u))
+      ->capture_default_str();
+  app.add_option("--max-rate-refusals", limits.max_rate_refusals,
+                 "requests refused for speed before the connection is closed (0: never)")
+      ->group(limit_group)
+      ->capture_default_str();
+  app.add_option("--max-write-queue", limits.max_pending_write_bytes,
+                 "bytes queued for a client that does not read before it is disconnected")
+      ->group(limit_group)
+      ->check(CLI::Range(std::size_t{64 * 1024}, std::size_t{1} << 30))
+      ->capture_default_str();
+  app.add_option("--max-groups-per-user", limits.max_groups_per_user,
+                 "groups one user may be a member of")
+      ->group(limit_group)
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20))
+      ->capture_default_str();
+  app.add_option("--max-group-members", limits.max_group_members, "members of one group")
+      ->group(limit_group)
+      ->check(CLI::Range(std::size_t{1}, limits.max_list_entries))
       ->capture_default_str();
   app.add_flag("-v,--verbose", verbose, "also log debug messages");
   app.add_flag("-q,--quiet", quiet, "log warnings and errors only");
@@ -100,6 +170,7 @@ int main(int argc, char** argv) {
                     : quiet ? spdlog::level::warn
                             : spdlog::level::info);
   logger->flush_on(spdlog::level::trace);
+  raise_descriptor_limit(config.limits, *logger);
 
   config.bind_address = address;
   config.port = static_cast<std::uint16_t>(*port);

@@ -30,13 +30,24 @@ using namespace std::chrono_literals;
 class WireClient {
  public:
   /// `receive_buffer` > 0 shrinks SO_RCVBUF, to play a client that reads slowly.
+  /// `source` binds the local end to that address (any of 127.0.0.0/8 plays
+  /// another host on loopback).
   explicit WireClient(std::uint16_t port, const std::string& address = "127.0.0.1",
-                      int receive_buffer = 0) {
+                      int receive_buffer = 0, const std::string& source = {}) {
     const bool v6 = address.find(':') != std::string::npos;
     fd_ = ::socket(v6 ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd_ < 0) throw std::runtime_error("socket failed");
     if (receive_buffer > 0) {
       ::setsockopt(fd_, SOL_SOCKET, SO_RCVBUF, &receive_buffer, sizeof receive_buffer);
+    }
+    if (!source.empty()) {
+      sockaddr_in from{};
+      from.sin_family = AF_INET;
+      ::inet_pton(AF_INET, source.c_str(), &from.sin_addr);
+      if (::bind(fd_, reinterpret_cast<sockaddr*>(&from), sizeof from) != 0) {
+        ::close(fd_);
+        throw std::runtime_error(std::string("bind failed: ") + std::strerror(errno));
+      }
     }
     sockaddr_storage storage{};
     socklen_t length = 0;

@@ -24,6 +24,22 @@ struct Limits {
   std::size_t max_pending_write_bytes = 4 * 1024 * 1024;  ///< per connection
   std::uint32_t login_timeout_seconds = 60;
 
+  // Abuse limits (docs/security.md). 0 switches one off, for a trusted load
+  // generator; no default is 0.
+  std::size_t max_connections = 16'384;      ///< live connections in total
+  std::size_t max_connections_per_ip = 256;  ///< per IPv4 address or IPv6 /64
+  /// Failed logins (unknown name or wrong password) one address may make in a
+  /// burst, on any accounts; then one more per window / this many seconds.
+  std::uint32_t max_failed_logins_per_ip = 30;
+  std::uint32_t failed_login_window_seconds = 60;
+  /// Requests per second one connection may keep up, and the burst it may
+  /// send at once; requests above the rate get Error{rate_limited}.
+  std::uint32_t message_rate = 100;
+  std::uint32_t message_burst = 200;
+  /// Refused requests after which a connection that keeps flooding is closed
+  /// (counted until its bucket has refilled).
+  std::uint32_t max_rate_refusals = 100;
+
   // File transfer (SPEC §6).
   std::size_t max_udp_chunk = 65'507 - 64;                   ///< payload bytes per datagram
   std::uint64_t max_file_size = 16ull * 1024 * 1024 * 1024;  ///< receiver's default cap

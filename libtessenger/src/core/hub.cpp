@@ -12,6 +12,14 @@ struct Overloaded : Ts... {
   using Ts::operator()...;
 };
 
+// Repeated refusals are logged at the 1st, 10th, 100th… so a flood cannot
+// flood the log too.
+bool worth_logging(std::uint64_t count) noexcept {
+  while (count % 10 == 0)
+    count /= 10;
+  return count == 1;
+}
+
 protocol::RequestId request_id_of(const protocol::Message& message) {
   return std::visit(
       [](const auto& m) -> protocol::RequestId {
@@ -42,8 +50,44 @@ Hub::Hub(HubConfig config, std::shared_ptr<const Authenticator> authenticator, L
       log_(std::move(log)),
       random_(std::move(random)) {}
 
-void Hub::connected(SessionId session, std::string address) {
-  sessions_[session].address = std::move(address);
+bool Hub::connected(SessionId id, std::string address) {
+  const auto& limits = config_.limits;
+  if (limits.max_connections != 0 && sessions_.size() >= limits.max_connections) {
+    if (worth_logging(++refused_over_total_)) {
+      warn("{}: connection refused: {} connections is the limit ({} refused so far)", address,
+           limits.max_connections, refused_over_total_);
+    }
+    return false;
+  }
+  auto key = address_key(address);
+  Peer& peer = peers_[key];
+  if (limits.max_connections_per_ip != 0 && peer.connections >= limits.max_connections_per_ip) {
+    if (worth_logging(++peer.refused)) {
+      warn(
+          "{}: connection refused: {} connections from this address is the limit ({} refused so "
+          "far)",
+          address, limits.max_connections_per_ip, peer.refused);
+    }
+    return false;
+  }
+  ++peer.connections;
+  peer.refused = 0;
+  refused_over_total_ = 0;
+  Session& session = sessions_[id];
+  session.address = std::move(address);
+  session.peer_key = std::move(key);
+  if (peers_.size() >= prune_peers_at_) forget_idle_peers();
+  return true;
+}
+
+// Addresses with no connection whose failed-login bucket has refilled carry
+// no state worth keeping; dropping them keeps the table as small as the set
+// of recently active addresses.
+void Hub::forget_idle_peers() {
+  std::erase_if(peers_, [&](const auto& entry) {
+    return entry.second.connections == 0 && entry.second.failed_logins.full(latest_);
+  });
+  prune_peers_at_ = std::max<std::size_t>(1024, 2 * peers_.size());
 }
 
 bool Hub::is_online(std::string_view username) const {
@@ -76,6 +120,8 @@ void Hub::handle(SessionId id, const protocol::Message& message, const Instant& 
     fail_and_close(id, 0, errc::unexpected_message);
     return;
   }
+  if (now.steady > latest_) latest_ = now.steady;
+  if (!within_rate(id, session, request, now)) return;
   if (session.stage == Stage::awaiting_hello) {
     if (const auto* hello = std::get_if<protocol::Hello>(&message)) {
       on_hello(id, session, *hello);
@@ -112,6 +158,47 @@ void Hub::handle(SessionId id, const protocol::Message& message, const Instant& 
              message);
 }
 
+// One token per request of any kind. A refused request is answered with
+// rate_limited and not carried out; a connection that goes on regardless is
+// closed.
+bool Hub::within_rate(SessionId id, Session& session, protocol::RequestId request,
+                      const Instant& now) {
+  const auto& limits = config_.limits;
+  if (limits.message_rate == 0) return true;
+  if (session.requests.full(now.steady)) session.refusals = 0;
+  const auto interval = TokenBucket::interval_for(limits.message_rate, std::chrono::seconds(1));
+  if (session.requests.try_take(now.steady, interval, limits.message_burst)) return true;
+
+  const auto& who = session.username.empty() ? std::string_view("a client") : session.username;
+  if (++session.refusals == 1) {
+    warn("{}: {} is sending faster than {} requests/s; refusing requests", session.address, who,
+         limits.message_rate);
+  }
+  if (limits.max_rate_refusals != 0 && session.refusals >= limits.max_rate_refusals) {
+    warn("{}: {} disconnected after {} requests refused for sending too fast", session.address, who,
+         session.refusals);
+    outbox_.send(id, protocol::ShutdownEvent{static_cast<std::uint16_t>(errc::rate_limited),
+                                             "sending too fast"});
+    outbox_.close(id, errc::rate_limited);
+    return false;
+  }
+  reply_error(id, request, errc::rate_limited);
+  return false;
+}
+
+void Hub::count_failed_login(const Session& session, const Instant& now) {
+  const auto& limits = config_.limits;
+  if (limits.max_failed_logins_per_ip == 0) return;
+  const auto interval = TokenBucket::interval_for(
+      limits.max_failed_logins_per_ip, std::chrono::seconds(limits.failed_login_window_seconds));
+  auto& bucket = peers_[session.peer_key].failed_logins;
+  bucket.take(now.steady, interval);
+  if (!bucket.allows(now.steady, interval, limits.max_failed_logins_per_ip)) {
+    warn("{}: {} failed logins within {} s; logins from this address refused for now",
+         session.address, limits.max_failed_logins_per_ip, limits.failed_login_window_seconds);
+  }
+}
+
 void Hub::on_hello(SessionId id, Session& session, const protocol::Hello& hello) {
   if (hello.min_version > protocol::version || hello.max_version < protocol::version) {
     fail_and_close(id, hello.request_id, errc::unsupported_version);
@@ -124,7 +211,20 @@ void Hub::on_hello(SessionId id, Session& session, const protocol::Hello& hello)
 
 void Hub::on_login(SessionId id, Session& session, const protocol::Login& login,
                    const Instant& now) {
+  // Checked before the password, so an address over its limit learns nothing
+  // from its guesses.
+  const auto& limits = config_.limits;
+  if (limits.max_failed_logins_per_ip != 0 &&
+      !peers_[session.peer_key].failed_logins.allows(
+          now.steady,
+          TokenBucket::interval_for(limits.max_failed_logins_per_ip,
+                                    std::chrono::seconds(limits.failed_login_window_seconds)),
+          limits.max_failed_logins_per_ip)) {
+    fail_and_close(id, login.request_id, errc::too_many_failed_logins);
+    return;
+  }
   if (!authenticator_->exists(login.username)) {
+    count_failed_login(session, now);
     reply_error(id, login.request_id, errc::invalid_username);
     return;
   }
@@ -135,6 +235,7 @@ void Hub::on_login(SessionId id, Session& session, const protocol::Login& login,
     return;
   }
   if (!authenticator_->verify(login.username, login.password)) {
+    count_failed_login(session, now);
     if (++account.failures >= config_.max_attempts) {
       account.failures = 0;
       account.blocked_until = now.steady + config_.block_duration;
@@ -218,11 +319,16 @@ void Hub::on_group_create(SessionId id, Session& session, const protocol::GroupC
     group.members.push_back({name, false});
   }
   if (group.members.size() > config_.limits.max_group_members) {
+    warn("{}: {} tried to create group {} with {} members; the limit is {}", session.address,
+         session.username, request.group, group.members.size(), config_.limits.max_group_members);
     reply_error(id, request.request_id, errc::limit_reached, request.group);
     return;
   }
   for (const auto& member : group.members) {
     if (groups_per_user_[member.name] >= config_.limits.max_groups_per_user) {
+      warn("{}: {} tried to create group {}, but {} is in {} groups already (the limit)",
+           session.address, session.username, request.group, member.name,
+           config_.limits.max_groups_per_user);
       reply_error(id, request.request_id, errc::limit_reached, member.name);
       return;
     }
@@ -355,12 +461,19 @@ void Hub::disconnected(SessionId id) {
   const auto it = sessions_.find(id);
   if (it == sessions_.end()) return;
   go_offline(it->second);
+  const auto peer = peers_.find(it->second.peer_key);
+  if (peer != peers_.end() && --peer->second.connections == 0 &&
+      peer->second.failed_logins.full(latest_)) {
+    peers_.erase(peer);
+  }
   sessions_.erase(it);
 }
 
 void Hub::login_timeout(SessionId id) {
   const auto it = sessions_.find(id);
   if (it == sessions_.end() || it->second.stage == Stage::online) return;
+  info("{}: no login within {} s; closing the connection", it->second.address,
+       config_.limits.login_timeout_seconds);
   outbox_.send(id, protocol::ShutdownEvent{static_cast<std::uint16_t>(errc::login_timeout),
                                            "no login within the time limit"});
   outbox_.close(id, errc::login_timeout);

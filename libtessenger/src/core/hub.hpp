@@ -22,6 +22,7 @@
 #include <tessenger/server_types.hpp>
 
 #include "core/log_store.hpp"
+#include "core/rate_limit.hpp"
 
 namespace tessenger::core {
 
@@ -59,8 +60,10 @@ class Hub {
   Hub(HubConfig config, std::shared_ptr<const Authenticator> authenticator, LogStore& logs,
       Outbox& outbox, ServerObserver observer, LogSink log, RandomBytes random);
 
-  /// A connection was accepted from `address` (textual IP).
-  void connected(SessionId session, std::string address);
+  /// A connection was accepted from `address` (textual IP). Returns false,
+  /// having logged why, if a connection limit refuses it; the adapter then
+  /// closes it without telling the hub again.
+  bool connected(SessionId session, std::string address);
   void handle(SessionId session, const protocol::Message& message, const Instant& now);
   /// The connection is gone (closed by either side). Logs the user out.
   void disconnected(SessionId session);
@@ -80,9 +83,18 @@ class Hub {
   enum class Stage { awaiting_hello, awaiting_login, online };
   struct Session {
     std::string address;
+    std::string peer_key;  // address_key(address)
     Stage stage = Stage::awaiting_hello;
     std::string username;
     std::uint16_t udp_port = 0;
+    TokenBucket requests;
+    std::uint32_t refusals = 0;  // requests refused since the bucket was last full
+  };
+  // What is counted per address (see address_key).
+  struct Peer {
+    std::size_t connections = 0;
+    TokenBucket failed_logins;
+    std::uint64_t refused = 0;  // connections refused since one was last admitted
   };
   struct Account {
     std::uint32_t failures = 0;
@@ -110,6 +122,10 @@ class Hub {
   void on_file_offer(SessionId id, Session& session, const protocol::FileOffer& request);
   void on_logout(SessionId id, Session& session, const protocol::Logout& request);
 
+  bool within_rate(SessionId id, Session& session, protocol::RequestId request, const Instant& now);
+  void count_failed_login(const Session& session, const Instant& now);
+  void forget_idle_peers();
+
   void reply_error(SessionId id, protocol::RequestId request, errc code,
                    std::string_view detail = {});
   void fail_and_close(SessionId id, protocol::RequestId request, errc code);
@@ -119,6 +135,12 @@ class Hub {
   void info(fmt::format_string<Args...> format, Args&&... args) {
     if (log_.enabled(LogLevel::info)) {
       log_.write(LogLevel::info, fmt::format(format, std::forward<Args>(args)...));
+    }
+  }
+  template <typename... Args>
+  void warn(fmt::format_string<Args...> format, Args&&... args) {
+    if (log_.enabled(LogLevel::warn)) {
+      log_.write(LogLevel::warn, fmt::format(format, std::forward<Args>(args)...));
     }
   }
 
@@ -137,6 +159,10 @@ class Hub {
   std::unordered_map<std::string, Group> groups_;
   std::unordered_map<std::string, std::size_t> groups_per_user_;
   std::vector<SessionId> recipients_;  // reused for every fan-out
+  std::unordered_map<std::string, Peer> peers_;
+  std::uint64_t refused_over_total_ = 0;  // refused at max_connections since one was admitted
+  std::size_t prune_peers_at_ = 1024;
+  SteadyTime latest_{};  // the latest time handle() was given
 };
 
 }  // namespace tessenger::core

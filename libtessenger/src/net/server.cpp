@@ -2,8 +2,11 @@
 
 #include <openssl/rand.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
+#include <memory>
+#include <span>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -25,6 +28,11 @@ using asio::ip::tcp;
 using Strand = asio::strand<asio::io_context::executor_type>;
 
 constexpr std::size_t read_buffer_size = 64 * 1024;
+// An idle connection reads into a few hundred bytes of its own; one whose
+// read filled them gets a large buffer until a read would have fitted the
+// small one again. Only busy connections hold a large buffer, so a server
+// full of idle sessions stays small.
+constexpr std::size_t small_read_size = 512;
 // How long a closing connection may keep its socket half-open so the peer
 // reads our last frames before the close (an early close can turn into a RST
 // that discards them).
@@ -71,16 +79,14 @@ class Server::Impl final : public std::enable_shared_from_this<Server::Impl>, pu
  private:
   struct Connection {
     Connection(Strand& strand, tcp::socket s, core::SessionId session_id, const Limits& limits)
-        : socket(std::move(s)),
-          id(session_id),
-          decoder(limits),
-          timer(strand),
-          read_buffer(read_buffer_size) {}
+        : socket(std::move(s)), id(session_id), decoder(limits), timer(strand) {}
     tcp::socket socket;
     core::SessionId id;
     protocol::Decoder decoder;
     asio::steady_timer timer;  // login timeout, then linger after close
-    std::vector<std::byte> read_buffer;
+    std::array<std::byte, small_read_size> small_read;
+    std::unique_ptr<std::byte[]> large_read;  // while the connection is busy
+    std::span<std::byte> read_space() noexcept;
     std::vector<std::byte> pending;   // frames waiting for the next write
     std::vector<std::byte> inflight;  // frames being written
     std::string address;
@@ -95,6 +101,7 @@ class Server::Impl final : public std::enable_shared_from_this<Server::Impl>, pu
 
   void accept();
   void on_accept(tcp::socket socket);
+  void refuse(tcp::socket& socket);
   void read(const ConnectionPtr& connection);
   void on_read(const ConnectionPtr& connection, std::size_t length);
   void flush(const ConnectionPtr& connection);
@@ -205,13 +212,17 @@ void Server::Impl::on_accept(tcp::socket socket) {
   std::error_code ec;
   const auto peer = socket.remote_endpoint(ec);
   if (ec) return;
+  const auto id = next_id_++;
+  auto address = printable_address(peer);
+  if (!hub_->connected(id, address)) {
+    refuse(socket);
+    return;
+  }
   socket.set_option(tcp::no_delay(true), ec);
-  auto connection =
-      std::make_shared<Connection>(strand_, std::move(socket), next_id_++, config_.limits);
-  connection->address = printable_address(peer);
+  auto connection = std::make_shared<Connection>(strand_, std::move(socket), id, config_.limits);
+  connection->address = std::move(address);
   connections_.emplace(connection->id, connection);
   ++connections;
-  hub_->connected(connection->id, connection->address);
 
   connection->timer.expires_after(std::chrono::seconds(config_.limits.login_timeout_seconds));
   connection->timer.async_wait([self = shared_from_this(), connection](std::error_code wait_error) {
@@ -222,9 +233,26 @@ void Server::Impl::on_accept(tcp::socket socket) {
   read(connection);
 }
 
+// A connection over a limit costs no buffers and no timer: one attempt to
+// say why, then the descriptor is released at once.
+void Server::Impl::refuse(tcp::socket& socket) {
+  const auto notice = protocol::encode(protocol::ShutdownEvent{
+      static_cast<std::uint16_t>(errc::limit_reached), "too many connections"});
+  std::error_code ec;
+  socket.non_blocking(true, ec);
+  if (!ec) socket.write_some(asio::buffer(notice), ec);
+  socket.close(ec);
+}
+
+std::span<std::byte> Server::Impl::Connection::read_space() noexcept {
+  if (large_read) return {large_read.get(), read_buffer_size};
+  return small_read;
+}
+
 void Server::Impl::read(const ConnectionPtr& connection) {
+  const auto space = connection->read_space();
   connection->socket.async_read_some(
-      asio::buffer(connection->read_buffer),
+      asio::buffer(space.data(), space.size()),
       [self = shared_from_this(), connection](std::error_code ec, std::size_t length) {
         if (ec) {
           self->drop(connection);
@@ -237,7 +265,7 @@ void Server::Impl::read(const ConnectionPtr& connection) {
 void Server::Impl::on_read(const ConnectionPtr& connection, std::size_t length) {
   // A closing connection's input is read only to wait for the peer's close.
   if (!connection->closing) {
-    std::span<const std::byte> input(connection->read_buffer.data(), length);
+    std::span<const std::byte> input(connection->read_space().data(), length);
     const auto instant = now();
     while (!input.empty() && !connection->closing) {
       auto result = connection->decoder.feed(input);
@@ -251,6 +279,11 @@ void Server::Impl::on_read(const ConnectionPtr& connection, std::size_t length) 
     }
     flush_dirty();
     hub_->flush_logs();
+  }
+  if (length == small_read_size && !connection->large_read) {
+    connection->large_read = std::make_unique_for_overwrite<std::byte[]>(read_buffer_size);
+  } else if (length < small_read_size) {
+    connection->large_read.reset();
   }
   if (connections_.contains(connection->id)) read(connection);
 }

@@ -132,6 +132,7 @@ TEST_CASE("frames split at every byte and coalesced in one write are both unders
 TEST_CASE("a client that never reads is disconnected; memory stays bounded") {
   tessenger::ServerConfig config;
   config.limits.max_pending_write_bytes = 256 * 1024;
+  config.limits.message_rate = 0;  // the sender here floods on purpose
   TestServer server(config);
   WireClient alice(server.port());
   WireClient bob(server.port());

@@ -1,0 +1,360 @@
+// The abuse limits of the domain core (docs/security.md), without sockets:
+// connection counts, failed logins per address, the per-connection request
+// rate and the group limits, with a clock the test advances.
+
+#include <doctest/doctest.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "core/credentials.hpp"
+#include "core/hub.hpp"
+#include "core/rate_limit.hpp"
+
+namespace p = tessenger::protocol;
+using tessenger::errc;
+using tessenger::core::SessionId;
+using tessenger::core::TokenBucket;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct RecordingOutbox : tessenger::core::Outbox {
+  std::map<SessionId, std::vector<p::Message>> sent;
+  std::map<SessionId, errc> closed;
+
+  void send(SessionId to, const p::Message& message) override { sent[to].push_back(message); }
+  void send_to_many(std::span<const SessionId> to, const p::Message& message) override {
+    for (auto id : to)
+      sent[id].push_back(message);
+  }
+  void close(SessionId session, errc reason) override { closed.emplace(session, reason); }
+};
+
+struct NullLogs : tessenger::core::LogStore {
+  void user_online(std::size_t, const tessenger::core::OnlineRecord&) override {}
+  void user_offline() override {}
+  void direct_message(p::Timestamp, std::string_view, std::string_view) override {}
+  void group_created(std::string_view) override {}
+  void group_message(std::string_view, p::Timestamp, std::string_view, std::string_view) override {}
+  void flush(std::span<const tessenger::core::OnlineRecord>) override {}
+};
+
+std::unordered_map<std::string, std::string> accounts(int count) {
+  std::unordered_map<std::string, std::string> table;
+  for (int i = 0; i < count; ++i)
+    table.emplace("user" + std::to_string(i), "pw" + std::to_string(i));
+  return table;
+}
+
+struct Fixture {
+  explicit Fixture(tessenger::Limits limits = {}, std::uint32_t max_attempts = 3)
+      : hub(tessenger::core::HubConfig{max_attempts, 10s, limits, "test"},
+            std::make_shared<tessenger::core::TableAuthenticator>(accounts(50)), logs, out, {},
+            tessenger::LogSink{
+                tessenger::LogLevel::debug,
+                [this](tessenger::LogLevel, std::string_view text) { log.emplace_back(text); }},
+            [](std::span<std::uint8_t> bytes) {
+              for (auto& b : bytes)
+                b = 7;
+            }) {}
+
+  RecordingOutbox out;
+  NullLogs logs;
+  std::vector<std::string> log;
+  tessenger::core::Instant now{std::chrono::steady_clock::time_point{} + 1h, 1'700'000'000'000'000};
+  tessenger::core::Hub hub;
+  SessionId next = 1;
+  p::RequestId request = 1;
+
+  SessionId connect(const std::string& address = "192.0.2.1") {
+    const SessionId id = next++;
+    REQUIRE(hub.connected(id, address));
+    hub.handle(id, p::Hello{request++, 1, 1, "test"}, now);
+    REQUIRE(std::holds_alternative<p::HelloOk>(out.sent[id].back()));
+    return id;
+  }
+  p::Message login(SessionId id, const std::string& user, const std::string& password) {
+    hub.handle(id, p::Login{request++, user, password, 5000}, now);
+    return out.sent[id].back();
+  }
+  SessionId online(int user, const std::string& address = "192.0.2.1") {
+    const auto id = connect(address);
+    const auto name = "user" + std::to_string(user);
+    REQUIRE(std::holds_alternative<p::LoginOk>(login(id, name, "pw" + std::to_string(user))));
+    return id;
+  }
+  p::Message request_reply(SessionId id, const p::Message& message) {
+    hub.handle(id, message, now);
+    return out.sent[id].back();
+  }
+  bool logged(std::string_view part) const {
+    for (const auto& line : log) {
+      if (line.find(part) != std::string::npos) return true;
+    }
+    return false;
+  }
+};
+
+errc error_code(const p::Message& m) {
+  REQUIRE(std::holds_alternative<p::Error>(m));
+  return static_cast<errc>(std::get<p::Error>(m).code);
+}
+
+}  // namespace
+
+TEST_CASE("every abuse limit has a finite default") {
+  const tessenger::Limits l;
+  CHECK(l.max_connections > 0);
+  CHECK(l.max_connections <= 1'000'000);
+  CHECK(l.max_connections_per_ip > 0);
+  CHECK(l.max_connections_per_ip <= l.max_connections);
+  CHECK(l.max_failed_logins_per_ip > 0);
+  CHECK(l.failed_login_window_seconds > 0);
+  CHECK(l.message_rate > 0);
+  CHECK(l.message_burst >= l.message_rate);
+  CHECK(l.max_rate_refusals > 0);
+  CHECK(l.max_groups_per_user > 0);
+  CHECK(l.max_group_members > 0);
+}
+
+TEST_CASE("token bucket: a burst, then one event per interval") {
+  const auto t0 = std::chrono::steady_clock::time_point{} + 1h;
+  const auto interval = TokenBucket::interval_for(10, 1s);
+  CHECK(interval == 100ms);
+  TokenBucket bucket;
+  CHECK(bucket.full(t0));
+  for (int i = 0; i < 5; ++i)
+    CHECK(bucket.try_take(t0, interval, 5));
+  CHECK_FALSE(bucket.try_take(t0, interval, 5));
+  CHECK_FALSE(bucket.try_take(t0 + 99ms, interval, 5));
+  CHECK(bucket.try_take(t0 + 100ms, interval, 5));
+  CHECK_FALSE(bucket.try_take(t0 + 150ms, interval, 5));
+  CHECK_FALSE(bucket.full(t0 + 599ms));
+  CHECK(bucket.full(t0 + 600ms));
+  // Refilled, it allows a whole burst again but never more.
+  for (int i = 0; i < 5; ++i)
+    CHECK(bucket.try_take(t0 + 10s, interval, 5));
+  CHECK_FALSE(bucket.allows(t0 + 10s, interval, 5));
+  CHECK_FALSE(TokenBucket{}.allows(t0, interval, 0));
+}
+
+TEST_CASE("address keys: IPv4 as is, IPv4-mapped as IPv4, IPv6 by its /64") {
+  using tessenger::core::address_key;
+  CHECK(address_key("192.0.2.7") == "192.0.2.7");
+  CHECK(address_key("::ffff:192.0.2.7") == "192.0.2.7");
+  CHECK(address_key("2001:db8:1:2:aaaa::1") == "2001:0db8:0001:0002::/64");
+  CHECK(address_key("2001:db8:1:2:bbbb::9") == address_key("2001:db8:1:2:aaaa::1"));
+  CHECK(address_key("2001:db8:1:3::1") != address_key("2001:db8:1:2::1"));
+  CHECK(address_key("::1") == "0000:0000:0000:0000::/64");
+  CHECK(address_key("not an address") == "not an address");
+}
+
+TEST_CASE("connections per address and in total are limited; closing one frees a place") {
+  tessenger::Limits limits;
+  limits.max_connections = 5;
+  limits.max_connections_per_ip = 3;
+  Fixture f(limits);
+  std::vector<SessionId> ids;
+  for (int i = 0; i < 3; ++i)
+    ids.push_back(f.connect("192.0.2.1"));
+  CHECK_FALSE(f.hub.connected(100, "192.0.2.1"));
+  CHECK(f.logged("192.0.2.1: connection refused: 3 connections from this address"));
+  // An IPv6 host counts by its /64, whatever its interface identifier.
+  CHECK(f.hub.connected(101, "2001:db8::1"));
+  CHECK(f.hub.connected(102, "2001:db8::2"));
+  CHECK_FALSE(f.hub.connected(103, "198.51.100.1"));
+  CHECK(f.logged("198.51.100.1: connection refused: 5 connections is the limit"));
+
+  f.hub.disconnected(ids[0]);
+  CHECK(f.hub.connected(104, "192.0.2.1"));
+  CHECK_FALSE(f.hub.connected(105, "192.0.2.1"));
+  // A refused connection was never a session: telling the hub it closed is harmless.
+  f.hub.disconnected(100);
+  CHECK_FALSE(f.hub.connected(106, "192.0.2.1"));
+}
+
+TEST_CASE("repeated refusals are logged at the 1st, 10th and 100th, not each time") {
+  tessenger::Limits limits;
+  limits.max_connections_per_ip = 1;
+  Fixture f(limits);
+  f.connect("192.0.2.1");
+  const auto before = f.log.size();
+  for (SessionId id = 1000; id < 1150; ++id)
+    CHECK_FALSE(f.hub.connected(id, "192.0.2.1"));
+  CHECK(f.log.size() - before == 3);
+  CHECK(f.logged("(100 refused so far)"));
+}
+
+TEST_CASE("one address guessing on many accounts trips the per-address limit") {
+  tessenger::Limits limits;
+  limits.max_failed_logins_per_ip = 6;
+  limits.failed_login_window_seconds = 60;
+  Fixture f(limits);
+  // Two wrong passwords each on three accounts: no account reaches max_attempts.
+  for (int user = 0; user < 3; ++user) {
+    const auto id = f.connect("192.0.2.9");
+    const auto name = "user" + std::to_string(user);
+    CHECK(error_code(f.login(id, name, "guess1")) == errc::invalid_password);
+    CHECK(error_code(f.login(id, name, "guess2")) == errc::invalid_password);
+    CHECK_FALSE(f.out.closed.contains(id));
+  }
+  CHECK(f.logged("192.0.2.9: 6 failed logins within 60 s"));
+
+  // Now even the right password is refused from that address, before it is checked.
+  const auto id = f.connect("192.0.2.9");
+  CHECK(error_code(f.login(id, "user7", "pw7")) == errc::too_many_failed_logins);
+  CHECK(f.out.closed.at(id) == errc::too_many_failed_logins);
+  // Other addresses are not affected, nor are the accounts themselves.
+  f.online(0, "198.51.100.4");
+
+  // One failure's worth refills every window / limit = 10 s.
+  f.now.steady += 9s;
+  const auto early = f.connect("192.0.2.9");
+  CHECK(error_code(f.login(early, "user7", "pw7")) == errc::too_many_failed_logins);
+  f.now.steady += 1s;
+  const auto later = f.connect("192.0.2.9");
+  CHECK(error_code(f.login(later, "nobody", "x")) == errc::invalid_username);
+  CHECK(error_code(f.login(later, "user7", "pw7")) == errc::too_many_failed_logins);
+  f.now.steady += 60s;
+  f.online(7, "192.0.2.9");
+}
+
+TEST_CASE("unknown usernames count as failed logins for the address") {
+  tessenger::Limits limits;
+  limits.max_failed_logins_per_ip = 3;
+  Fixture f(limits);
+  const auto id = f.connect("192.0.2.5");
+  for (const char* name : {"ghost1", "ghost2", "ghost3"})
+    CHECK(error_code(f.login(id, name, "x")) == errc::invalid_username);
+  CHECK(error_code(f.login(id, "user1", "pw1")) == errc::too_many_failed_logins);
+}
+
+TEST_CASE("the failed-login count outlives the connection that made it") {
+  tessenger::Limits limits;
+  limits.max_failed_logins_per_ip = 2;
+  Fixture f(limits);
+  for (int round = 0; round < 2; ++round) {
+    const auto id = f.connect("192.0.2.6");
+    CHECK(error_code(f.login(id, "user" + std::to_string(round), "bad")) == errc::invalid_password);
+    f.hub.disconnected(id);
+  }
+  const auto id = f.connect("192.0.2.6");
+  CHECK(error_code(f.login(id, "user3", "pw3")) == errc::too_many_failed_logins);
+}
+
+TEST_CASE("a connection over its request rate is refused, then closed if it goes on") {
+  tessenger::Limits limits;
+  limits.message_rate = 10;
+  limits.message_burst = 20;
+  limits.max_rate_refusals = 5;
+  Fixture f(limits);
+  const auto alice = f.online(1, "192.0.2.1");
+  const auto bob = f.online(2, "192.0.2.2");
+  // Hello and Login used two of alice's burst of 20.
+  for (p::RequestId id = 1; id <= 18; ++id) {
+    CHECK(std::holds_alternative<p::DirectSent>(
+        f.request_reply(alice, p::DirectSend{id, "user2", "hi"})));
+  }
+  const auto delivered = f.out.sent[bob].size();
+  const auto refused = f.request_reply(alice, p::DirectSend{19, "user2", "too fast"});
+  CHECK(error_code(refused) == errc::rate_limited);
+  CHECK(std::get<p::Error>(refused).request_id == 19);
+  CHECK(f.out.sent[bob].size() == delivered);  // not carried out
+  CHECK(f.logged("192.0.2.1: user1 is sending faster than 10 requests/s"));
+
+  // One request's worth comes back every 100 ms.
+  f.now.steady += 100ms;
+  CHECK(std::holds_alternative<p::DirectSent>(
+      f.request_reply(alice, p::DirectSend{20, "user2", "paced"})));
+  for (p::RequestId id = 21; id < 24; ++id)
+    CHECK(error_code(f.request_reply(alice, p::DirectSend{id, "user2", "x"})) ==
+          errc::rate_limited);
+  CHECK_FALSE(f.out.closed.contains(alice));
+  // The fifth refusal since the bucket was last full closes the connection.
+  f.hub.handle(alice, p::Ping{24, 1}, f.now);
+  const auto& notice = std::get<p::ShutdownEvent>(f.out.sent[alice].back());
+  CHECK(static_cast<errc>(notice.code) == errc::rate_limited);
+  CHECK(f.out.closed.at(alice) == errc::rate_limited);
+  CHECK(f.logged("192.0.2.1: user1 disconnected after 5 requests refused"));
+  CHECK_FALSE(f.out.closed.contains(bob));
+}
+
+TEST_CASE("a client that slows down recovers: refusals are forgotten once the bucket is full") {
+  tessenger::Limits limits;
+  limits.message_rate = 10;
+  limits.message_burst = 10;
+  limits.max_rate_refusals = 3;
+  Fixture f(limits);
+  const auto alice = f.online(1);
+  // Two refusals per burst, five bursts: only a count that was never reset
+  // would reach three.
+  for (int round = 0; round < 5; ++round) {
+    int accepted = 0;
+    while (std::holds_alternative<p::Pong>(f.request_reply(alice, p::Ping{1, 0})))
+      ++accepted;
+    CHECK(accepted >= 8);
+    CHECK(error_code(f.request_reply(alice, p::Ping{2, 0})) == errc::rate_limited);
+    f.now.steady += 1s;
+  }
+  CHECK_FALSE(f.out.closed.contains(alice));
+}
+
+TEST_CASE("0 switches a limit off") {
+  tessenger::Limits limits;
+  limits.max_connections = 0;
+  limits.max_connections_per_ip = 0;
+  limits.max_failed_logins_per_ip = 0;
+  limits.message_rate = 0;
+  Fixture f(limits);
+  for (SessionId id = 1000; id < 1400; ++id)
+    CHECK(f.hub.connected(id, "192.0.2.1"));
+  const auto id = f.connect();
+  for (int i = 0; i < 40; ++i)
+    CHECK(error_code(f.login(id, "nobody", "x")) == errc::invalid_username);
+  const auto alice = f.online(1);
+  for (p::RequestId r = 0; r < 2000; ++r)
+    f.hub.handle(alice, p::Ping{r, 0}, f.now);
+  CHECK(std::holds_alternative<p::Pong>(f.out.sent[alice].back()));
+  CHECK_FALSE(f.out.closed.contains(alice));
+}
+
+TEST_CASE("groups per user and members per group are limited and the refusal logged") {
+  tessenger::Limits limits;
+  limits.max_groups_per_user = 2;
+  limits.max_group_members = 3;
+  Fixture f(limits);
+  const auto alice = f.online(1, "192.0.2.1");
+  const auto bob = f.online(2, "192.0.2.2");
+  f.online(3, "192.0.2.3");
+  f.online(4, "192.0.2.4");
+
+  auto reply = f.request_reply(alice, p::GroupCreate{1, "big", {"user2", "user3", "user4"}});
+  CHECK(error_code(reply) == errc::limit_reached);
+  CHECK(std::get<p::Error>(reply).detail == "big");
+  CHECK(f.logged("192.0.2.1: user1 tried to create group big with 4 members; the limit is 3"));
+  CHECK(std::holds_alternative<p::GroupCreated>(
+      f.request_reply(alice, p::GroupCreate{2, "g1", {"user2", "user3"}})));
+  CHECK(std::holds_alternative<p::GroupCreated>(
+      f.request_reply(bob, p::GroupCreate{3, "g2", {"user4"}})));
+
+  // user2 is in g1 (invited) and g2 (creator): a third group naming them fails.
+  reply = f.request_reply(alice, p::GroupCreate{4, "g3", {"user2"}});
+  CHECK(error_code(reply) == errc::limit_reached);
+  CHECK(std::get<p::Error>(reply).detail == "user2");
+  CHECK(f.logged("user2 is in 2 groups already"));
+  // Nothing was created, and no count moved.
+  CHECK(error_code(f.request_reply(bob, p::GroupJoin{5, "g3"})) == errc::group_not_found);
+  CHECK(std::holds_alternative<p::GroupCreated>(
+      f.request_reply(alice, p::GroupCreate{6, "g4", {"user3"}})));
+  CHECK(error_code(f.request_reply(alice, p::GroupCreate{7, "g5", {}})) == errc::limit_reached);
+}
+
+TEST_CASE("an unanswered login is closed at the timeout and logged with the address") {
+  Fixture f;
+  const auto id = f.connect("203.0.113.8");
+  f.hub.login_timeout(id);
+  CHECK(f.out.closed.at(id) == errc::login_timeout);
+  CHECK(f.logged("203.0.113.8: no login within 60 s"));
+}
