@@ -93,14 +93,15 @@ EchoOff::EchoOff(int fd) : fd_(fd) {
   if (!is_terminal(fd_) || ::tcgetattr(fd_, &settings) != 0) return;
   saved_lflag_ = settings.c_lflag;
   settings.c_lflag &= ~static_cast<tcflag_t>(ECHO);
-  active_ = ::tcsetattr(fd_, TCSAFLUSH, &settings) == 0;
+  // TCSANOW, not TCSAFLUSH: a password typed or pasted ahead must not be lost.
+  active_ = ::tcsetattr(fd_, TCSANOW, &settings) == 0;
 }
 
 EchoOff::~EchoOff() {
   termios settings{};
   if (!active_ || ::tcgetattr(fd_, &settings) != 0) return;
   settings.c_lflag = static_cast<tcflag_t>(saved_lflag_);
-  ::tcsetattr(fd_, TCSAFLUSH, &settings);
+  ::tcsetattr(fd_, TCSANOW, &settings);
 }
 
 }  // namespace tessenger::app
