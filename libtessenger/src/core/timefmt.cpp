@@ -1,10 +1,11 @@
 #include "core/timefmt.hpp"
 
 #include <ctime>
+#include <string>
 
 namespace tessenger::core {
 
-std::string format_timestamp(protocol::Timestamp timestamp) {
+std::string_view format_timestamp(protocol::Timestamp timestamp) {
   thread_local std::time_t cached_second = -1;
   thread_local std::string cached_text;
   const auto seconds = static_cast<std::time_t>(timestamp / 1'000'000);
