@@ -1,5 +1,7 @@
 #include "core/text.hpp"
 
+#include <cstdint>
+
 namespace tessenger::core {
 namespace {
 
@@ -31,6 +33,12 @@ std::optional<std::string_view> clean_text(std::string_view text, std::size_t ma
   if (first == std::string_view::npos) return std::nullopt;
   text = text.substr(first, text.find_last_not_of(blanks) - first + 1);
   if (text.size() > max_bytes) return std::nullopt;
+  // Printable ASCII, by far the common case, is settled in one branch-free
+  // pass the compiler vectorises; only other text needs the byte-wise scan.
+  std::uint8_t outside = 0;
+  for (const char c : text)
+    outside |= static_cast<std::uint8_t>(static_cast<std::uint8_t>(c) - 0x20) >= 0x5f;
+  if (outside == 0) return text;
   for (std::size_t i = 0; i < text.size(); ++i) {
     const auto byte = static_cast<unsigned char>(text[i]);
     if (byte < 0x20 || byte == 0x7f) return std::nullopt;
