@@ -3,6 +3,8 @@
 
 #include <sys/resource.h>
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <csignal>
 #include <cstdio>
@@ -14,10 +16,14 @@
 #include <spdlog/spdlog.h>
 #include <CLI/CLI.hpp>
 #include <asio/io_context.hpp>
+#include <asio/post.hpp>
 #include <asio/signal_set.hpp>
+#include <asio/thread_pool.hpp>
 
 #include <tessenger/server.hpp>
 #include <tessenger/version.hpp>
+
+#include "common/line_reader.hpp"
 
 namespace {
 
@@ -64,10 +70,73 @@ void raise_descriptor_limit(const tessenger::Limits& limits, spdlog::logger& log
   }
 }
 
+bool is_valid_username(std::string_view name) {
+  return !name.empty() && name.size() <= 32 &&
+         std::all_of(name.begin(), name.end(), [](unsigned char c) {
+           return std::isalnum(c) != 0 || c == '_' || c == '-' || c == '.';
+         });
+}
+
+// `tessenger-server --hash-password USER`: reads a password (not echoed on a
+// terminal, where it is asked twice) and prints the credentials line for it.
+int hash_password_main(int argc, char** argv) {
+  CLI::App app{
+      "Reads a password from stdin and prints the credentials line `USER HASH` to append to the "
+      "credentials file (HASH: Argon2id)"};
+  std::string username;
+  app.add_option("--hash-password", username, "the account's username")->required();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : exit_usage;
+  }
+  if (!is_valid_username(username)) {
+    std::cerr << "tessenger-server: invalid username '" << username
+              << "': use 1-32 characters of A-Z a-z 0-9 _ - .\n";
+    return exit_usage;
+  }
+
+  const bool terminal = tessenger::app::is_terminal(0);
+  tessenger::app::LineReader reader(0);
+  const auto ask = [&](const char* prompt, std::string& answer) {
+    if (terminal) std::cerr << prompt << std::flush;
+    const tessenger::app::EchoOff echo_off(0);
+    const bool got = reader.read_line(answer) == tessenger::app::LineReader::Status::line;
+    if (terminal) std::cerr << '\n';
+    return got;
+  };
+  std::string password;
+  if (!ask("Password: ", password) || password.empty()) {
+    std::cerr << "tessenger-server: no password given\n";
+    return 1;
+  }
+  if (password.size() > tessenger::Limits{}.max_password) {
+    std::cerr << "tessenger-server: the password is longer than "
+              << tessenger::Limits{}.max_password << " bytes\n";
+    return 1;
+  }
+  if (terminal) {
+    std::string again;
+    if (!ask("Repeat password: ", again) || again != password) {
+      std::cerr << "tessenger-server: the passwords differ\n";
+      return 1;
+    }
+  }
+  std::cout << username << ' ' << tessenger::hash_password(password) << '\n';
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    if (std::string_view(argv[i]).starts_with("--hash-password")) {
+      return hash_password_main(argc, argv);
+    }
+  }
   CLI::App app{"TESSENGER chat server"};
+  app.footer("To hash a password for the credentials file: tessenger-server --hash-password USER");
   std::string address;
   std::string port_text;
   std::string attempts_text;
@@ -187,6 +256,12 @@ int main(int argc, char** argv) {
   };
 
   asio::io_context io(1);
+  // Argon2id checks (tenths of a second each) run here, not on the server's
+  // thread, so a login never stalls the chat.
+  asio::thread_pool password_checks(1);
+  config.offload = [&password_checks](std::function<void()> task) {
+    asio::post(password_checks, std::move(task));
+  };
   tessenger::Server server(io, config);
   std::error_code ec;
   std::string what;
@@ -207,6 +282,7 @@ int main(int argc, char** argv) {
     server.stop();
   });
   io.run();
+  password_checks.join();
   logger->info("server stopped");
   return 0;
 }

@@ -39,6 +39,9 @@ struct Limits {
   /// Refused requests after which a connection that keeps flooding is closed
   /// (counted until its bucket has refilled).
   std::uint32_t max_rate_refusals = 100;
+  /// Logins waiting for a slow (hashed) password check; more are refused
+  /// with rate_limited. Used only with ServerConfig::offload.
+  std::size_t max_pending_password_checks = 32;
 
   // File transfer (SPEC §6).
   std::size_t max_udp_chunk = 65'507 - 64;                   ///< payload bytes per datagram

@@ -30,7 +30,9 @@ struct LogSink {
 };
 
 /// Decides who may log in. Called on the server's strand, so an implementation
-/// must be quick: a slow check stalls every connection.
+/// must be quick, except verify() for an account where slow() is true: with
+/// ServerConfig::offload set, that call runs on the offload thread instead,
+/// concurrently with the other calls, so it must be thread-safe.
 class TESSENGER_EXPORT Authenticator {
  public:
   virtual ~Authenticator();
@@ -39,14 +41,23 @@ class TESSENGER_EXPORT Authenticator {
   virtual bool exists(std::string_view username) const = 0;
   /// True if the password is right for an existing account.
   virtual bool verify(std::string_view username, std::string_view password) const = 0;
+  /// True if verify() is costly for this account (a password hash).
+  virtual bool slow(std::string_view username) const;
 };
 
-/// The default authenticator: a credentials file of `username password` lines
-/// (SPEC §3). Blank lines and `#` comments are ignored; each malformed line is
-/// reported through `sink` with its line number and skipped.
+/// The default authenticator: a credentials file of `username password` or
+/// `username HASH` lines (SPEC §3), HASH being an Argon2id string as
+/// hash_password() makes. Blank lines and `#` comments are ignored; each
+/// malformed line is reported through `sink` with its line number and
+/// skipped. (Server::start warns once if any password is in plain text.)
 /// Throws std::system_error if the file cannot be read.
 TESSENGER_EXPORT std::shared_ptr<const Authenticator> load_credentials_file(
     const std::filesystem::path& path, const LogSink& sink = {});
+
+/// An Argon2id hash of `password` (libsodium's crypto_pwhash_str with its
+/// interactive limits: 64 MiB and a fraction of a second), for a credentials
+/// line `username HASH`. Throws std::runtime_error if memory runs out.
+TESSENGER_EXPORT std::string hash_password(std::string_view password);
 
 /// Optional notifications of what happens on the server. Every member may be
 /// left empty. Each runs on the server's strand, synchronously while the
@@ -81,6 +92,12 @@ struct ServerConfig {
   Limits limits;
   LogSink log;
   std::string software = "tessenger-server";
+  /// Runs a slow password check (Authenticator::slow) away from the server's
+  /// strand: it must call the task exactly once, on any thread, e.g. by
+  /// posting it to a thread pool the caller owns and keeps alive while the
+  /// server runs. Empty: checks run on the strand and stall every connection
+  /// while they last (about 0.1-0.5 s for each Argon2id hash).
+  std::function<void(std::function<void()>)> offload;
 };
 
 }  // namespace tessenger

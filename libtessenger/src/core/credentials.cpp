@@ -1,5 +1,8 @@
 #include "core/credentials.hpp"
 
+#include <sodium.h>
+
+#include <array>
 #include <fstream>
 #include <sstream>
 #include <system_error>
@@ -12,20 +15,46 @@ namespace tessenger {
 
 Authenticator::~Authenticator() = default;
 
+bool Authenticator::slow(std::string_view) const {
+  return false;
+}
+
 namespace core {
 namespace {
 
-bool constant_time_equal(std::string_view a, std::string_view b) noexcept {
-  // Length is not secret; the content comparison must not stop early.
-  if (a.size() != b.size()) return false;
-  unsigned char diff = 0;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    diff |= static_cast<unsigned char>(a[i] ^ b[i]);
-  }
-  return diff == 0;
+void init_sodium() {
+  if (::sodium_init() < 0) throw std::runtime_error("libsodium could not be initialised");
+}
+
+using Digest = std::array<unsigned char, crypto_generichash_BYTES>;
+
+// Keyed with a secret of this process, so digests of guesses reveal nothing.
+Digest digest(std::string_view text) {
+  static const auto key = [] {
+    init_sodium();
+    std::array<unsigned char, crypto_generichash_KEYBYTES> k{};
+    ::randombytes_buf(k.data(), k.size());
+    return k;
+  }();
+  Digest out{};
+  ::crypto_generichash(out.data(), out.size(), reinterpret_cast<const unsigned char*>(text.data()),
+                       text.size(), key.data(), key.size());
+  return out;
+}
+
+// Comparing fixed-size digests in constant time hides where two passwords
+// differ and also how long the stored one is.
+bool constant_time_equal(std::string_view a, std::string_view b) {
+  const auto da = digest(a);
+  const auto db = digest(b);
+  return ::sodium_memcmp(da.data(), db.data(), da.size()) == 0;
 }
 
 }  // namespace
+
+bool is_password_hash(std::string_view secret) noexcept {
+  return secret.starts_with("$argon2id$") || secret.starts_with("$argon2i$");
+}
 
 ParsedCredentials parse_credentials(std::string_view content) {
   ParsedCredentials result;
@@ -55,6 +84,15 @@ ParsedCredentials parse_credentials(std::string_view content) {
           {line_number, "expected exactly one space between username and password"});
       continue;
     }
+    // Reading the parameters costs no hashing; a bad hash would only ever
+    // refuse its user, so it is reported now.
+    if (is_password_hash(password) &&
+        ::crypto_pwhash_str_needs_rehash(std::string(password).c_str(),
+                                         crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                                         crypto_pwhash_MEMLIMIT_INTERACTIVE) < 0) {
+      result.problems.push_back({line_number, "malformed Argon2 password hash"});
+      continue;
+    }
     if (!result.passwords.emplace(username, password).second) {
       result.problems.push_back({line_number, fmt::format("duplicate username '{}'", username)});
     }
@@ -62,24 +100,49 @@ ParsedCredentials parse_credentials(std::string_view content) {
   return result;
 }
 
-TableAuthenticator::TableAuthenticator(std::unordered_map<std::string, std::string> passwords)
-    : passwords_(std::move(passwords)) {}
+TableAuthenticator::TableAuthenticator(std::unordered_map<std::string, std::string> passwords) {
+  init_sodium();
+  entries_.reserve(passwords.size());
+  for (auto& [username, secret] : passwords) {
+    const bool hashed = is_password_hash(secret);
+    if (!hashed) ++plain_;
+    entries_.emplace(username, Entry{std::move(secret), hashed});
+  }
+}
 
-const std::string* TableAuthenticator::find(std::string_view username) const {
-  const auto it = passwords_.find(std::string(username));
-  return it == passwords_.end() ? nullptr : &it->second;
+const TableAuthenticator::Entry* TableAuthenticator::find(std::string_view username) const {
+  const auto it = entries_.find(std::string(username));
+  return it == entries_.end() ? nullptr : &it->second;
 }
 
 bool TableAuthenticator::exists(std::string_view username) const {
   return find(username) != nullptr;
 }
 
+bool TableAuthenticator::slow(std::string_view username) const {
+  const auto* entry = find(username);
+  return entry != nullptr && entry->hashed;
+}
+
 bool TableAuthenticator::verify(std::string_view username, std::string_view password) const {
-  const auto* stored = find(username);
-  return stored != nullptr && constant_time_equal(*stored, password);
+  const auto* entry = find(username);
+  if (entry == nullptr) return false;
+  if (!entry->hashed) return constant_time_equal(entry->secret, password);
+  return ::crypto_pwhash_str_verify(entry->secret.c_str(), password.data(), password.size()) == 0;
 }
 
 }  // namespace core
+
+std::string hash_password(std::string_view password) {
+  core::init_sodium();
+  std::array<char, crypto_pwhash_STRBYTES> out{};
+  if (::crypto_pwhash_str(out.data(), password.data(), password.size(),
+                          crypto_pwhash_OPSLIMIT_INTERACTIVE,
+                          crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0) {
+    throw std::runtime_error("out of memory while hashing the password");
+  }
+  return out.data();
+}
 
 std::shared_ptr<const Authenticator> load_credentials_file(const std::filesystem::path& path,
                                                            const LogSink& sink) {

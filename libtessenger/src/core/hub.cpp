@@ -41,14 +41,16 @@ Hub::Member* Hub::Group::find(std::string_view name) {
 }
 
 Hub::Hub(HubConfig config, std::shared_ptr<const Authenticator> authenticator, LogStore& logs,
-         Outbox& outbox, ServerObserver observer, LogSink log, RandomBytes random)
+         Outbox& outbox, ServerObserver observer, LogSink log, RandomBytes random,
+         PasswordChecker* checker)
     : config_(std::move(config)),
       authenticator_(std::move(authenticator)),
       logs_(logs),
       outbox_(outbox),
       observer_(std::move(observer)),
       log_(std::move(log)),
-      random_(std::move(random)) {}
+      random_(std::move(random)),
+      checker_(checker) {}
 
 bool Hub::connected(SessionId id, std::string address) {
   const auto& limits = config_.limits;
@@ -134,6 +136,11 @@ void Hub::handle(SessionId id, const protocol::Message& message, const Instant& 
     outbox_.send(id, protocol::Pong{ping->request_id, ping->payload});
     return;
   }
+  if (session.stage == Stage::checking_password) {
+    // Unreachable through the adapter, which holds input back meanwhile.
+    reply_error(id, request, errc::unexpected_message);
+    return;
+  }
   if (session.stage == Stage::awaiting_login) {
     if (const auto* login = std::get_if<protocol::Login>(&message)) {
       on_login(id, session, *login, now);
@@ -186,11 +193,16 @@ bool Hub::within_rate(SessionId id, Session& session, protocol::RequestId reques
   return false;
 }
 
+TokenBucket::Duration Hub::failed_login_interval() const noexcept {
+  const auto& limits = config_.limits;
+  return TokenBucket::interval_for(limits.max_failed_logins_per_ip,
+                                   std::chrono::seconds(limits.failed_login_window_seconds));
+}
+
 void Hub::count_failed_login(const Session& session, const Instant& now) {
   const auto& limits = config_.limits;
   if (limits.max_failed_logins_per_ip == 0) return;
-  const auto interval = TokenBucket::interval_for(
-      limits.max_failed_logins_per_ip, std::chrono::seconds(limits.failed_login_window_seconds));
+  const auto interval = failed_login_interval();
   auto& bucket = peers_[session.peer_key].failed_logins;
   bucket.take(now.steady, interval);
   if (!bucket.allows(now.steady, interval, limits.max_failed_logins_per_ip)) {
@@ -215,11 +227,8 @@ void Hub::on_login(SessionId id, Session& session, const protocol::Login& login,
   // from its guesses.
   const auto& limits = config_.limits;
   if (limits.max_failed_logins_per_ip != 0 &&
-      !peers_[session.peer_key].failed_logins.allows(
-          now.steady,
-          TokenBucket::interval_for(limits.max_failed_logins_per_ip,
-                                    std::chrono::seconds(limits.failed_login_window_seconds)),
-          limits.max_failed_logins_per_ip)) {
+      !peers_[session.peer_key].failed_logins.allows(now.steady, failed_login_interval(),
+                                                     limits.max_failed_logins_per_ip)) {
     fail_and_close(id, login.request_id, errc::too_many_failed_logins);
     return;
   }
@@ -228,36 +237,82 @@ void Hub::on_login(SessionId id, Session& session, const protocol::Login& login,
     reply_error(id, login.request_id, errc::invalid_username);
     return;
   }
-  auto& account = accounts_[login.username];
-  if (account.blocked_until > now.steady) {
-    info("{} tried to log in while blocked", login.username);
+  if (accounts_[login.username].blocked_until > now.steady) {
+    info("{}: {} tried to log in while blocked", session.address, login.username);
     fail_and_close(id, login.request_id, errc::account_blocked);
     return;
   }
-  if (!authenticator_->verify(login.username, login.password)) {
+  if (checker_ != nullptr && authenticator_->slow(login.username)) {
+    if (checks_in_flight_ >= limits.max_pending_password_checks) {
+      warn("{}: login as {} refused: {} password checks are already waiting", session.address,
+           login.username, checks_in_flight_);
+      reply_error(id, login.request_id, errc::rate_limited, "too many logins in progress");
+      return;
+    }
+    ++checks_in_flight_;
+    // Counted as failed until it succeeds, so guesses sent side by side
+    // cannot outrun the per-address limit.
     count_failed_login(session, now);
+    session.stage = Stage::checking_password;
+    session.pending = PendingLogin{login.request_id, login.username, login.udp_port};
+    checker_->check(id, login.username, login.password);
+    return;
+  }
+  const bool ok = authenticator_->verify(login.username, login.password);
+  if (!ok) count_failed_login(session, now);
+  finish_login(id, session, login.request_id, login.username, login.udp_port, ok, now);
+}
+
+void Hub::password_checked(SessionId id, bool ok, const Instant& now) {
+  if (checks_in_flight_ > 0) --checks_in_flight_;
+  if (now.steady > latest_) latest_ = now.steady;
+  const auto it = sessions_.find(id);
+  if (it == sessions_.end() || it->second.stage != Stage::checking_password) return;
+  Session& session = it->second;
+  const auto pending = std::move(*session.pending);
+  session.pending.reset();
+  session.stage = Stage::awaiting_login;
+  if (ok && config_.limits.max_failed_logins_per_ip != 0) {
+    peers_[session.peer_key].failed_logins.give_back(failed_login_interval());
+  }
+  // Guesses checked meanwhile may have blocked the account: then even a
+  // right password must not get in.
+  if (accounts_[pending.username].blocked_until > now.steady) {
+    info("{}: {} tried to log in while blocked", session.address, pending.username);
+    fail_and_close(id, pending.request, errc::account_blocked);
+    return;
+  }
+  finish_login(id, session, pending.request, pending.username, pending.udp_port, ok, now);
+}
+
+void Hub::finish_login(SessionId id, Session& session, protocol::RequestId request,
+                       std::string_view username, std::uint16_t udp_port, bool ok,
+                       const Instant& now) {
+  auto& account = accounts_[std::string(username)];
+  if (!ok) {
     if (++account.failures >= config_.max_attempts) {
       account.failures = 0;
       account.blocked_until = now.steady + config_.block_duration;
-      info("{} blocked after {} failed logins", login.username, config_.max_attempts);
-      fail_and_close(id, login.request_id, errc::account_blocked_now);
+      warn("{}: {} blocked after {} failed logins", session.address, username,
+           config_.max_attempts);
+      fail_and_close(id, request, errc::account_blocked_now);
     } else {
-      reply_error(id, login.request_id, errc::invalid_password);
+      reply_error(id, request, errc::invalid_password);
     }
     return;
   }
-  if (online_session(login.username) != 0) {
-    reply_error(id, login.request_id, errc::already_logged_in);
+  if (online_session(username) != 0) {
+    reply_error(id, request, errc::already_logged_in);
     return;
   }
   account.failures = 0;
   session.stage = Stage::online;
-  session.username = login.username;
-  session.udp_port = login.udp_port;
+  session.username = username;
+  session.udp_port = udp_port;
   online_by_name_.emplace(session.username, id);
   online_.push_back({session.username, now.wall, session.address, session.udp_port});
   logs_.user_online(online_.size(), online_.back());
-  outbox_.send(id, protocol::LoginOk{login.request_id, session.username});
+  outbox_.send(id, protocol::LoginOk{request, session.username});
   info("{} is online", session.username);
   if (observer_.on_login) observer_.on_login(session.username, session.address, session.udp_port);
 }
@@ -279,7 +334,11 @@ void Hub::on_direct(SessionId id, Session& session, const protocol::DirectSend& 
     reply_error(id, request.request_id, errc::user_not_online, request.to);
     return;
   }
-  outbox_.send(target, protocol::DirectEvent{session.username, now.wall, std::string(*text)});
+  auto& event = std::get<protocol::DirectEvent>(direct_event_);
+  event.from = session.username;
+  event.timestamp = now.wall;
+  event.text = *text;
+  outbox_.send(target, direct_event_);
   outbox_.send(id, protocol::DirectSent{request.request_id, now.wall});
   logs_.direct_message(now.wall, session.username, *text);
   if (observer_.on_direct_message) observer_.on_direct_message(session.username, request.to, *text);
@@ -407,8 +466,12 @@ void Hub::on_group_send(SessionId id, Session& session, const protocol::GroupSen
       recipients_.push_back(target);
     }
   }
-  outbox_.send_to_many(recipients_, protocol::GroupEvent{request.group, session.username, now.wall,
-                                                         std::string(*text)});
+  auto& event = std::get<protocol::GroupEvent>(group_event_);
+  event.group = request.group;
+  event.from = session.username;
+  event.timestamp = now.wall;
+  event.text = *text;
+  outbox_.send_to_many(recipients_, group_event_);
   outbox_.send(id, protocol::GroupSent{request.request_id, now.wall});
   logs_.group_message(request.group, now.wall, session.username, *text);
   if (observer_.on_group_message) {

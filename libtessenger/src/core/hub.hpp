@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -46,6 +47,17 @@ class Outbox {
   virtual void close(SessionId session, errc reason) = 0;
 };
 
+/// Runs slow password checks (Authenticator::slow) away from the hub's
+/// thread. Implemented by the network adapter.
+class PasswordChecker {
+ public:
+  virtual ~PasswordChecker() = default;
+  /// Starts checking; the result must come back, exactly once and on the
+  /// hub's thread, through Hub::password_checked. Until then the adapter
+  /// feeds the hub nothing more from that session.
+  virtual void check(SessionId session, std::string username, std::string password) = 0;
+};
+
 struct HubConfig {
   std::uint32_t max_attempts = 3;
   std::chrono::seconds block_duration{10};
@@ -57,8 +69,10 @@ using RandomBytes = std::function<void(std::span<std::uint8_t>)>;
 
 class Hub {
  public:
+  /// Without a `checker`, every password is checked at once, on the caller's thread.
   Hub(HubConfig config, std::shared_ptr<const Authenticator> authenticator, LogStore& logs,
-      Outbox& outbox, ServerObserver observer, LogSink log, RandomBytes random);
+      Outbox& outbox, ServerObserver observer, LogSink log, RandomBytes random,
+      PasswordChecker* checker = nullptr);
 
   /// A connection was accepted from `address` (textual IP). Returns false,
   /// having logged why, if a connection limit refuses it; the adapter then
@@ -67,6 +81,8 @@ class Hub {
   void handle(SessionId session, const protocol::Message& message, const Instant& now);
   /// The connection is gone (closed by either side). Logs the user out.
   void disconnected(SessionId session);
+  /// The result of a PasswordChecker::check; the login goes on from there.
+  void password_checked(SessionId session, bool ok, const Instant& now);
   /// The login timer of a session expired; closes it if it is not logged in.
   void login_timeout(SessionId session);
   /// The session's byte stream failed to decode.
@@ -80,7 +96,12 @@ class Hub {
   bool is_online(std::string_view username) const;
 
  private:
-  enum class Stage { awaiting_hello, awaiting_login, online };
+  enum class Stage { awaiting_hello, awaiting_login, checking_password, online };
+  struct PendingLogin {
+    protocol::RequestId request = 0;
+    std::string username;
+    std::uint16_t udp_port = 0;
+  };
   struct Session {
     std::string address;
     std::string peer_key;  // address_key(address)
@@ -88,7 +109,8 @@ class Hub {
     std::string username;
     std::uint16_t udp_port = 0;
     TokenBucket requests;
-    std::uint32_t refusals = 0;  // requests refused since the bucket was last full
+    std::uint32_t refusals = 0;           // requests refused since the bucket was last full
+    std::optional<PendingLogin> pending;  // while its password is being checked
   };
   // What is counted per address (see address_key).
   struct Peer {
@@ -111,6 +133,8 @@ class Hub {
 
   void on_hello(SessionId id, Session& session, const protocol::Hello& hello);
   void on_login(SessionId id, Session& session, const protocol::Login& login, const Instant& now);
+  void finish_login(SessionId id, Session& session, protocol::RequestId request,
+                    std::string_view username, std::uint16_t udp_port, bool ok, const Instant& now);
   void on_direct(SessionId id, Session& session, const protocol::DirectSend& request,
                  const Instant& now);
   void on_active_users(SessionId id, const Session& session,
@@ -123,6 +147,7 @@ class Hub {
   void on_logout(SessionId id, Session& session, const protocol::Logout& request);
 
   bool within_rate(SessionId id, Session& session, protocol::RequestId request, const Instant& now);
+  TokenBucket::Duration failed_login_interval() const noexcept;
   void count_failed_login(const Session& session, const Instant& now);
   void forget_idle_peers();
 
@@ -151,6 +176,7 @@ class Hub {
   ServerObserver observer_;
   LogSink log_;
   RandomBytes random_;
+  PasswordChecker* checker_;
 
   std::unordered_map<SessionId, Session> sessions_;
   std::unordered_map<std::string, Account> accounts_;
@@ -159,9 +185,14 @@ class Hub {
   std::unordered_map<std::string, Group> groups_;
   std::unordered_map<std::string, std::size_t> groups_per_user_;
   std::vector<SessionId> recipients_;  // reused for every fan-out
+  // Events are built in place here, so their strings keep their memory from
+  // one message to the next: no allocation per message.
+  protocol::Message direct_event_{protocol::DirectEvent{}};
+  protocol::Message group_event_{protocol::GroupEvent{}};
   std::unordered_map<std::string, Peer> peers_;
   std::uint64_t refused_over_total_ = 0;  // refused at max_connections since one was admitted
   std::size_t prune_peers_at_ = 1024;
+  std::size_t checks_in_flight_ = 0;
   SteadyTime latest_{};  // the latest time handle() was given
 };
 

@@ -39,6 +39,8 @@ class TokenBucket {
     take(now, interval);
     return true;
   }
+  /// Returns an event counted earlier that turned out not to count.
+  void give_back(Duration interval) noexcept { full_at_ -= interval; }
   /// True when the bucket has refilled completely.
   bool full(SteadyTime now) const noexcept { return full_at_ <= now; }
 

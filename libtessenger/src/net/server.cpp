@@ -1,5 +1,6 @@
 #include <tessenger/server.hpp>
 
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 #include <array>
@@ -18,6 +19,7 @@
 #include <asio/strand.hpp>
 #include <asio/write.hpp>
 
+#include "core/credentials.hpp"
 #include "core/hub.hpp"
 #include "core/log_store.hpp"
 
@@ -60,7 +62,9 @@ void random_bytes(std::span<std::uint8_t> out) {
 
 }  // namespace
 
-class Server::Impl final : public std::enable_shared_from_this<Server::Impl>, public core::Outbox {
+class Server::Impl final : public std::enable_shared_from_this<Server::Impl>,
+                           public core::Outbox,
+                           public core::PasswordChecker {
  public:
   Impl(asio::io_context& io, ServerConfig config, ServerObserver observer)
       : strand_(asio::make_strand(io)),
@@ -96,6 +100,10 @@ class Server::Impl final : public std::enable_shared_from_this<Server::Impl>, pu
     bool half_closed = false;
     bool abort = false;     // drop without flushing
     bool detached = false;  // the hub has forgotten this session
+    bool reading = false;
+    bool checking = false;  // a password check is under way: input waits in `parked`
+    std::vector<std::byte> parked;
+    std::shared_ptr<std::atomic<bool>> check_cancelled;
   };
   using ConnectionPtr = std::shared_ptr<Connection>;
 
@@ -104,8 +112,11 @@ class Server::Impl final : public std::enable_shared_from_this<Server::Impl>, pu
   void refuse(tcp::socket& socket);
   void read(const ConnectionPtr& connection);
   void on_read(const ConnectionPtr& connection, std::size_t length);
+  void consume(const ConnectionPtr& connection, std::span<const std::byte> input);
+  bool wants_read(const Connection& connection) const;
   void flush(const ConnectionPtr& connection);
   void flush_dirty();
+  void schedule_log_flush();
   void drop(const ConnectionPtr& connection);
   void warn(std::string_view text);
 
@@ -116,16 +127,22 @@ class Server::Impl final : public std::enable_shared_from_this<Server::Impl>, pu
   bool queued(Connection& connection);
   Connection* find(core::SessionId id);
 
+  // core::PasswordChecker
+  void check(core::SessionId session, std::string username, std::string password) override;
+  void on_checked(core::SessionId session, bool ok);
+
   Strand strand_;
   tcp::acceptor acceptor_;
   asio::steady_timer accept_retry_{strand_};
   ServerConfig config_;
   ServerObserver observer_;
   std::unique_ptr<core::FileLogStore> logs_;
+  std::shared_ptr<const Authenticator> authenticator_;
   std::unique_ptr<core::Hub> hub_;
   std::unordered_map<core::SessionId, ConnectionPtr> connections_;
   std::vector<ConnectionPtr> dirty_;
   std::vector<std::byte> shared_frame_;
+  bool log_flush_scheduled_ = false;
   core::SessionId next_id_ = 1;
   bool stopping_ = false;
 };
@@ -156,14 +173,22 @@ void Server::Impl::start(std::error_code& ec, std::string* what) {
   if (ec) return fail(ec, fmt::format("invalid address '{}'", config_.bind_address));
 
   try {
-    auto authenticator = config_.authenticator
-                             ? config_.authenticator
-                             : load_credentials_file(config_.credentials_file, config_.log);
+    authenticator_ = config_.authenticator
+                         ? config_.authenticator
+                         : load_credentials_file(config_.credentials_file, config_.log);
+    const auto* table = dynamic_cast<const core::TableAuthenticator*>(authenticator_.get());
+    if (!config_.authenticator && table != nullptr && table->plain_count() != 0) {
+      warn(
+          fmt::format("{}: {} of {} accounts have a plain-text password; replace each line with "
+                      "the one `tessenger-server --hash-password USER` prints",
+                      config_.credentials_file.string(), table->plain_count(), table->size()));
+    }
     logs_ = std::make_unique<core::FileLogStore>(config_.data_dir, config_.log);
-    hub_ = std::make_unique<core::Hub>(core::HubConfig{config_.max_attempts, config_.block_duration,
-                                                       config_.limits, config_.software},
-                                       std::move(authenticator), *logs_, *this, observer_,
-                                       config_.log, random_bytes);
+    hub_ = std::make_unique<core::Hub>(
+        core::HubConfig{config_.max_attempts, config_.block_duration, config_.limits,
+                        config_.software},
+        authenticator_, *logs_, *this, observer_, config_.log, random_bytes,
+        config_.offload ? static_cast<core::PasswordChecker*>(this) : nullptr);
   } catch (const std::system_error& e) {
     return fail(e.code(), e.what());
   }
@@ -219,6 +244,8 @@ void Server::Impl::on_accept(tcp::socket socket) {
     return;
   }
   socket.set_option(tcp::no_delay(true), ec);
+  // flush() sends what it can at once and leaves only the rest to Asio.
+  socket.non_blocking(true, ec);
   auto connection = std::make_shared<Connection>(strand_, std::move(socket), id, config_.limits);
   connection->address = std::move(address);
   connections_.emplace(connection->id, connection);
@@ -251,9 +278,11 @@ std::span<std::byte> Server::Impl::Connection::read_space() noexcept {
 
 void Server::Impl::read(const ConnectionPtr& connection) {
   const auto space = connection->read_space();
+  connection->reading = true;
   connection->socket.async_read_some(
       asio::buffer(space.data(), space.size()),
       [self = shared_from_this(), connection](std::error_code ec, std::size_t length) {
+        connection->reading = false;
         if (ec) {
           self->drop(connection);
           return;
@@ -263,9 +292,30 @@ void Server::Impl::read(const ConnectionPtr& connection) {
 }
 
 void Server::Impl::on_read(const ConnectionPtr& connection, std::size_t length) {
+  const std::span<const std::byte> received(connection->read_space().data(), length);
+  if (connection->checking) {
+    // Held back, in order, until the password check ends; reading goes on
+    // so that a close is seen and the check called off.
+    connection->parked.insert(connection->parked.end(), received.begin(), received.end());
+  } else {
+    consume(connection, received);
+  }
+  if (length == small_read_size && !connection->large_read) {
+    connection->large_read = std::make_unique_for_overwrite<std::byte[]>(read_buffer_size);
+  } else if (length < small_read_size) {
+    connection->large_read.reset();
+  }
+  if (wants_read(*connection)) read(connection);
+}
+
+bool Server::Impl::wants_read(const Connection& connection) const {
+  return !connection.reading && connection.parked.size() < read_buffer_size &&
+         connections_.contains(connection.id);
+}
+
+void Server::Impl::consume(const ConnectionPtr& connection, std::span<const std::byte> input) {
   // A closing connection's input is read only to wait for the peer's close.
   if (!connection->closing) {
-    std::span<const std::byte> input(connection->read_space().data(), length);
     const auto instant = now();
     while (!input.empty() && !connection->closing) {
       auto result = connection->decoder.feed(input);
@@ -275,17 +325,48 @@ void Server::Impl::on_read(const ConnectionPtr& connection, std::size_t length) 
         hub_->protocol_error(connection->id, result.error);
         break;
       }
-      if (result.message) hub_->handle(connection->id, *result.message, instant);
+      if (result.message) {
+        hub_->handle(connection->id, *result.message, instant);
+        // Requests after a login are answered after it: they wait for the
+        // password check.
+        if (connection->checking) {
+          connection->parked.assign(input.begin(), input.end());
+          break;
+        }
+      }
     }
     flush_dirty();
-    hub_->flush_logs();
+    schedule_log_flush();
   }
-  if (length == small_read_size && !connection->large_read) {
-    connection->large_read = std::make_unique_for_overwrite<std::byte[]>(read_buffer_size);
-  } else if (length < small_read_size) {
-    connection->large_read.reset();
+}
+
+void Server::Impl::check(core::SessionId id, std::string username, std::string password) {
+  auto cancelled = std::make_shared<std::atomic<bool>>(false);
+  if (const auto it = connections_.find(id); it != connections_.end()) {
+    it->second->checking = true;
+    it->second->check_cancelled = cancelled;
   }
-  if (connections_.contains(connection->id)) read(connection);
+  config_.offload([self = shared_from_this(), id, username = std::move(username),
+                   password = std::move(password), cancelled]() mutable {
+    // A connection that went away meanwhile is not worth the hashing.
+    const bool ok = !cancelled->load() && self->authenticator_->verify(username, password);
+    OPENSSL_cleanse(password.data(), password.size());
+    asio::post(self->strand_, [self, id, ok] { self->on_checked(id, ok); });
+  });
+}
+
+void Server::Impl::on_checked(core::SessionId id, bool ok) {
+  hub_->password_checked(id, ok, now());
+  flush_dirty();
+  schedule_log_flush();
+  const auto it = connections_.find(id);
+  if (it == connections_.end()) return;
+  const auto connection = it->second;
+  connection->checking = false;
+  connection->check_cancelled.reset();
+  const auto parked = std::exchange(connection->parked, {});
+  consume(connection, parked);
+  if (wants_read(*connection)) read(connection);
 }
 
 Server::Impl::Connection* Server::Impl::find(core::SessionId id) {
@@ -353,6 +434,18 @@ void Server::Impl::flush_dirty() {
   dirty_.clear();
 }
 
+// Runs after the other handlers already queued, so the log lines of every
+// connection read in one pass of the event loop go out in one write(2) per
+// file, instead of one per read.
+void Server::Impl::schedule_log_flush() {
+  if (log_flush_scheduled_) return;
+  log_flush_scheduled_ = true;
+  asio::post(strand_, [self = shared_from_this()] {
+    self->log_flush_scheduled_ = false;
+    self->hub_->flush_logs();
+  });
+}
+
 void Server::Impl::flush(const ConnectionPtr& connection) {
   if (connection->abort) {
     drop(connection);
@@ -366,6 +459,18 @@ void Server::Impl::flush(const ConnectionPtr& connection) {
     hub_->disconnected(connection->id);
   }
   if (connection->writing) return;
+  // The socket usually takes everything at once: a direct send spares the
+  // asynchronous write's operation and its completion for every batch.
+  if (!connection->pending.empty()) {
+    std::error_code ec;
+    const auto sent = connection->socket.write_some(asio::buffer(connection->pending), ec);
+    if (ec && ec != asio::error::would_block) {
+      drop(connection);
+      return;
+    }
+    connection->pending.erase(connection->pending.begin(),
+                              connection->pending.begin() + static_cast<std::ptrdiff_t>(sent));
+  }
   if (connection->pending.empty()) {
     if (connection->closing && !connection->half_closed) {
       connection->half_closed = true;
@@ -399,6 +504,7 @@ void Server::Impl::drop(const ConnectionPtr& connection) {
   connections_.erase(it);
   --connections;
   connection->closing = true;
+  if (connection->check_cancelled) connection->check_cancelled->store(true);
   std::error_code ec;
   connection->timer.cancel();
   connection->socket.close(ec);
