@@ -386,7 +386,7 @@ TEST_CASE("spoofed and forged datagrams are dropped; the transfer completes inta
       for (int k = 0; k < 8; ++k)
         junk[4 + k] = static_cast<std::uint8_t>(o.id >> (56 - 8 * k));
       for (int k = 0; k < 8; ++k)
-        junk[12 + k] = static_cast<std::uint8_t>((1000 + i) >> (56 - 8 * k));
+        junk[12 + k] = static_cast<std::uint8_t>(std::uint64_t(1000 + i) >> (56 - 8 * k));
       iphdr ip{};
       ip.version = 4;
       ip.ihl = 5;
