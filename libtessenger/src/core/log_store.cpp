@@ -61,8 +61,9 @@ FileLogStore::~FileLogStore() {
   }
 }
 
-// Finds the last sequence number and cuts off a torn last line, which only a
-// crash of the machine (not of the process) can leave behind.
+// Finds the last sequence number and cuts off a torn last line: the kernel
+// may stop a write(2) short at a page boundary when the process is killed,
+// and a power loss can lose any tail.
 void FileLogStore::open_numbered(File& file) {
   file.fd = open_file(file.path, O_RDWR | O_CREAT | O_APPEND);
   struct stat st {};

@@ -42,9 +42,10 @@ class LogStore {
 
 /// The log files in a directory. Each record becomes one complete line; lines
 /// are buffered and written with one write(2) per file per flush, so a crash
-/// loses at most the unflushed lines and never leaves a torn one. Message logs
-/// are appended to and never truncated: numbering continues from the last
-/// complete line found at open (a torn tail left by a power loss is cut off).
+/// loses at most the unflushed lines. Message logs are appended to and never
+/// truncated: numbering continues from the last complete line found at open,
+/// and a torn tail is cut off there (a power loss can leave one, and so can a
+/// SIGKILL that lands inside a write(2) spanning several pages).
 class FileLogStore final : public LogStore {
  public:
   /// Empties userlog.txt and opens messagelog.txt. Throws std::system_error.

@@ -1,0 +1,265 @@
+// kill -9 of a real tessenger-server while clients keep it logging as fast as
+// it can, then a restart on the same data directory: every log line must be
+// whole, and numbering must go on from the last line.
+
+#include <doctest/doctest.h>
+
+#include <charconv>
+#include <condition_variable>
+#include <csignal>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "process.hpp"
+#include "temp_dir.hpp"
+#include "wire_client.hpp"
+
+namespace p = tessenger::protocol;
+using tessenger::testing::Process;
+using tessenger::testing::TempDir;
+using tessenger::testing::WireClient;
+using namespace std::chrono_literals;
+
+namespace {
+
+const std::vector<std::string> users = {"alice", "bob", "carol", "dave"};
+
+struct ServerProcess {
+  explicit ServerProcess(const TempDir& dir)
+      : process({TESSENGER_SERVER_PATH, "127.0.0.1", "0", "3", "--credentials",
+                 (dir / "credentials.txt").string(), "--data-dir", (dir / "data").string(),
+                 // Logging as fast as possible is the point: no request rate limit.
+                 "--message-rate", "0", "--quiet"}) {
+    while (port == 0) {
+      const auto line = process.read_line(30s);
+      REQUIRE(line.has_value());
+      const auto colon = line->rfind(':');
+      if (line->starts_with("TESSENGER server listening on") && colon != std::string::npos) {
+        std::from_chars(line->data() + colon + 1, line->data() + line->size(), port);
+      }
+    }
+  }
+  Process process;
+  std::uint16_t port = 0;
+};
+
+struct Line {
+  std::uint64_t seq = 0;
+  std::string sender;
+  std::string text;
+};
+
+struct LogFile {
+  std::vector<Line> lines;  // the whole lines, parsed
+  std::size_t malformed = 0;
+  bool torn_tail = false;  // bytes after the last newline
+};
+
+LogFile read_log(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  const std::string content = buffer.str();
+  LogFile log;
+  std::size_t start = 0;
+  while (start < content.size()) {
+    const auto end = content.find('\n', start);
+    if (end == std::string::npos) {
+      log.torn_tail = true;
+      break;
+    }
+    const std::string_view line(content.data() + start, end - start);
+    start = end + 1;
+    // SEQ; TS; SENDER; MESSAGE
+    const auto a = line.find("; ");
+    const auto b = a == std::string_view::npos ? a : line.find("; ", a + 2);
+    const auto c = b == std::string_view::npos ? b : line.find("; ", b + 2);
+    Line parsed;
+    const bool numbered =
+        a != std::string_view::npos &&
+        std::from_chars(line.data(), line.data() + a, parsed.seq).ptr == line.data() + a;
+    if (!numbered || c == std::string_view::npos || b - a < 20) {
+      ++log.malformed;
+      continue;
+    }
+    parsed.sender = std::string(line.substr(b + 2, c - b - 2));
+    parsed.text = std::string(line.substr(c + 2));
+    log.lines.push_back(std::move(parsed));
+  }
+  return log;
+}
+
+// Lines are numbered 1, 2, 3… and each sender's messages appear in the order
+// sent, at most once. Returns the last sequence number.
+std::uint64_t check_log(const LogFile& log, const std::string& name) {
+  CAPTURE(name);
+  CHECK(log.malformed == 0);
+  std::map<std::string, long> last_sent;
+  std::uint64_t expected = 0;
+  for (const auto& line : log.lines) {
+    CHECK(line.seq == ++expected);
+    // MESSAGE is "ROUND-SENDER-K": K grows by one per sender within a round.
+    const auto dash = line.text.rfind('-');
+    REQUIRE(dash != std::string::npos);
+    const auto key = line.text.substr(0, dash);
+    CHECK(key.ends_with(line.sender));
+    const long k = std::stol(line.text.substr(dash + 1));
+    const auto previous = last_sent.find(key);
+    CHECK(k > (previous == last_sent.end() ? -1 : previous->second));
+    last_sent[key] = k;
+  }
+  return expected;
+}
+
+// Replies acknowledged so far, waited on by the test.
+struct Progress {
+  std::mutex mutex;
+  std::condition_variable changed;
+  long acked = 0;
+
+  void add(long n) {
+    {
+      std::lock_guard lock(mutex);
+      acked += n;
+    }
+    changed.notify_all();
+  }
+  bool wait_for(long count) {
+    std::unique_lock lock(mutex);
+    return changed.wait_for(lock, 30s, [&] { return acked >= count; });
+  }
+};
+
+// Each user pipelines batches of messages (direct for alice and bob, to the
+// group for carol and dave) until the connection dies under it.
+void flood(std::uint16_t port, const std::string& user, int round, Progress& progress) {
+  try {
+    WireClient client(port);
+    if (!std::holds_alternative<p::LoginOk>(client.login(user, "pw-" + user))) return;
+    const bool direct = user == "alice" || user == "bob";
+    long k = 0;
+    for (;;) {
+      std::vector<std::byte> batch;
+      for (int i = 0; i < 50; ++i, ++k) {
+        const auto text = std::to_string(round) + "-" + user + "-" + std::to_string(k);
+        if (direct) {
+          p::encode(p::DirectSend{1, user == "alice" ? "bob" : "alice", text}, batch);
+        } else {
+          p::encode(p::GroupSend{1, "crash", text}, batch);
+        }
+      }
+      client.send_bytes(batch);
+      for (int replies = 0; replies < 50;) {
+        const auto message = client.next(10s);
+        if (!message) return;
+        if (std::holds_alternative<p::DirectSent>(*message) ||
+            std::holds_alternative<p::GroupSent>(*message)) {
+          ++replies;
+        }
+      }
+      progress.add(50);
+    }
+  } catch (const std::runtime_error&) {
+    // The server died under the client: what this test does on purpose.
+  }
+}
+
+void create_group(std::uint16_t port) {
+  WireClient carol(port);
+  WireClient dave(port);
+  REQUIRE(std::holds_alternative<p::LoginOk>(carol.login("carol", "pw-carol")));
+  REQUIRE(std::holds_alternative<p::LoginOk>(dave.login("dave", "pw-dave")));
+  carol.send(p::GroupCreate{5, "crash", {"dave"}});
+  carol.expect<p::GroupCreated>();
+  dave.expect<p::InviteEvent>();
+  dave.send(p::GroupJoin{6, "crash"});
+  dave.expect<p::GroupJoined>();
+  // Logged out at once, so the flood can log them in again.
+  for (auto* client : {&carol, &dave}) {
+    client->send(p::Logout{7});
+    client->expect<p::LoggedOut>();
+  }
+}
+
+}  // namespace
+
+TEST_CASE("kill -9 during heavy logging leaves whole lines; numbering continues after restart") {
+  TempDir dir;
+  std::string credentials;
+  for (const auto& user : users)
+    credentials += user + " pw-" + user + "\n";
+  dir.write("credentials.txt", credentials);
+  const auto messages = dir / "data" / "messagelog.txt";
+  const auto group = dir / "data" / "crash_messagelog.txt";
+
+  std::uint64_t direct_seq = 0;
+  std::uint64_t group_seq = 0;
+  int torn = 0;
+  constexpr int rounds = 3;
+  for (int round = 0; round < rounds; ++round) {
+    CAPTURE(round);
+    ServerProcess server(dir);
+    // Groups live while the server runs: each run makes it again.
+    create_group(server.port);
+
+    Progress progress;
+    std::vector<std::thread> clients;
+    for (const auto& user : users)
+      clients.emplace_back(flood, server.port, user, round, std::ref(progress));
+    // Kill once the server is well into the flood, at no chosen point of a write.
+    CHECK(progress.wait_for(3000 + 2000 * round));
+    server.process.signal(SIGKILL);
+    CHECK(server.process.wait(10s) == 128 + SIGKILL);
+    for (auto& client : clients)
+      client.join();
+
+    // As the killed server left them: only whole lines, except that a write(2)
+    // cut short by the kill may leave a partial last line.
+    for (const auto& [path, seq] : {std::pair{messages, &direct_seq}, {group, &group_seq}}) {
+      const auto log = read_log(path);
+      if (log.torn_tail) ++torn;
+      const auto last = check_log(log, path.filename().string());
+      CHECK(last > *seq);  // this round logged something
+      *seq = last;
+    }
+  }
+  MESSAGE("rounds with a torn last line (repaired at the next start): " << torn);
+
+  // A last start: it cuts off any torn tail, and numbering continues.
+  ServerProcess server(dir);
+  create_group(server.port);
+  {
+    WireClient alice(server.port);
+    WireClient bob(server.port);
+    REQUIRE(std::holds_alternative<p::LoginOk>(alice.login("alice", "pw-alice")));
+    REQUIRE(std::holds_alternative<p::LoginOk>(bob.login("bob", "pw-bob")));
+    alice.send(p::DirectSend{7, "bob", "9-alice-0"});
+    alice.expect<p::DirectSent>();
+    CHECK(bob.expect<p::DirectEvent>().text == "9-alice-0");
+    bob.send(p::Logout{8});
+    bob.expect<p::LoggedOut>();
+    CHECK(bob.closed_within(5s));
+  }
+  {
+    WireClient carol(server.port);
+    REQUIRE(std::holds_alternative<p::LoginOk>(carol.login("carol", "pw-carol")));
+    carol.send(p::GroupSend{9, "crash", "9-carol-0"});
+    carol.expect<p::GroupSent>();
+  }
+  server.process.signal(SIGTERM);
+  CHECK(server.process.wait(10s) == 0);
+
+  const auto direct_log = read_log(messages);
+  const auto group_log = read_log(group);
+  CHECK_FALSE(direct_log.torn_tail);
+  CHECK_FALSE(group_log.torn_tail);
+  CHECK(check_log(direct_log, "messagelog.txt") == direct_seq + 1);
+  CHECK(check_log(group_log, "crash_messagelog.txt") == group_seq + 1);
+  CHECK(direct_log.lines.back().text == "9-alice-0");
+  CHECK(group_log.lines.back().text == "9-carol-0");
+}
