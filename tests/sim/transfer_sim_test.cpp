@@ -207,6 +207,24 @@ TEST_CASE("random loss 1%, 10%, 30% in both directions: intact, resends bounded"
   }
 }
 
+TEST_CASE("random loss without queueing costs resends, not most of the rate") {
+  const auto content = random_bytes(4'000'000, 31);
+  Scenario clean;
+  clean.forward.queue_bytes = clean.back.queue_bytes = 4 << 20;
+  const auto base = run(clean, content);
+  check_success(base);
+  Scenario lossy = clean;
+  lossy.seed = 31;
+  lossy.forward.loss = lossy.back.loss = 0.05;
+  const auto o = run(lossy, content);
+  check_success(o);
+  check_retransmit_bound(o, lossy.sender_config.chunk_size);
+  // Halving the window at every loss would make this about ten times slower.
+  CAPTURE(base.elapsed.count());
+  CAPTURE(o.elapsed.count());
+  CHECK(o.elapsed < 2 * base.elapsed);
+}
+
 TEST_CASE("reordering, duplication, corruption and jitter together") {
   for (std::uint64_t seed = 10; seed < 14; ++seed) {
     CAPTURE(seed);

@@ -18,9 +18,13 @@ namespace {
 constexpr TimePoint never = TimePoint::max();
 // RFC 9002 §6.1.1: a packet this many numbers below one acknowledged is lost.
 constexpr std::uint64_t packet_threshold = 3;
+constexpr unsigned max_reorder_level = 4;
 constexpr unsigned max_pto_backoff = 6;
 // Before the receiver's first ACK states its window.
 constexpr std::uint64_t initial_peer_window = 1ull << 20;
+constexpr double loss_gain = 1.0 / 256;
+// Above this share of datagrams lost, loss is congestion whatever the delay.
+constexpr double congestion_loss_rate = 0.10;
 
 }  // namespace
 
@@ -32,6 +36,7 @@ struct Sender::Impl {
     std::uint32_t bytes;  // whole datagram
     TimePoint time;
     bool in_flight;
+    bool after_loss;  // resent because declared lost
   };
 
   Impl(const TransferParams& p, ChunkSource& src, const Config& cfg, TimePoint now)
@@ -80,6 +85,8 @@ struct Sender::Impl {
   TimePoint last_ack_eliciting = never;
   TimePoint pacer_wait = never;
   unsigned pto_count = 0;
+  unsigned reorder_level = 0;
+  double loss_rate = 0;  // moving average over about the last 256 datagrams
   int probes_pending = 0;
   bool ping_needed;
   TimePoint last_peer_activity;
@@ -131,20 +138,38 @@ struct Sender::Impl {
   void on_acked(Sent& s, bool limited) {
     if (!s.in_flight) return;
     resolve(s);
+    loss_rate -= loss_rate * loss_gain;
     cc.on_ack(s.bytes, s.time, limited);
+  }
+
+  // Loss is taken as congestion when the path shows it: queueing delay
+  // above min RTT, or a loss rate no random drop pattern of a sane path has.
+  // Isolated random loss (radio, a lossy link) then costs a resend, not half
+  // the window.
+  bool congestion_signal() const {
+    if (!rtt.has_sample()) return true;
+    const auto queueing = std::max(rtt.min() / 2, 4 * timer_granularity);
+    return rtt.latest() > rtt.min() + queueing || loss_rate > congestion_loss_rate;
   }
 
   void ack_chunk(std::uint64_t offset, bool limited) {
     const auto it = inflight_by_offset.find(offset);
     if (it == inflight_by_offset.end()) return;
     Sent* s = find(it->second);
+    // Acknowledged by an ACK sent before the resend could have arrived: the
+    // first copy was only late, so the path reorders more than assumed.
+    if (s && s->after_loss && ack.largest_pn < s->pn && reorder_level < max_reorder_level)
+      ++reorder_level;
     inflight_by_offset.erase(it);
     if (s) on_acked(*s, limited);
   }
 
   void detect_lost(TimePoint now) {
     loss_time = never;
-    const auto delay = rtt.loss_delay();
+    // Once reordering has been seen, only time says a packet is lost (as
+    // RACK does), and the time allowed grows with each wrong declaration.
+    const auto delay = rtt.loss_delay() * (2 + reorder_level) / 2;
+    const auto threshold = reorder_level == 0 ? packet_threshold : UINT64_MAX;
     TimePoint newest_lost{};
     bool lost_any = false;
     while (!sent.empty()) {
@@ -155,9 +180,10 @@ struct Sender::Impl {
         continue;
       }
       if (!any_acked || s.pn > largest_acked) break;
-      if (s.time + delay <= now || largest_acked - s.pn >= packet_threshold) {
+      if (s.time + delay <= now || largest_acked - s.pn >= threshold) {
         resolve(s);
         ++stats.packets_lost;
+        loss_rate += (1 - loss_rate) * loss_gain;
         lost_any = true;
         newest_lost = s.time;
         if (s.len > 0) {
@@ -174,7 +200,7 @@ struct Sender::Impl {
       loss_time = s.time + delay;
       break;
     }
-    if (lost_any) cc.on_congestion_event(newest_lost, now);
+    if (lost_any && congestion_signal()) cc.on_congestion_event(newest_lost, now);
   }
 
   void on_ack(TimePoint now) {
@@ -268,7 +294,7 @@ struct Sender::Impl {
   }
 
   std::size_t send_data(std::span<std::byte> out, std::uint64_t offset, std::uint64_t len,
-                        TimePoint now) {
+                        TimePoint now, bool after_loss = false) {
     const std::uint64_t pn = next_pn;
     wire::write_header(out, {wire::Type::data, false, params.transfer_id, pn});
     wire::put_u64(out.data() + wire::header_size, offset);
@@ -281,8 +307,8 @@ struct Sender::Impl {
     }
     const auto n = seal_datagram(aead, out, wire::data_prefix + len, false, pn);
     ++next_pn;
-    sent.push_back(
-        {pn, offset, static_cast<std::uint32_t>(len), static_cast<std::uint32_t>(n), now, true});
+    sent.push_back({pn, offset, static_cast<std::uint32_t>(len), static_cast<std::uint32_t>(n), now,
+                    true, after_loss});
     bytes_in_flight += n;
     if (len > 0) inflight_by_offset[offset] = pn;
     if (offset < next_offset) stats.bytes_retransmitted += len;
@@ -365,7 +391,7 @@ struct Sender::Impl {
     }
     pacer_wait = never;
     if (from_retransmit) retransmit.pop_front();
-    return send_data(out, offset, len, now);
+    return send_data(out, offset, len, now, from_retransmit);
   }
 
   TimePoint next_expiry() const {
