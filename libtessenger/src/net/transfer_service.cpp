@@ -391,10 +391,7 @@ struct TransferService::Impl : std::enable_shared_from_this<Impl> {
   // Progress, completion and failure callbacks, run after the engines are
   // left in a consistent state; closed transfers are removed.
   void report(TimePoint now) {
-    struct Call {
-      std::function<void()> fn;
-    };
-    std::vector<Call> calls;
+    std::vector<std::function<void()>> calls;
     for (auto* map : {&sending, &receiving}) {
       for (auto it = map->begin(); it != map->end();) {
         Entry& e = *it->second;
@@ -409,10 +406,12 @@ struct TransferService::Impl : std::enable_shared_from_this<Impl> {
         }
       }
     }
-    auto self = shared_from_this();
-    for (auto& c : calls) {
+    // A callback may destroy the service: this keeps the state alive until
+    // the loop ends, and `stopped` skips the callbacks after it.
+    const auto self = shared_from_this();
+    for (auto& call : calls) {
       if (stopped) break;
-      c.fn();
+      call();
     }
   }
 
@@ -426,7 +425,7 @@ struct TransferService::Impl : std::enable_shared_from_this<Impl> {
         e.progress_reported = progress.done;
         e.last_progress = now;
         calls.push_back(
-            {[cb = e.callbacks.on_progress, progress] { cb(progress.done, progress.total); }});
+            [cb = e.callbacks.on_progress, progress] { cb(progress.done, progress.total); });
       }
       if (e.receiver && now - e.last_save >= options.resume_save_interval &&
           progress.done != e.saved_bytes) {
@@ -444,10 +443,10 @@ struct TransferService::Impl : std::enable_shared_from_this<Impl> {
       result.stats = e.engine_stats();
       if (e.callbacks.on_progress && e.progress_reported != progress.total) {
         calls.push_back(
-            {[cb = e.callbacks.on_progress, progress] { cb(progress.total, progress.total); }});
+            [cb = e.callbacks.on_progress, progress] { cb(progress.total, progress.total); });
       }
       if (e.callbacks.on_complete)
-        calls.push_back({[cb = e.callbacks.on_complete, result] { cb(result); }});
+        calls.push_back([cb = e.callbacks.on_complete, result] { cb(result); });
       return;
     }
     const auto ec = e.sender ? e.sender->error() : e.receiver->error();
@@ -463,7 +462,7 @@ struct TransferService::Impl : std::enable_shared_from_this<Impl> {
       }
     }
     if (e.callbacks.on_failure)
-      calls.push_back({[cb = e.callbacks.on_failure, ec, reason] { cb(ec, reason); }});
+      calls.push_back([cb = e.callbacks.on_failure, ec, reason] { cb(ec, reason); });
   }
 
   transfer::Config engine_config() const {
