@@ -314,8 +314,9 @@ TEST_CASE("p2pvideo sends a file peer to peer and both sides say so") {
   CliServer server(setup.dir);
   std::filesystem::create_directory(setup.dir / "downloads");
   std::string content;
-  for (int i = 0; i < 300'000; ++i)
-    content.push_back(static_cast<char>((i * 7919) % 251));
+  for (std::uint32_t i = 0; i < 300'000; ++i) {
+    content.push_back(static_cast<char>(i * 7919u % 251u));
+  }
   setup.dir.write("clip.mp4", content);
   const auto file = (setup.dir / "clip.mp4").string();
 
