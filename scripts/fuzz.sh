@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Usage: scripts/fuzz.sh [SECONDS]
+# Usage: scripts/fuzz.sh [SECONDS [TARGET...]]
 #
 # Builds the libFuzzer targets (fuzz preset, clang) and runs every fuzz_*
-# binary for SECONDS each (default 60), starting from a scratch copy of its
+# binary (or only the TARGETs named, e.g. fuzz_server_session) for SECONDS
+# each (default 60), one after the other, starting from a scratch copy of its
 # seed corpus tests/fuzz/corpus/<name>/, so the committed corpus never grows.
 # Crash inputs are kept in tests/fuzz/artifacts/<target>/ (git-ignored).
 # Exits non-zero if any target fails. TESSENGER_FUZZ_BUILD_DIR overrides the
@@ -11,6 +12,8 @@ set -euo pipefail
 
 seconds="${1:-60}"
 [[ "$seconds" =~ ^[0-9]+$ ]] || { echo "fuzz.sh: SECONDS must be a whole number, got '$seconds'" >&2; exit 2; }
+shift || true
+only=("$@")
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
@@ -34,7 +37,15 @@ scratch="$(mktemp -d "${TMPDIR:-/tmp}/tessenger-fuzz.XXXXXX")"
 trap 'rm -rf "$scratch"' EXIT
 
 shopt -s nullglob
-targets=("$build"/tests/fuzz/fuzz_*)
+if [ ${#only[@]} -gt 0 ]; then
+  targets=()
+  for name in "${only[@]}"; do
+    [ -x "$build/tests/fuzz/$name" ] || { echo "fuzz.sh: no fuzz target '$name' in $build/tests/fuzz" >&2; exit 2; }
+    targets+=("$build/tests/fuzz/$name")
+  done
+else
+  targets=("$build"/tests/fuzz/fuzz_*)
+fi
 [ ${#targets[@]} -gt 0 ] || { echo "fuzz.sh: no fuzz_* binaries in $build/tests/fuzz" >&2; exit 1; }
 
 failed=0

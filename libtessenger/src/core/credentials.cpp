@@ -2,6 +2,7 @@
 
 #include <sodium.h>
 
+#include <algorithm>
 #include <array>
 #include <fstream>
 #include <sstream>
@@ -82,6 +83,11 @@ ParsedCredentials parse_credentials(std::string_view content) {
     if (password.empty() || password.find_first_of(" \t") != std::string_view::npos) {
       result.problems.push_back(
           {line_number, "expected exactly one space between username and password"});
+      continue;
+    }
+    if (std::any_of(password.begin(), password.end(),
+                    [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; })) {
+      result.problems.push_back({line_number, "the password holds a control character"});
       continue;
     }
     // Reading the parameters costs no hashing; a bad hash would only ever

@@ -11,6 +11,9 @@ template <class... Ts>
 struct Overloaded : Ts... {
   using Ts::operator()...;
 };
+// clang 14 does not deduce aggregate template arguments without it.
+template <class... Ts>
+Overloaded(Ts...) -> Overloaded<Ts...>;
 
 // Repeated refusals are logged at the 1st, 10th, 100th… so a flood cannot
 // flood the log too.

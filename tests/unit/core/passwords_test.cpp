@@ -65,6 +65,10 @@ TEST_CASE("credentials lines may hold hashes; a hash libsodium cannot read is re
   CHECK(parsed.problems[0].line == 3);
   CHECK(parsed.problems[0].reason == "malformed Argon2 password hash");
   CHECK(parsed.problems[1].line == 4);
+  const auto control = tessenger::core::parse_credentials("erin p\x01w\nfrank pw\r\r\n");
+  CHECK(control.passwords.empty());
+  REQUIRE(control.problems.size() == 2);
+  CHECK(control.problems[0].reason == "the password holds a control character");
   CHECK_FALSE(tessenger::core::is_password_hash("argon2id"));
   CHECK_FALSE(tessenger::core::is_password_hash("$2y$10$bcrypt"));
   CHECK(tessenger::core::is_password_hash("$argon2i$v=19$m=4096,t=3,p=1$c2FsdA$aGFzaA"));
