@@ -168,13 +168,18 @@ std::uint16_t free_port() {
 // iperf3's receiver-side UDP rate in MB/s, or a negative value.
 double iperf_udp(std::size_t datagram) {
   const auto port = std::to_string(free_port());
-  const std::string server = "iperf3 -s -1 -B 127.0.0.1 -p " + port + " >/dev/null 2>&1 &";
-  if (std::system(server.c_str()) != 0) return -1;
+  // The server says when it listens; the client starts only then.
+  FILE* server =
+      ::popen(("iperf3 -s -1 --forceflush -B 127.0.0.1 -p " + port + " 2>&1").c_str(), "r");
+  if (!server) return -1;
+  char line[512];
+  bool listening = false;
+  while (!listening && std::fgets(line, sizeof line, server))
+    listening = std::strstr(line, "Server listening") != nullptr;
   std::string json;
-  for (int attempt = 0; attempt < 50 && json.find("\"end\"") == std::string::npos; ++attempt) {
+  if (listening) {
     const std::string client = "iperf3 -c 127.0.0.1 -p " + port + " -u -b 0 -l " +
                                std::to_string(datagram) + " -t 5 -J 2>/dev/null";
-    json.clear();
     if (FILE* f = ::popen(client.c_str(), "r")) {
       char buf[4096];
       std::size_t n;
@@ -182,8 +187,8 @@ double iperf_udp(std::size_t datagram) {
         json.append(buf, n);
       ::pclose(f);
     }
-    if (json.find("\"end\"") == std::string::npos) std::this_thread::sleep_for(100ms);
   }
+  ::pclose(server);
   const auto end = json.find("\"end\"");
   if (end == std::string::npos) return -1;
   const auto sum = json.find("\"sum\"", end);
