@@ -216,8 +216,12 @@ struct Sender::Impl {
 
     scratch.clear();
     acked.add(0, ack.contiguous, &scratch);
-    for (const auto& r : ack.ranges)
-      acked.add(r.begin, r.end, &scratch);
+    // A receiver that reported ever more scattered ranges could grow this
+    // without bound; past the cap only its contiguous prefix counts.
+    if (acked.range_count() < 4 * std::max<std::size_t>(config.max_inflight, 16)) {
+      for (const auto& r : ack.ranges)
+        acked.add(r.begin, r.end, &scratch);
+    }
     for (const auto& piece : scratch) {
       for (std::uint64_t off = piece.begin / chunk * chunk; off < piece.end; off += chunk) {
         if (acked.contains(off, off + chunk_len(off))) ack_chunk(off, limited);
