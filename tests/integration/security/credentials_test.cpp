@@ -4,14 +4,16 @@
 
 #include <doctest/doctest.h>
 
-#include <asio/post.hpp>
-#include <asio/thread_pool.hpp>
-
 #include <condition_variable>
 #include <functional>
 #include <mutex>
 #include <string>
 #include <vector>
+
+// After a standard header: Asio decides how it allocates from macros the
+// standard library defines, and every file must decide the same way.
+#include <asio/post.hpp>
+#include <asio/thread_pool.hpp>
 
 #include "log_capture.hpp"
 #include "process.hpp"
