@@ -53,6 +53,14 @@ int main(int argc, char** argv) {
       ->required();
   app.add_option("--download-dir", download_dir, "where received files are saved")
       ->capture_default_str();
+  bool tls = false;
+  std::string ca_file;
+  auto* tls_flag = app.add_flag(
+      "--tls", tls, "connect with TLS, checking the server's certificate (no fallback to clear)");
+  app.add_option("--ca", ca_file,
+                 "trust only the CAs in this PEM file instead of the system's (with --tls)")
+      ->check(CLI::ExistingFile)
+      ->needs(tls_flag);
   app.set_version_flag("--version", std::string("tessenger-client ") + tessenger::version_string);
 
   try {
@@ -108,6 +116,8 @@ int main(int argc, char** argv) {
   tessenger::app::SessionConfig config;
   config.host = host;
   config.tcp_port = *tcp_port;
+  config.tls = tls;
+  config.tls_ca_file = ca_file;
   config.progress_bar = tessenger::app::is_terminal(1);
   const int status =
       tessenger::app::run_session(config, {io, files_strand, *files}, input, out, err);

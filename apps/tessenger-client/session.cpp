@@ -112,8 +112,12 @@ class Session {
     auto hello = wait_for<protocol::HelloOk>(
         [&](auto done) { client_.connect(config_.host, config_.tcp_port, std::move(done)); });
     if (!hello) {
+      // The detail says what failed around the error (a TLS handshake…).
+      const auto why = hello.detail().empty()
+                           ? hello.error().message()
+                           : fmt::format("{}: {}", hello.detail(), hello.error().message());
       err_.line(fmt::format("tessenger-client: cannot connect to {} port {}: {}", config_.host,
-                            config_.tcp_port, hello.error().message()));
+                            config_.tcp_port, why));
       return 1;
     }
     out_.line(text::please_login);
@@ -146,9 +150,11 @@ class Session {
     return events;
   }
 
-  static ClientOptions options() {
+  ClientOptions options() const {
     ClientOptions options;
     options.software = std::string("tessenger-client/") + version_string;
+    options.tls = config_.tls;
+    options.tls_ca_file = config_.tls_ca_file;
     return options;
   }
 

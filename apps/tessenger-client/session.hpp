@@ -18,6 +18,9 @@ struct SessionConfig {
   std::uint16_t tcp_port = 0;
   /// Draw a progress bar for uploads (stdout is a terminal).
   bool progress_bar = false;
+  /// TLS, checked against the system's CAs or only those in tls_ca_file.
+  bool tls = false;
+  std::string tls_ca_file;
 };
 
 /// What the session runs on: `io` is run by one thread the session starts

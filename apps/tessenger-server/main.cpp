@@ -154,6 +154,16 @@ int main(int argc, char** argv) {
       ->required();
   app.add_option("--credentials", credentials, "credentials file")->capture_default_str();
   app.add_option("--data-dir", data_dir, "directory for the log files")->capture_default_str();
+  std::string tls_certificate;
+  std::string tls_key;
+  auto* certificate_option =
+      app.add_option("--tls-cert", tls_certificate,
+                     "serve TLS with this PEM certificate (chain); see scripts/make-dev-cert.sh")
+          ->check(CLI::ExistingFile);
+  auto* key_option = app.add_option("--tls-key", tls_key, "the certificate's PEM private key")
+                         ->check(CLI::ExistingFile);
+  certificate_option->needs(key_option);
+  key_option->needs(certificate_option);
   app.add_option("--block-seconds", block_seconds, "how long a blocked account stays blocked")
       ->check(CLI::Range(1L, 86400L))
       ->capture_default_str();
@@ -247,6 +257,8 @@ int main(int argc, char** argv) {
   config.block_duration = std::chrono::seconds(block_seconds);
   config.credentials_file = credentials;
   config.data_dir = data_dir;
+  config.tls_certificate = tls_certificate;
+  config.tls_private_key = tls_key;
   config.software = std::string("tessenger-server/") + tessenger::version_string;
   config.log.min_level = verbose ? tessenger::LogLevel::debug
                          : quiet ? tessenger::LogLevel::warn

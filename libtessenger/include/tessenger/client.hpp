@@ -114,6 +114,12 @@ struct ClientOptions {
   Limits limits;
   /// Sent in Hello, for the server's logs.
   std::string software = "tessenger-client";
+  /// TLS: the server's certificate must chain to the system's trusted CAs,
+  /// or to those in `tls_ca_file` (PEM) when it is set, and name the host
+  /// given to connect(). If it does not, connect() fails with the TLS error
+  /// (asio::error::get_ssl_category()); there is no fallback to plain TCP.
+  bool tls = false;
+  std::string tls_ca_file;
 };
 
 /// A connection to a TESSENGER server.

@@ -89,6 +89,12 @@ struct ServerConfig {
   std::shared_ptr<const Authenticator> authenticator;
   /// userlog.txt, messagelog.txt and GROUP_messagelog.txt go here.
   std::filesystem::path data_dir = ".";
+  /// TLS on the chat channel: a PEM certificate (or chain, leaf first) and
+  /// its private key. Both empty: plain TCP, about which start() warns when
+  /// the address is not a loopback one, since passwords then cross the
+  /// network in clear.
+  std::filesystem::path tls_certificate;
+  std::filesystem::path tls_private_key;
   Limits limits;
   LogSink log;
   std::string software = "tessenger-server";

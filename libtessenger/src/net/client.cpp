@@ -2,6 +2,7 @@
 
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 #include <asio/bind_executor.hpp>
@@ -9,6 +10,7 @@
 #include <asio/executor_work_guard.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
+#include <asio/ssl.hpp>
 #include <asio/strand.hpp>
 #include <asio/write.hpp>
 
@@ -56,6 +58,22 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
     }
     state_ = State::connecting;
     hello_done_ = std::move(done);
+    host_ = host;
+    if (options_.tls) {
+      std::error_code ec;
+      auto& context = tls_context_.emplace(asio::ssl::context::tls_client);
+      context.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                          asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                          asio::ssl::context::no_tlsv1_1);
+      if (options_.tls_ca_file.empty()) {
+        context.set_default_verify_paths(ec);
+      } else {
+        context.load_verify_file(options_.tls_ca_file, ec);
+      }
+      if (ec) {
+        return shutdown(ec, "cannot read the CA certificates " + options_.tls_ca_file, false);
+      }
+    }
     resolver_.async_resolve(
         host, std::to_string(port),
         asio::bind_executor(
@@ -134,6 +152,28 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
     if (ec) return shutdown(ec, {}, false);
     std::error_code ignored;
     socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
+    if (tls_context_) return handshake();
+    start_hello();
+  }
+
+  void handshake() {
+    tls_ = std::make_unique<asio::ssl::stream<asio::ip::tcp::socket&>>(socket_, *tls_context_);
+    std::error_code ec;
+    asio::ip::make_address(host_, ec);
+    // Server Name Indication is for names; an address is checked as it is.
+    if (ec) SSL_set_tlsext_host_name(tls_->native_handle(), host_.c_str());
+    tls_->set_verify_mode(asio::ssl::verify_peer);
+    tls_->set_verify_callback(asio::ssl::host_name_verification(host_));
+    tls_->async_handshake(
+        asio::ssl::stream_base::client,
+        asio::bind_executor(strand_, [self = shared_from_this()](std::error_code error) {
+          if (self->state_ == State::closed) return;
+          if (error) return self->shutdown(error, "TLS handshake failed", false);
+          self->start_hello();
+        }));
+  }
+
+  void start_hello() {
     state_ = State::hello;
     read();
     protocol::Hello hello;
@@ -153,17 +193,24 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
   }
 
   void read() {
-    socket_.async_read_some(asio::buffer(read_buffer_),
-                            asio::bind_executor(strand_, [self = shared_from_this()](
-                                                             std::error_code ec, std::size_t n) {
-                              self->on_read(ec, n);
-                            }));
+    auto done = asio::bind_executor(
+        strand_,
+        [self = shared_from_this()](std::error_code ec, std::size_t n) { self->on_read(ec, n); });
+    if (tls_) {
+      tls_->async_read_some(asio::buffer(read_buffer_), std::move(done));
+    } else {
+      socket_.async_read_some(asio::buffer(read_buffer_), std::move(done));
+    }
   }
 
   void on_read(std::error_code ec, std::size_t size) {
     if (state_ == State::closed) return;
     if (ec) {
-      if (ec == asio::error::eof) ec = make_error_code(errc::peer_closed);
+      // A TLS server may close without a close_notify: its last frame
+      // (LoggedOut, ShutdownEvent) already said why.
+      if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) {
+        ec = make_error_code(errc::peer_closed);
+      }
       return shutdown(ec, {}, true);
     }
     std::span<const std::byte> input(read_buffer_.data(), size);
@@ -241,11 +288,14 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
   // Everything queued since the last write goes out in one call.
   void write() {
     std::swap(queued_, writing_);
-    asio::async_write(
-        socket_, asio::buffer(writing_),
-        asio::bind_executor(strand_, [self = shared_from_this()](std::error_code ec, std::size_t) {
-          self->on_written(ec);
-        }));
+    auto done = asio::bind_executor(
+        strand_,
+        [self = shared_from_this()](std::error_code ec, std::size_t) { self->on_written(ec); });
+    if (tls_) {
+      asio::async_write(*tls_, asio::buffer(writing_), std::move(done));
+    } else {
+      asio::async_write(socket_, asio::buffer(writing_), std::move(done));
+    }
   }
 
   void on_written(std::error_code ec) {
@@ -284,6 +334,9 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
   asio::strand<asio::any_io_executor> strand_;
   asio::ip::tcp::resolver resolver_;
   asio::ip::tcp::socket socket_;
+  std::string host_;
+  std::optional<asio::ssl::context> tls_context_;
+  std::unique_ptr<asio::ssl::stream<asio::ip::tcp::socket&>> tls_;  // over socket_, with TLS
   ClientEvents events_;
   ClientOptions options_;
   protocol::Decoder decoder_;

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <span>
 #include <thread>
 #include <unordered_map>
@@ -15,6 +16,7 @@
 #include <fmt/format.h>
 #include <asio/bind_executor.hpp>
 #include <asio/post.hpp>
+#include <asio/ssl.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 #include <asio/write.hpp>
@@ -52,6 +54,11 @@ std::string printable_address(const tcp::endpoint& endpoint) {
     address = asio::ip::make_address_v4(asio::ip::v4_mapped, address.to_v6());
   }
   return address.to_string();
+}
+
+// The first bytes of a TLS ClientHello: a handshake record of TLS 1.x.
+bool looks_like_tls(std::span<const std::byte> input) {
+  return input.size() >= 2 && input[0] == std::byte{0x16} && input[1] == std::byte{0x03};
 }
 
 void random_bytes(std::span<std::uint8_t> out) {
@@ -98,8 +105,11 @@ class Server::Impl final : public std::enable_shared_from_this<Server::Impl>,
     bool dirty = false;
     bool closing = false;  // write what is queued, then close
     bool half_closed = false;
-    bool abort = false;     // drop without flushing
-    bool detached = false;  // the hub has forgotten this session
+    bool abort = false;                                    // drop without flushing
+    bool detached = false;                                 // the hub has forgotten this session
+    std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls;  // over `socket`, on a TLS server
+    bool handshaking = false;
+    bool any_input = false;
     bool reading = false;
     bool checking = false;  // a password check is under way: input waits in `parked`
     std::vector<std::byte> parked;
@@ -110,6 +120,8 @@ class Server::Impl final : public std::enable_shared_from_this<Server::Impl>,
   void accept();
   void on_accept(tcp::socket socket);
   void refuse(tcp::socket& socket);
+  void handshake(const ConnectionPtr& connection);
+  bool load_tls(std::error_code& ec, std::string& what);
   void read(const ConnectionPtr& connection);
   void on_read(const ConnectionPtr& connection, std::size_t length);
   void consume(const ConnectionPtr& connection, std::span<const std::byte> input);
@@ -138,6 +150,7 @@ class Server::Impl final : public std::enable_shared_from_this<Server::Impl>,
   ServerObserver observer_;
   std::unique_ptr<core::FileLogStore> logs_;
   std::shared_ptr<const Authenticator> authenticator_;
+  std::optional<asio::ssl::context> tls_context_;
   std::unique_ptr<core::Hub> hub_;
   std::unordered_map<core::SessionId, ConnectionPtr> connections_;
   std::vector<ConnectionPtr> dirty_;
@@ -193,6 +206,14 @@ void Server::Impl::start(std::error_code& ec, std::string* what) {
     return fail(e.code(), e.what());
   }
 
+  if (std::string problem; !load_tls(ec, problem)) return fail(ec, problem);
+  if (!tls_context_ && !address.is_loopback()) {
+    warn(
+        fmt::format("listening on {} without TLS: passwords and messages cross the network in "
+                    "clear (see --tls-cert and --tls-key)",
+                    config_.bind_address));
+  }
+
   const tcp::endpoint endpoint(address, config_.port);
   const auto where = endpoint.address().is_v6()
                          ? fmt::format("[{}]:{}", config_.bind_address, config_.port)
@@ -207,6 +228,34 @@ void Server::Impl::start(std::error_code& ec, std::string* what) {
   }
   port = acceptor_.local_endpoint().port();
   asio::post(strand_, [self = shared_from_this()] { self->accept(); });
+}
+
+bool Server::Impl::load_tls(std::error_code& ec, std::string& what) {
+  const auto& certificate = config_.tls_certificate;
+  const auto& key = config_.tls_private_key;
+  if (certificate.empty() && key.empty()) return true;
+  if (certificate.empty() || key.empty()) {
+    ec = make_error_code(errc::invalid_argument);
+    what = "TLS needs both a certificate and a private key";
+    return false;
+  }
+  auto& context = tls_context_.emplace(asio::ssl::context::tls_server);
+  context.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                      asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 |
+                      asio::ssl::context::no_tlsv1_1);
+  context.use_certificate_chain_file(certificate.string(), ec);
+  if (ec) {
+    what =
+        fmt::format("cannot load the TLS certificate '{}': {}", certificate.string(), ec.message());
+    return false;
+  }
+  // OpenSSL also checks here that the key belongs to the certificate.
+  context.use_private_key_file(key.string(), asio::ssl::context::pem, ec);
+  if (ec) {
+    what = fmt::format("cannot load the TLS private key '{}': {}", key.string(), ec.message());
+    return false;
+  }
+  return true;
 }
 
 void Server::Impl::warn(std::string_view text) {
@@ -254,10 +303,56 @@ void Server::Impl::on_accept(tcp::socket socket) {
   connection->timer.expires_after(std::chrono::seconds(config_.limits.login_timeout_seconds));
   connection->timer.async_wait([self = shared_from_this(), connection](std::error_code wait_error) {
     if (wait_error || connection->closing) return;
+    // Nothing can be said to a peer that never finished its TLS handshake.
+    if (connection->handshaking) return self->drop(connection);
     self->hub_->login_timeout(connection->id);
     self->flush_dirty();
   });
-  read(connection);
+  if (tls_context_) {
+    handshake(connection);
+  } else {
+    read(connection);
+  }
+}
+
+// Looks at the first byte before the handshake: a client that speaks plain
+// TESSENGER to a TLS port is told so in its own protocol, as web servers
+// answer plain HTTP sent to an HTTPS port, instead of a TLS alert it cannot
+// read.
+void Server::Impl::handshake(const ConnectionPtr& connection) {
+  connection->handshaking = true;
+  connection->socket.async_receive(
+      asio::buffer(connection->read_space().data(), 1), tcp::socket::message_peek,
+      [self = shared_from_this(), connection](std::error_code ec, std::size_t length) {
+        if (!self->connections_.contains(connection->id)) return;
+        if (ec || length == 0) return self->drop(connection);
+        // Every TLS connection opens with a handshake record (0x16); no
+        // TESSENGER frame can, as its length would be far above the limit.
+        if (connection->read_space()[0] != std::byte{0x16}) {
+          connection->handshaking = false;
+          self->warn(fmt::format("{}: a client without TLS on a TLS port; told so and closed",
+                                 connection->address));
+          self->send(connection->id,
+                     protocol::ShutdownEvent{static_cast<std::uint16_t>(errc::unsupported_version),
+                                             "the server requires TLS"});
+          self->close(connection->id, errc::unsupported_version);
+          self->flush_dirty();
+          return self->read(connection);
+        }
+        connection->tls = std::make_unique<asio::ssl::stream<tcp::socket&>>(connection->socket,
+                                                                            *self->tls_context_);
+        connection->tls->async_handshake(
+            asio::ssl::stream_base::server, [self, connection](std::error_code error) {
+              connection->handshaking = false;
+              if (!self->connections_.contains(connection->id)) return;
+              if (error) {
+                self->warn(fmt::format("{}: TLS handshake failed: {}", connection->address,
+                                       error.message()));
+                return self->drop(connection);
+              }
+              self->read(connection);
+            });
+      });
 }
 
 // A connection over a limit costs no buffers and no timer: one attempt to
@@ -267,7 +362,8 @@ void Server::Impl::refuse(tcp::socket& socket) {
       static_cast<std::uint16_t>(errc::limit_reached), "too many connections"});
   std::error_code ec;
   socket.non_blocking(true, ec);
-  if (!ec) socket.write_some(asio::buffer(notice), ec);
+  // A TLS client could not read a notice sent in clear.
+  if (!ec && !tls_context_) socket.write_some(asio::buffer(notice), ec);
   socket.close(ec);
 }
 
@@ -279,20 +375,31 @@ std::span<std::byte> Server::Impl::Connection::read_space() noexcept {
 void Server::Impl::read(const ConnectionPtr& connection) {
   const auto space = connection->read_space();
   connection->reading = true;
-  connection->socket.async_read_some(
-      asio::buffer(space.data(), space.size()),
-      [self = shared_from_this(), connection](std::error_code ec, std::size_t length) {
-        connection->reading = false;
-        if (ec) {
-          self->drop(connection);
-          return;
-        }
-        self->on_read(connection, length);
-      });
+  auto done = [self = shared_from_this(), connection](std::error_code ec, std::size_t length) {
+    connection->reading = false;
+    if (ec) {
+      self->drop(connection);
+      return;
+    }
+    self->on_read(connection, length);
+  };
+  const auto buffer = asio::buffer(space.data(), space.size());
+  if (connection->tls) {
+    connection->tls->async_read_some(buffer, std::move(done));
+  } else {
+    connection->socket.async_read_some(buffer, std::move(done));
+  }
 }
 
 void Server::Impl::on_read(const ConnectionPtr& connection, std::size_t length) {
   const std::span<const std::byte> received(connection->read_space().data(), length);
+  if (!connection->any_input && !tls_context_ && looks_like_tls(received)) {
+    warn(
+        fmt::format("{}: a TLS handshake on a plain-TCP port: the client must connect without "
+                    "TLS, or the server needs --tls-cert and --tls-key",
+                    connection->address));
+  }
+  connection->any_input = true;
   if (connection->checking) {
     // Held back, in order, until the password check ends; reading goes on
     // so that a close is seen and the check called off.
@@ -461,7 +568,8 @@ void Server::Impl::flush(const ConnectionPtr& connection) {
   if (connection->writing) return;
   // The socket usually takes everything at once: a direct send spares the
   // asynchronous write's operation and its completion for every batch.
-  if (!connection->pending.empty()) {
+  // (TLS records go through the stream, never straight to the socket.)
+  if (!connection->pending.empty() && !connection->tls) {
     std::error_code ec;
     const auto sent = connection->socket.write_some(asio::buffer(connection->pending), ec);
     if (ec && ec != asio::error::would_block) {
@@ -486,16 +594,20 @@ void Server::Impl::flush(const ConnectionPtr& connection) {
   }
   std::swap(connection->pending, connection->inflight);
   connection->writing = true;
-  asio::async_write(connection->socket, asio::buffer(connection->inflight),
-                    [self = shared_from_this(), connection](std::error_code ec, std::size_t) {
-                      connection->writing = false;
-                      connection->inflight.clear();
-                      if (ec) {
-                        self->drop(connection);
-                        return;
-                      }
-                      self->flush(connection);
-                    });
+  auto done = [self = shared_from_this(), connection](std::error_code ec, std::size_t) {
+    connection->writing = false;
+    connection->inflight.clear();
+    if (ec) {
+      self->drop(connection);
+      return;
+    }
+    self->flush(connection);
+  };
+  if (connection->tls) {
+    asio::async_write(*connection->tls, asio::buffer(connection->inflight), std::move(done));
+  } else {
+    asio::async_write(connection->socket, asio::buffer(connection->inflight), std::move(done));
+  }
 }
 
 void Server::Impl::drop(const ConnectionPtr& connection) {
@@ -512,7 +624,9 @@ void Server::Impl::drop(const ConnectionPtr& connection) {
     connection->detached = true;
     hub_->disconnected(connection->id);
   }
-  hub_->flush_logs();
+  // Each logout rewrites userlog.txt: when thousands of clients go at once,
+  // one rewrite per pass instead of one per connection.
+  schedule_log_flush();
   if (stopping_ && connections_.empty()) logs_->sync(hub_->online());
 }
 
