@@ -40,7 +40,8 @@ struct Limits {
   /// (counted until its bucket has refilled).
   std::uint32_t max_rate_refusals = 100;
   /// Logins waiting for a slow (hashed) password check; more are refused
-  /// with rate_limited. Used only with ServerConfig::offload.
+  /// with rate_limited. Used only with ServerConfig::offload. With one
+  /// offload thread, it also bounds the time the last of them waits.
   std::size_t max_pending_password_checks = 32;
 
   // File transfer (SPEC §6).

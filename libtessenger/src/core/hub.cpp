@@ -246,7 +246,8 @@ void Hub::on_login(SessionId id, Session& session, const protocol::Login& login,
     return;
   }
   if (checker_ != nullptr && authenticator_->slow(login.username)) {
-    if (checks_in_flight_ >= limits.max_pending_password_checks) {
+    if (limits.max_pending_password_checks != 0 &&
+        checks_in_flight_ >= limits.max_pending_password_checks) {
       warn("{}: login as {} refused: {} password checks are already waiting", session.address,
            login.username, checks_in_flight_);
       reply_error(id, login.request_id, errc::rate_limited, "too many logins in progress");

@@ -266,6 +266,17 @@ TEST_CASE("the number of checks waiting is bounded") {
   CHECK(f.checker.checks.size() == 2);
 }
 
+TEST_CASE("0 leaves the number of checks waiting unbounded") {
+  tessenger::Limits limits;
+  limits.max_pending_password_checks = 0;
+  Fixture f(limits);
+  for (int i = 0; i < 40; ++i) {
+    const auto id = f.connect("192.0.2." + std::to_string(i));
+    f.hub.handle(id, p::Login{1, "h" + std::to_string(i % 10), "x", 1}, f.now);
+  }
+  CHECK(f.checker.checks.size() == 40);
+}
+
 TEST_CASE_FIXTURE(Fixture, "a session gone or timed out before its check returns is left alone") {
   const auto gone = connect();
   const auto slow = connect();
