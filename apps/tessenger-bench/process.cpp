@@ -160,9 +160,23 @@ ServerUnderTest::ServerUnderTest(const Options& options) {
   std::filesystem::create_directory(data);
   write_credentials(credentials, options.users);
 
-  std::vector<std::string> args{binary.string(), "127.0.0.1",     "0",
-                                "1000",          "--credentials", credentials.string(),
-                                "--data-dir",    data.string(),   "-q"};
+  // The bench is a trusted load generator: one address opening thousands of
+  // connections and sending flat out is exactly what the abuse limits stop.
+  std::vector<std::string> args{binary.string(),
+                                "127.0.0.1",
+                                "0",
+                                "1000",
+                                "-q",
+                                "--credentials",
+                                credentials.string(),
+                                "--data-dir",
+                                data.string(),
+                                "--max-connections",
+                                "0",
+                                "--max-connections-per-ip",
+                                "0",
+                                "--message-rate",
+                                "0"};
   args.insert(args.end(), options.extra_args.begin(), options.extra_args.end());
   std::vector<char*> argv;
   for (auto& a : args)

@@ -40,9 +40,6 @@ struct TransferOptions {
   std::size_t chunk_size = 1200;
 };
 
-/// Text bytes a message needs to carry its send time, sequence and sender.
-inline constexpr std::size_t min_payload = 28;
-
 Report run_login(const ServerUnderTest::Options& server, const LoginOptions& options);
 Report run_pairs(const ServerUnderTest::Options& server, const PairsOptions& options);
 Report run_fanout(const ServerUnderTest::Options& server, const FanoutOptions& options);

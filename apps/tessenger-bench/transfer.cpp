@@ -1,14 +1,270 @@
-// transfer: one /p2pvideo-equivalent transfer over loopback, next to iperf3.
+// transfer: one /p2pvideo-equivalent transfer over loopback between two
+// TransferService instances (each on a thread of its own, as two clients
+// would be), then iperf3 UDP at the same datagram payload in the same run.
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <optional>
+#include <sstream>
 #include <stdexcept>
+#include <thread>
 
+#include <fmt/format.h>
+#include <asio/io_context.hpp>
+
+#include <tessenger/transfer_service.hpp>
+
+#include "event_loop.hpp"
+#include "process.hpp"
 #include "scenarios.hpp"
 
 namespace bench {
+namespace {
 
-Report run_transfer(const TransferOptions&) {
-  throw std::runtime_error(
-      "transfer: not available in this build (libtessenger has no TransferService)");
+namespace fs = std::filesystem;
+
+constexpr std::uint64_t megabyte = 1'000'000;
+
+// Incompressible content, quickly: xorshift64*.
+void write_random_file(const fs::path& path, std::uint64_t size) {
+  std::ofstream out(path, std::ios::binary);
+  std::vector<std::uint64_t> block(1 << 16);
+  std::uint64_t state = 0x9e3779b97f4a7c15ull;
+  for (std::uint64_t written = 0; written < size;) {
+    for (auto& word : block) {
+      state ^= state >> 12;
+      state ^= state << 25;
+      state ^= state >> 27;
+      word = state * 0x2545f4914f6cdd1dull;
+    }
+    const auto n = std::min<std::uint64_t>(size - written, block.size() * sizeof block[0]);
+    out.write(reinterpret_cast<const char*>(block.data()), static_cast<std::streamsize>(n));
+    written += n;
+  }
+  if (!out.flush()) throw std::runtime_error(fmt::format("cannot write {}", path.string()));
+}
+
+struct Outcome {
+  std::atomic<bool> done{false};
+  bool ok = false;
+  std::string why;
+  tessenger::TransferResult result;
+  std::uint64_t finished_ns = 0;
+
+  tessenger::TransferCallbacks callbacks() {
+    tessenger::TransferCallbacks c;
+    c.on_complete = [this](const tessenger::TransferResult& r) {
+      result = r;
+      ok = true;
+      finished_ns = now_ns();
+      done = true;
+    };
+    c.on_failure = [this](std::error_code ec, const std::string& reason) {
+      why = fmt::format("{} ({})", reason, ec.message());
+      finished_ns = now_ns();
+      done = true;
+    };
+    return c;
+  }
+};
+
+sockaddr_in loopback_address(std::uint16_t port) {
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = htons(port);
+  return address;
+}
+
+std::uint16_t free_port() {
+  const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+  auto address = loopback_address(0);
+  socklen_t length = sizeof address;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
+  ::close(fd);
+  return ntohs(address.sin_port);
+}
+
+// iperf3's server takes a moment to listen, and its client does not retry.
+// Probing with a connection would use up the one client `-s -1` serves, so
+// the kernel's socket tables are read instead.
+bool wait_listening(std::uint16_t port, std::chrono::seconds limit) {
+  const auto suffix = fmt::format(":{:04X}", port);
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    for (const char* table : {"/proc/net/tcp", "/proc/net/tcp6"}) {
+      std::ifstream in(table);
+      std::string line;
+      std::getline(in, line);  // the column names
+      while (std::getline(in, line)) {
+        std::istringstream fields(line);
+        std::string slot, local, remote, state;
+        fields >> slot >> local >> remote >> state;
+        if (local.ends_with(suffix) && state == "0A") return true;  // 0A: LISTEN
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+pid_t spawn(std::vector<std::string> args, const fs::path& output) {
+  std::vector<char*> argv;
+  for (auto& a : args)
+    argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const pid_t child = ::fork();
+  if (child == 0) {
+    if (std::freopen(output.c_str(), "w", stdout) == nullptr) std::_Exit(127);
+    if (std::freopen("/dev/null", "w", stderr) == nullptr) std::_Exit(127);
+    ::execvp(argv[0], argv.data());
+    std::_Exit(127);
+  }
+  return child;
+}
+
+bool wait_for(pid_t pid, std::chrono::seconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  int status = 0;
+  while (::waitpid(pid, &status, WNOHANG) == 0) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      stop_child(pid, std::chrono::seconds(1));
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+// Receiver-side goodput of `iperf3 -u -b 0 -l chunk` sending `bytes`: what
+// arrived divided by how long it took, from the server's JSON report.
+std::optional<double> iperf3_goodput(const fs::path& dir, std::size_t chunk, std::uint64_t bytes) {
+  const auto port_number = free_port();
+  const auto port = std::to_string(port_number);
+  const auto report = dir / "iperf3-server.json";
+  const pid_t server = spawn({"iperf3", "-s", "-1", "-J", "-p", port}, report);
+  if (!wait_listening(port_number, std::chrono::seconds(5))) {
+    stop_child(server, std::chrono::seconds(1));
+    return std::nullopt;
+  }
+  const pid_t client = spawn({"iperf3", "-c", "127.0.0.1", "-p", port, "-u", "-b", "0", "-l",
+                              std::to_string(chunk), "-n", std::to_string(bytes)},
+                             dir / "iperf3-client.txt");
+  const bool client_ok = wait_for(client, std::chrono::seconds(120));
+  const bool server_ok = wait_for(server, std::chrono::seconds(10));
+  if (!client_ok || !server_ok) return std::nullopt;
+
+  std::ifstream in(report);
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  // "sum_received": {... "seconds": S, "bytes": B, ...}; a full JSON parser is
+  // not worth a dependency for two numbers.
+  const auto at = text.find("\"sum_received\"");
+  if (at == std::string::npos) return std::nullopt;
+  const auto number = [&](std::string_view key) -> std::optional<double> {
+    const auto k = text.find(fmt::format("\"{}\":", key), at);
+    if (k == std::string::npos) return std::nullopt;
+    return std::strtod(text.c_str() + k + key.size() + 3, nullptr);
+  };
+  const auto seconds = number("seconds");
+  const auto received = number("bytes");
+  if (!seconds || !received || *seconds <= 0) return std::nullopt;
+  return *received / *seconds / static_cast<double>(megabyte);
+}
+
+}  // namespace
+
+Report run_transfer(const TransferOptions& options) {
+  if (options.size_mb == 0) throw std::runtime_error("--size must be > 0");
+  if (options.chunk_size == 0 || options.chunk_size > tessenger::transfer::max_chunk_size) {
+    throw std::runtime_error(
+        fmt::format("--chunk-size: 1..{}", tessenger::transfer::max_chunk_size));
+  }
+  const std::uint64_t size = options.size_mb * megabyte;
+  TempDir dir;
+  const auto source = dir.path() / "video.bin";
+  const auto downloads = dir.path() / "downloads";
+  fs::create_directory(downloads);
+  write_random_file(source, size);
+  tessenger::transfer::Digest digest{};
+  if (tessenger::transfer::sha256_file(source, digest)) throw std::runtime_error("cannot hash");
+
+  const auto loopback = asio::ip::make_address_v4("127.0.0.1");
+  tessenger::TransferOptions settings;
+  settings.chunk_size = options.chunk_size;
+  settings.download_dir = downloads;
+
+  asio::io_context sender_io(1);
+  asio::io_context receiver_io(1);
+  tessenger::TransferService sender(sender_io.get_executor(), {loopback, 0}, settings);
+  tessenger::TransferService receiver(receiver_io.get_executor(), {loopback, 0}, settings);
+
+  tessenger::transfer::Key key{};
+  for (std::size_t i = 0; i < key.size(); ++i)
+    key[i] = static_cast<std::uint8_t>(i * 37 + 11);
+  constexpr std::uint64_t transfer_id = 0x7e55e11;
+  const tessenger::IncomingTransfer incoming{
+      transfer_id, key, "bencher", "video.bin", size, digest, {loopback, sender.local_port()}};
+
+  Outcome sent;
+  Outcome received;
+  if (const auto ec = receiver.expect_file(incoming, received.callbacks())) {
+    throw std::runtime_error(fmt::format("expect_file: {}", ec.message()));
+  }
+  const auto cpu_start = self_cpu();
+  const auto start = now_ns();
+  if (const auto ec = sender.send_file(transfer_id, key, source, {loopback, receiver.local_port()},
+                                       sent.callbacks())) {
+    throw std::runtime_error(fmt::format("send_file: {}", ec.message()));
+  }
+  std::thread receiving([&] {
+    while (!received.done)
+      receiver_io.run_one_for(std::chrono::milliseconds(100));
+  });
+  while (!sent.done)
+    sender_io.run_one_for(std::chrono::milliseconds(100));
+  receiving.join();
+  const auto cpu_end = self_cpu();
+  const double seconds =
+      static_cast<double>(std::max(sent.finished_ns, received.finished_ns) - start) / 1e9;
+
+  bool intact = false;
+  if (received.ok) {
+    tessenger::transfer::Digest arrived{};
+    intact = !tessenger::transfer::sha256_file(received.result.path, arrived) && arrived == digest;
+  }
+  const double goodput = static_cast<double>(size) / seconds / static_cast<double>(megabyte);
+  const auto iperf3 = iperf3_goodput(dir.path(), options.chunk_size, size);
+
+  Report report{"transfer", {}, {}};
+  report.add("server_cpu_percent", "server CPU", Unknown{}, "%");
+  report.add("bench_cpu_percent", "bench CPU (both peers)",
+             100 * std::chrono::duration<double>(cpu_end - cpu_start).count() / seconds, "%");
+  report.add("duration_s", "transfer took", seconds, "s");
+  report.add("goodput_mb_per_s", "goodput", goodput, "MB/s");
+  report.add("iperf3_goodput_mb_per_s", "iperf3 UDP goodput",
+             iperf3 ? Value{*iperf3} : Value{Unknown{}}, "MB/s");
+  report.add("ratio", "ratio to iperf3", iperf3 ? Value{goodput / *iperf3} : Value{Unknown{}});
+  report.add("intact", "intact", intact);
+  report.notes.push_back(fmt::format("{} MB ({} bytes) in {}-byte chunks; MB = 10^6 bytes",
+                                     options.size_mb, size, options.chunk_size));
+  if (!sent.ok) report.notes.push_back("sender failed: " + sent.why);
+  if (!received.ok) report.notes.push_back("receiver failed: " + received.why);
+  if (sent.ok) {
+    const auto& stats = sent.result.stats;
+    report.notes.push_back(fmt::format("{} datagrams sent, {} bytes retransmitted",
+                                       stats.datagrams_sent, stats.bytes_retransmitted));
+  }
+  if (!iperf3) report.notes.push_back("iperf3 did not run (is it installed?)");
+  return report;
 }
 
 }  // namespace bench

@@ -8,7 +8,6 @@
 #include "event_loop.hpp"
 #include "histogram.hpp"
 #include "process.hpp"
-#include "scenarios.hpp"
 
 namespace bench {
 namespace {

@@ -29,6 +29,9 @@ struct Stamp {
   std::uint16_t sender = 0;
 };
 
+/// Text bytes a message needs to carry its stamp.
+inline constexpr std::size_t min_payload = 28;
+
 /// A text of `payload` bytes with room for a stamp.
 std::string stamp_text(std::size_t payload);
 std::optional<Stamp> read_stamp(std::string_view text) noexcept;
