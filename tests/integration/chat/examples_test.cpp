@@ -7,6 +7,7 @@
 
 #include "chat_client.hpp"
 #include "process.hpp"
+#include "temp_dir.hpp"
 #include "test_server.hpp"
 
 using namespace tessenger;
@@ -76,4 +77,42 @@ TEST_CASE("group_broadcast posts once every member has joined") {
   }
   CHECK(broadcaster.wait(deadline) == 0);
   CHECK(dave.quiet());
+}
+
+TEST_CASE("embedded_server checks its own accounts and reports activity to its observer") {
+  TempDir data;
+  Process embedded({TESSENGER_EMBEDDED_SERVER_PATH, "0", data.path().string()});
+  const auto listening = embedded.read_line(deadline);
+  REQUIRE(listening);
+  const std::string prefix = "embedded_server: listening on 127.0.0.1:";
+  REQUIRE(listening->starts_with(prefix));
+  const auto port = static_cast<std::uint16_t>(std::stoi(listening->substr(prefix.size())));
+
+  ChatClient alice(port);
+  ChatClient bob(port);
+  ChatClient stranger(port);
+  // The accounts are the example's in-code table, not a credentials file.
+  CHECK(stranger.login("carol", "pc").error() == errc::invalid_username);
+  CHECK(stranger.login("alice", "wrong").error() == errc::invalid_password);
+  alice.must_login("alice", "pa");
+  CHECK(embedded.read_line(deadline)->starts_with("login: alice from 127.0.0.1"));
+  bob.must_login("bob", "pb");
+  CHECK(embedded.read_line(deadline)->starts_with("login: bob from 127.0.0.1"));
+
+  REQUIRE(alice.send("bob", "hello from the example").ok());
+  CHECK(bob.next<protocol::DirectEvent>().text == "hello from the example");
+  CHECK(embedded.read_line(deadline) == "message: alice -> bob: hello from the example");
+  REQUIRE(bob.create_group("team", {"alice"}).ok());
+  CHECK(embedded.read_line(deadline) == "group: bob created team inviting 1");
+  REQUIRE(alice.logout().ok());
+  CHECK(embedded.read_line(deadline) == "logout: alice");
+
+  // Stopping ends the sessions still open, and the observer hears of each.
+  embedded.signal(SIGTERM);
+  CHECK(embedded.read_line(deadline) == "logout: bob");
+  CHECK(bob.next<Disconnected>().code == errc::server_shutdown);
+  CHECK(embedded.read_line(deadline) == "embedded_server: stopped");
+  CHECK(embedded.wait(deadline) == 0);
+  // The server wrote SPEC §5's logs into the data directory it was given.
+  CHECK(std::filesystem::exists(data / "messagelog.txt"));
 }
