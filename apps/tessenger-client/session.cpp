@@ -19,10 +19,10 @@
 #include <tessenger/file_transfer.hpp>
 #include <tessenger/version.hpp>
 
+#include <tessenger/timestamp.hpp>
 #include "commands.hpp"
 #include "common/message_text.hpp"
 #include "common/texts.hpp"
-#include "common/timefmt.hpp"
 
 namespace tessenger::app {
 namespace {

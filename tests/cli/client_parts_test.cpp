@@ -9,10 +9,10 @@
 
 #include <tessenger/errc.hpp>
 
+#include <tessenger/timestamp.hpp>
 #include "commands.hpp"
 #include "common/message_text.hpp"
 #include "common/texts.hpp"
-#include "common/timefmt.hpp"
 #include "text_match.hpp"
 
 using namespace tessenger;

@@ -146,7 +146,8 @@ void FileLogStore::write_pending(File& file) {
 void FileLogStore::user_online(std::size_t seq, const OnlineRecord& record) {
   if (userlog_dirty_) return;  // the next flush rewrites the whole list anyway
   fmt::format_to(std::back_inserter(userlog_.pending), "{}; {}; {}; {}; {}\n", seq,
-                 format_timestamp(record.since), record.username, record.address, record.udp_port);
+                 format_timestamp_cached(record.since), record.username, record.address,
+                 record.udp_port);
 }
 
 void FileLogStore::user_offline() {
@@ -162,7 +163,7 @@ void FileLogStore::append_message(File& file, protocol::Timestamp ts, std::strin
   const auto seq_end = std::to_chars(seq, seq + sizeof seq, ++file.seq).ptr;
   constexpr std::string_view separator = "; ";
   auto& line = file.pending;
-  line.append(seq, seq_end).append(separator).append(format_timestamp(ts));
+  line.append(seq, seq_end).append(separator).append(format_timestamp_cached(ts));
   line.append(separator).append(from).append(separator).append(text).push_back('\n');
 }
 
@@ -199,7 +200,7 @@ void FileLogStore::rewrite_userlog(std::span<const OnlineRecord> online) {
   std::size_t seq = 0;
   for (const auto& record : online) {
     fmt::format_to(std::back_inserter(content), "{}; {}; {}; {}; {}\n", ++seq,
-                   format_timestamp(record.since), record.username, record.address,
+                   format_timestamp_cached(record.since), record.username, record.address,
                    record.udp_port);
   }
   // Replace the file atomically so a reader never sees a half-written list.
