@@ -27,10 +27,12 @@
 #include <tessenger/protocol.hpp>
 
 #include "core/hub.hpp"
+#include "hub_doubles.hpp"
 
 namespace p = tessenger::protocol;
 using tessenger::errc;
 using tessenger::core::SessionId;
+using tessenger::testing::NullLogs;
 
 namespace {
 
@@ -47,15 +49,6 @@ struct Accounts : tessenger::Authenticator {
     return password.size() == 5 && password.starts_with("pw-") && password.substr(3) == user;
   }
   bool slow(std::string_view user) const override { return user.starts_with('h'); }
-};
-
-struct NullLogs : tessenger::core::LogStore {
-  void user_online(std::size_t, const tessenger::core::OnlineRecord&) override {}
-  void user_offline() override {}
-  void direct_message(p::Timestamp, std::string_view, std::string_view) override {}
-  void group_created(std::string_view) override {}
-  void group_message(std::string_view, p::Timestamp, std::string_view, std::string_view) override {}
-  void flush(std::span<const tessenger::core::OnlineRecord>) override {}
 };
 
 struct Check {

@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include <tessenger/errc.hpp>
 #include <tessenger/protocol.hpp>
 
 namespace tessenger::testing {
@@ -165,5 +166,12 @@ class WireClient {
   protocol::Decoder decoder_;
   std::deque<protocol::Message> queue_;
 };
+
+/// The error a reply carries; nothing if the reply is not an Error.
+inline std::optional<errc> code_of(const protocol::Message& reply) {
+  const auto* error = std::get_if<protocol::Error>(&reply);
+  if (error == nullptr) return std::nullopt;
+  return static_cast<errc>(error->code);
+}
 
 }  // namespace tessenger::testing

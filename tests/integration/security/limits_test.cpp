@@ -14,17 +14,13 @@
 namespace p = tessenger::protocol;
 using tessenger::errc;
 using tessenger::testing::Account;
+using tessenger::testing::code_of;
 using tessenger::testing::LogCapture;
 using tessenger::testing::TestServer;
 using tessenger::testing::WireClient;
 using namespace std::chrono_literals;
 
 namespace {
-
-errc code_of(const p::Message& m) {
-  REQUIRE(std::holds_alternative<p::Error>(m));
-  return static_cast<errc>(std::get<p::Error>(m).code);
-}
 
 // True if the server admits a new connection from `source`: it answers the
 // Hello instead of refusing the connection.

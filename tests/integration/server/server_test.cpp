@@ -13,16 +13,12 @@
 
 namespace p = tessenger::protocol;
 using tessenger::errc;
+using tessenger::testing::code_of;
 using tessenger::testing::TestServer;
 using tessenger::testing::WireClient;
 using namespace std::chrono_literals;
 
 namespace {
-
-errc code_of(const p::Message& m) {
-  REQUIRE(std::holds_alternative<p::Error>(m));
-  return static_cast<errc>(std::get<p::Error>(m).code);
-}
 
 // alice sends bob a message and both sides see it: the server is healthy.
 void check_chat_works(WireClient& alice, WireClient& bob, const std::string& text) {

@@ -8,24 +8,14 @@
 
 #include "core/credentials.hpp"
 #include "core/hub.hpp"
+#include "hub_doubles.hpp"
 
 namespace p = tessenger::protocol;
 using tessenger::errc;
 using tessenger::core::SessionId;
+using tessenger::testing::RecordingOutbox;
 
 namespace {
-
-struct RecordingOutbox : tessenger::core::Outbox {
-  std::map<SessionId, std::vector<p::Message>> sent;
-  std::map<SessionId, errc> closed;
-
-  void send(SessionId to, const p::Message& message) override { sent[to].push_back(message); }
-  void send_to_many(std::span<const SessionId> to, const p::Message& message) override {
-    for (auto id : to)
-      sent[id].push_back(message);
-  }
-  void close(SessionId session, errc reason) override { closed.emplace(session, reason); }
-};
 
 struct MemoryLogs : tessenger::core::LogStore {
   std::vector<std::string> messages;

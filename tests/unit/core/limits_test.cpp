@@ -11,35 +11,17 @@
 #include "core/credentials.hpp"
 #include "core/hub.hpp"
 #include "core/rate_limit.hpp"
+#include "hub_doubles.hpp"
 
 namespace p = tessenger::protocol;
 using tessenger::errc;
 using tessenger::core::SessionId;
 using tessenger::core::TokenBucket;
+using tessenger::testing::NullLogs;
+using tessenger::testing::RecordingOutbox;
 using namespace std::chrono_literals;
 
 namespace {
-
-struct RecordingOutbox : tessenger::core::Outbox {
-  std::map<SessionId, std::vector<p::Message>> sent;
-  std::map<SessionId, errc> closed;
-
-  void send(SessionId to, const p::Message& message) override { sent[to].push_back(message); }
-  void send_to_many(std::span<const SessionId> to, const p::Message& message) override {
-    for (auto id : to)
-      sent[id].push_back(message);
-  }
-  void close(SessionId session, errc reason) override { closed.emplace(session, reason); }
-};
-
-struct NullLogs : tessenger::core::LogStore {
-  void user_online(std::size_t, const tessenger::core::OnlineRecord&) override {}
-  void user_offline() override {}
-  void direct_message(p::Timestamp, std::string_view, std::string_view) override {}
-  void group_created(std::string_view) override {}
-  void group_message(std::string_view, p::Timestamp, std::string_view, std::string_view) override {}
-  void flush(std::span<const tessenger::core::OnlineRecord>) override {}
-};
 
 std::unordered_map<std::string, std::string> accounts(int count) {
   std::unordered_map<std::string, std::string> table;

@@ -11,10 +11,13 @@
 
 #include "core/credentials.hpp"
 #include "core/hub.hpp"
+#include "hub_doubles.hpp"
 
 namespace p = tessenger::protocol;
 using tessenger::errc;
 using tessenger::core::SessionId;
+using tessenger::testing::NullLogs;
+using tessenger::testing::RecordingOutbox;
 using namespace std::chrono_literals;
 
 TEST_CASE("hash_password makes an Argon2id string that only the right password verifies") {
@@ -75,27 +78,6 @@ TEST_CASE("credentials lines may hold hashes; a hash libsodium cannot read is re
 }
 
 namespace {
-
-struct RecordingOutbox : tessenger::core::Outbox {
-  std::map<SessionId, std::vector<p::Message>> sent;
-  std::map<SessionId, errc> closed;
-
-  void send(SessionId to, const p::Message& message) override { sent[to].push_back(message); }
-  void send_to_many(std::span<const SessionId> to, const p::Message& message) override {
-    for (auto id : to)
-      sent[id].push_back(message);
-  }
-  void close(SessionId session, errc reason) override { closed.emplace(session, reason); }
-};
-
-struct NullLogs : tessenger::core::LogStore {
-  void user_online(std::size_t, const tessenger::core::OnlineRecord&) override {}
-  void user_offline() override {}
-  void direct_message(p::Timestamp, std::string_view, std::string_view) override {}
-  void group_created(std::string_view) override {}
-  void group_message(std::string_view, p::Timestamp, std::string_view, std::string_view) override {}
-  void flush(std::span<const tessenger::core::OnlineRecord>) override {}
-};
 
 // Accounts whose name starts with "h" count as hashed (slow); the check
 // itself is instant here: only the hub's handling is under test.
