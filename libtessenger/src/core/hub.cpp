@@ -99,6 +99,17 @@ bool Hub::is_online(std::string_view username) const {
   return online_session(username) != 0;
 }
 
+SessionId Hub::peer_for(SessionId id, const Session& session, protocol::RequestId request,
+                        const std::string& to) {
+  if (to == session.username) {
+    reply_error(id, request, errc::cannot_message_self);
+    return 0;
+  }
+  const auto target = online_session(to);
+  if (target == 0) reply_error(id, request, errc::user_not_online, to);
+  return target;
+}
+
 SessionId Hub::online_session(std::string_view username) const {
   const auto it = online_by_name_.find(std::string(username));
   return it == online_by_name_.end() ? 0 : it->second;
@@ -329,15 +340,8 @@ void Hub::on_direct(SessionId id, Session& session, const protocol::DirectSend& 
     reply_error(id, request.request_id, errc::invalid_text);
     return;
   }
-  if (request.to == session.username) {
-    reply_error(id, request.request_id, errc::cannot_message_self);
-    return;
-  }
-  const auto target = online_session(request.to);
-  if (target == 0) {
-    reply_error(id, request.request_id, errc::user_not_online, request.to);
-    return;
-  }
+  const auto target = peer_for(id, session, request.request_id, request.to);
+  if (target == 0) return;
   auto& event = std::get<protocol::DirectEvent>(direct_event_);
   event.from = session.username;
   event.timestamp = now.wall;
@@ -485,15 +489,8 @@ void Hub::on_group_send(SessionId id, Session& session, const protocol::GroupSen
 
 void Hub::on_file_offer(SessionId id, Session& session, const protocol::FileOffer& request) {
   info("{} issued p2pvideo command", session.username);
-  if (request.to == session.username) {
-    reply_error(id, request.request_id, errc::cannot_message_self);
-    return;
-  }
-  const auto target = online_session(request.to);
-  if (target == 0) {
-    reply_error(id, request.request_id, errc::user_not_online, request.to);
-    return;
-  }
+  const auto target = peer_for(id, session, request.request_id, request.to);
+  if (target == 0) return;
   const Session& receiver = sessions_.at(target);
   std::uint64_t transfer_id = 0;
   while (transfer_id == 0) {

@@ -156,6 +156,10 @@ class Hub {
   void fail_and_close(SessionId id, protocol::RequestId request, errc code);
   void go_offline(Session& session);
   SessionId online_session(std::string_view username) const;
+  /// The session of `to`, the target of a one-to-one request; 0 after
+  /// answering the request with the error if it is the sender or offline.
+  SessionId peer_for(SessionId id, const Session& session, protocol::RequestId request,
+                     const std::string& to);
   template <typename... Args>
   void info(fmt::format_string<Args...> format, Args&&... args) {
     if (log_.enabled(LogLevel::info)) {
