@@ -2,8 +2,6 @@
 // valid frame of every message type, a coalesced stream of them, and one
 // frame of each rejected kind. Files are named by the SHA-256 of their bytes.
 
-#include <openssl/evp.h>
-
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -13,26 +11,12 @@
 #include <tessenger/protocol.hpp>
 
 #include "samples.hpp"
+#include "seed_file.hpp"
 
 using namespace tessenger::protocol;
 using Bytes = std::vector<std::byte>;
 
 namespace {
-
-std::string sha256_hex(const Bytes& data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  if (EVP_Digest(data.data(), data.size(), digest, &length, EVP_sha256(), nullptr) != 1) {
-    throw std::runtime_error("SHA-256 failed");
-  }
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < length; ++i) {
-    out += hex[digest[i] >> 4];
-    out += hex[digest[i] & 15];
-  }
-  return out;
-}
 
 Bytes with_header(Bytes frame, int byte, int value) {
   frame[static_cast<std::size_t>(byte)] = static_cast<std::byte>(value);
@@ -79,13 +63,8 @@ int main(int argc, char** argv) {
   seeds.push_back(encode(GroupCreate{1, "g", std::vector<std::string>(1025, "b")}));  // list
 
   for (const auto& seed : seeds) {
-    std::ofstream out(dir / sha256_hex(seed), std::ios::binary);
-    out.write(reinterpret_cast<const char*>(seed.data()),
-              static_cast<std::streamsize>(seed.size()));
-    if (!out) {
-      std::fprintf(stderr, "cannot write into %s\n", dir.c_str());
-      return 1;
-    }
+    tessenger::fuzz::write_seed(dir,
+                                {reinterpret_cast<const unsigned char*>(seed.data()), seed.size()});
   }
   std::printf("%zu seeds written to %s\n", seeds.size(), dir.c_str());
   return 0;

@@ -8,8 +8,6 @@
 //
 //   make_security_corpus tests/fuzz/corpus
 
-#include <openssl/evp.h>
-
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -21,33 +19,14 @@
 
 #include <tessenger/protocol.hpp>
 
+#include "seed_file.hpp"
 #include "transfer/wire.hpp"
 
 namespace p = tessenger::protocol;
 using Bytes = std::vector<std::uint8_t>;
+using tessenger::fuzz::write_seed;
 
 namespace {
-
-std::string sha256_hex(const Bytes& data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  if (EVP_Digest(data.data(), data.size(), digest, &length, EVP_sha256(), nullptr) != 1) {
-    throw std::runtime_error("SHA-256 failed");
-  }
-  static constexpr char hex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned int i = 0; i < length; ++i) {
-    out += hex[digest[i] >> 4];
-    out += hex[digest[i] & 15];
-  }
-  return out;
-}
-
-void write(const std::filesystem::path& dir, const Bytes& seed) {
-  std::filesystem::create_directories(dir);
-  std::ofstream out(dir / sha256_hex(seed), std::ios::binary);
-  out.write(reinterpret_cast<const char*>(seed.data()), static_cast<std::streamsize>(seed.size()));
-}
 
 // The operations of fuzz_server_session's scripts.
 struct Script {
@@ -110,51 +89,51 @@ int main(int argc, char** argv) {
   const auto sessions = dir / "server_session";
 
   // Two users chat, make a group, join it, offer a file, log out.
-  write(sessions, Script{}
-                      .online(0, 1)
-                      .online(1, 2)
-                      .canned(0, 5)
-                      .canned(1, 6)
-                      .canned(0, 7)
-                      .canned(1, 8)
-                      .canned(1, 9)
-                      .canned(0, 10)
-                      .canned(0, 11)
-                      .canned(1, 13)
-                      .bytes);
+  write_seed(sessions, Script{}
+                           .online(0, 1)
+                           .online(1, 2)
+                           .canned(0, 5)
+                           .canned(1, 6)
+                           .canned(0, 7)
+                           .canned(1, 8)
+                           .canned(1, 9)
+                           .canned(0, 10)
+                           .canned(0, 11)
+                           .canned(1, 13)
+                           .bytes);
   // The same through raw frames, with a typing error on the way.
-  write(sessions, Script{}
-                      .connect(0)
-                      .raw(0, p::Hello{1, 1, 1, "seed"})
-                      .raw(0, p::Login{2, "aa", "nope", 9})
-                      .raw(0, p::Login{3, "aa", "pw-aa", 9})
-                      .connect(1, 1)
-                      .raw(1, p::Hello{1, 1, 1, "seed"})
-                      .raw(1, p::Login{2, "bb", "pw-bb", 9})
-                      .raw(0, p::DirectSend{4, "bb", "hi bob"})
-                      .raw(1, p::GroupCreate{3, "team", {"aa"}})
-                      .raw(0, p::GroupJoin{5, "team"})
-                      .raw(0, p::GroupSend{6, "team", "hi team"})
-                      .raw(0, p::Ping{7, 7})
-                      .bytes);
+  write_seed(sessions, Script{}
+                           .connect(0)
+                           .raw(0, p::Hello{1, 1, 1, "seed"})
+                           .raw(0, p::Login{2, "aa", "nope", 9})
+                           .raw(0, p::Login{3, "aa", "pw-aa", 9})
+                           .connect(1, 1)
+                           .raw(1, p::Hello{1, 1, 1, "seed"})
+                           .raw(1, p::Login{2, "bb", "pw-bb", 9})
+                           .raw(0, p::DirectSend{4, "bb", "hi bob"})
+                           .raw(1, p::GroupCreate{3, "team", {"aa"}})
+                           .raw(0, p::GroupJoin{5, "team"})
+                           .raw(0, p::GroupSend{6, "team", "hi team"})
+                           .raw(0, p::Ping{7, 7})
+                           .bytes);
   // A slow (hashed) login waits for its check; another one is called off.
-  write(sessions, Script{}
-                      .online(0, 3)
-                      .check_returns(true)
-                      .canned(0, 11)
-                      .online(1, 3)
-                      .close(1)
-                      .check_returns(false)
-                      .bytes);
+  write_seed(sessions, Script{}
+                           .online(0, 3)
+                           .check_returns(true)
+                           .canned(0, 11)
+                           .online(1, 3)
+                           .close(1)
+                           .check_returns(false)
+                           .bytes);
   // Wrong passwords until the account is blocked, then time passes.
-  write(sessions, Script{}
-                      .online(0, 4)
-                      .canned(0, 4)
-                      .canned(0, 4)
-                      .online(1, 1, 1)
-                      .wait(255)
-                      .online(2, 1, 1)
-                      .bytes);
+  write_seed(sessions, Script{}
+                           .online(0, 4)
+                           .canned(0, 4)
+                           .canned(0, 4)
+                           .online(1, 1, 1)
+                           .wait(255)
+                           .online(2, 1, 1)
+                           .bytes);
   // Many failed logins from one address, on several accounts.
   {
     Script s;
@@ -162,7 +141,7 @@ int main(int argc, char** argv) {
     s.canned(0, 0);
     for (int i = 0; i < 8; ++i)
       s.raw(0, p::Login{static_cast<p::RequestId>(i), "c" + std::to_string(i % 4), "x", 1});
-    write(sessions, s.bytes);
+    write_seed(sessions, s.bytes);
   }
   // A flood: refused, then disconnected.
   {
@@ -170,46 +149,46 @@ int main(int argc, char** argv) {
     s.online(0, 1);
     for (int i = 0; i < 40; ++i)
       s.canned(0, 12);
-    write(sessions, s.bytes);
+    write_seed(sessions, s.bytes);
   }
   // Connection limits, a login timeout, and a shutdown.
-  write(sessions, Script{}
-                      .connect(0)
-                      .connect(1)
-                      .connect(2)
-                      .connect(3)
-                      .connect(4, 1)
-                      .connect(5, 2)
-                      .connect(6, 3)
-                      .timeout(0)
-                      .close(1)
-                      .connect(1)
-                      .bytes);
+  write_seed(sessions, Script{}
+                           .connect(0)
+                           .connect(1)
+                           .connect(2)
+                           .connect(3)
+                           .connect(4, 1)
+                           .connect(5, 2)
+                           .connect(6, 3)
+                           .timeout(0)
+                           .close(1)
+                           .connect(1)
+                           .bytes);
   // Garbage after a good start.
-  write(sessions, Script{}.online(0, 1).bytes);
+  write_seed(sessions, Script{}.online(0, 1).bytes);
   {
     Script s;
     s.online(0, 2);
     s.bytes.insert(s.bytes.end(), {1, 0, 8, 0xff, 0xff, 0xff, 0xff, 1, 1, 0, 0});
-    write(sessions, s.bytes);
+    write_seed(sessions, s.bytes);
   }
 
   const auto credentials = dir / "credentials";
   const std::string hash =
       "$argon2id$v=19$m=65536,t=2,p=1$G9SQygVbOKScu5ymY9xm/Q$"
       "TBMbe5eTVz4koQhc8ftPdcol0KI2Ma32k7R7868xDpk";
-  write(credentials, text("Hans falcon*solo\nYoda wise@!man\r\nalice pw1\n"));
-  write(credentials, text("# demo accounts\n\nalice " + hash + "\nbob pb\n"));
-  write(credentials, text("justonefield\nbob two  spaces\nbad/name pw\ncarol pw3\n"
-                          "alice again\ndave \nerin p\tw\n"));
-  write(credentials, text("carol $argon2id$v=19$nonsense\ndave $argon2i$v=19$m=4096,t=3,p=1$"
-                          "c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA\n"));
-  write(credentials, text("x.y-z_1 p\x01w\nlong" + std::string(40, 'n') + " pw\n"));
+  write_seed(credentials, text("Hans falcon*solo\nYoda wise@!man\r\nalice pw1\n"));
+  write_seed(credentials, text("# demo accounts\n\nalice " + hash + "\nbob pb\n"));
+  write_seed(credentials, text("justonefield\nbob two  spaces\nbad/name pw\ncarol pw3\n"
+                               "alice again\ndave \nerin p\tw\n"));
+  write_seed(credentials, text("carol $argon2id$v=19$nonsense\ndave $argon2i$v=19$m=4096,t=3,p=1$"
+                               "c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA\n"));
+  write_seed(credentials, text("x.y-z_1 p\x01w\nlong" + std::string(40, 'n') + " pw\n"));
 
   const auto datagrams = dir / "datagram";
   std::vector<std::byte> data(wire::data_prefix + 100, std::byte{0x5a});
   wire::put_u64(data.data(), 4096);
-  write(datagrams, datagram(wire::Type::data, false, data));
+  write_seed(datagrams, datagram(wire::Type::data, false, data));
   wire::Ack ack;
   ack.largest_pn = 41;
   ack.ack_delay_us = 250;
@@ -218,15 +197,15 @@ int main(int argc, char** argv) {
   ack.ranges = {{30000, 40000}, {12000, 20000}};
   std::vector<std::byte> ack_bytes(wire::ack_fixed + 2 * wire::ack_range_size);
   wire::encode_ack(ack_bytes, ack);
-  write(datagrams, datagram(wire::Type::ack, true, ack_bytes));
-  write(datagrams, datagram(wire::Type::done, true, {}));
-  write(datagrams, datagram(wire::Type::abort, false, {std::byte{1}, std::byte{48}}));
-  write(datagrams, datagram(wire::Type::data, true, data));  // wrong direction
+  write_seed(datagrams, datagram(wire::Type::ack, true, ack_bytes));
+  write_seed(datagrams, datagram(wire::Type::done, true, {}));
+  write_seed(datagrams, datagram(wire::Type::abort, false, {std::byte{1}, std::byte{48}}));
+  write_seed(datagrams, datagram(wire::Type::data, true, data));  // wrong direction
   auto bad = datagram(wire::Type::data, false, data);
   bad[2] = 9;  // version
-  write(datagrams, bad);
+  write_seed(datagrams, bad);
   bad[0] = 'X';  // magic
-  write(datagrams, bad);
-  write(datagrams, Bytes(wire::header_size + wire::tag_size - 1, 0x54));  // too short
+  write_seed(datagrams, bad);
+  write_seed(datagrams, Bytes(wire::header_size + wire::tag_size - 1, 0x54));  // too short
   return 0;
 }
