@@ -34,6 +34,9 @@ struct Report {
   std::string scenario;
   std::vector<Field> fields;
   std::vector<std::string> notes;  ///< table only
+  /// False when the run did not do what it measured (e.g. a file arrived
+  /// damaged): the report is still printed, and the bench exits non-zero.
+  bool succeeded = true;
 
   void add(std::string key, std::string label, Value value, std::string unit = {});
   const Value* find(std::string_view key) const;

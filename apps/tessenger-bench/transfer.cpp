@@ -225,11 +225,14 @@ Report run_transfer(const TransferOptions& options) {
                                        sent.callbacks())) {
     throw std::runtime_error(fmt::format("send_file: {}", ec.message()));
   }
+  // Both sides keep running until both are done: a receiver that has the
+  // whole file still answers a sender whose last acknowledgements were lost.
+  const auto both_done = [&] { return sent.done && received.done; };
   std::thread receiving([&] {
-    while (!received.done)
+    while (!both_done())
       receiver_io.run_one_for(std::chrono::milliseconds(100));
   });
-  while (!sent.done)
+  while (!both_done())
     sender_io.run_one_for(std::chrono::milliseconds(100));
   receiving.join();
   const auto cpu_end = self_cpu();
@@ -242,7 +245,8 @@ Report run_transfer(const TransferOptions& options) {
     intact = !tessenger::transfer::sha256_file(received.result.path, arrived) && arrived == digest;
   }
   const double goodput = static_cast<double>(size) / seconds / static_cast<double>(megabyte);
-  const auto iperf3 = iperf3_goodput(dir.path(), options.chunk_size, size);
+  const auto iperf3 =
+      options.iperf3 ? iperf3_goodput(dir.path(), options.chunk_size, size) : std::nullopt;
 
   Report report{"transfer", {}, {}};
   report.add("server_cpu_percent", "server CPU", Unknown{}, "%");
@@ -254,16 +258,18 @@ Report run_transfer(const TransferOptions& options) {
              iperf3 ? Value{*iperf3} : Value{Unknown{}}, "MB/s");
   report.add("ratio", "ratio to iperf3", iperf3 ? Value{goodput / *iperf3} : Value{Unknown{}});
   report.add("intact", "intact", intact);
+  report.succeeded = intact;
   report.notes.push_back(fmt::format("{} MB ({} bytes) in {}-byte chunks; MB = 10^6 bytes",
                                      options.size_mb, size, options.chunk_size));
   if (!sent.ok) report.notes.push_back("sender failed: " + sent.why);
   if (!received.ok) report.notes.push_back("receiver failed: " + received.why);
   if (sent.ok) {
     const auto& stats = sent.result.stats;
-    report.notes.push_back(fmt::format("{} datagrams sent, {} bytes retransmitted",
-                                       stats.datagrams_sent, stats.bytes_retransmitted));
+    report.notes.push_back(fmt::format("{} datagrams sent, {} declared lost, {} bytes resent",
+                                       stats.datagrams_sent, stats.packets_lost,
+                                       stats.bytes_retransmitted));
   }
-  if (!iperf3) report.notes.push_back("iperf3 did not run (is it installed?)");
+  if (options.iperf3 && !iperf3) report.notes.push_back("iperf3 did not run (is it installed?)");
   return report;
 }
 
