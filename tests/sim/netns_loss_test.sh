@@ -4,7 +4,7 @@
 # fail with EPERM, which real loss never does); the file must still arrive
 # intact. Exit code 77 means skipped (ctest SKIP_RETURN_CODE), never a pass.
 #
-#   netns_loss_test.sh TRANSFER_BENCH [SIZE_MB [LOSS_PERCENT [CHUNK]]]
+#   netns_loss_test.sh TESSENGER_BENCH [SIZE_MB [LOSS_PERCENT [CHUNK]]]
 set -u
 bench="$1"
 size_mb="${2:-50}"
@@ -32,7 +32,7 @@ table inet tessenger_loss {
 }
 NFT
 
-ip netns exec "$ns" "$bench" --size-mb "$size_mb" --chunk "$chunk" --timeout-s 300
+ip netns exec "$ns" "$bench" transfer --size "$size_mb" --chunk-size "$chunk" --no-iperf3
 status=$?
 dropped=$(ip netns exec "$ns" nft list chain inet tessenger_loss input |
   sed -n 's/.*counter packets \([0-9]*\).*/\1/p')
