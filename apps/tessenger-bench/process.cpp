@@ -137,6 +137,29 @@ void stop_child(pid_t pid, std::chrono::milliseconds grace) {
   }
 }
 
+pid_t spawn_child(std::vector<std::string> args, const std::filesystem::path& output,
+                  const std::filesystem::path& errors) {
+  std::vector<char*> argv;
+  for (auto& a : args)
+    argv.push_back(a.data());
+  argv.push_back(nullptr);
+  const pid_t child = ::fork();
+  if (child < 0) throw std::runtime_error(fmt::format("fork: {}", std::strerror(errno)));
+  if (child == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    const auto redirect = [](const std::filesystem::path& file, int target) {
+      const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      if (fd < 0 || ::dup2(fd, target) < 0) std::_Exit(127);
+      ::close(fd);
+    };
+    redirect(output, STDOUT_FILENO);
+    redirect(errors, STDERR_FILENO);
+    ::execvp(argv[0], argv.data());
+    std::_Exit(127);
+  }
+  return child;
+}
+
 ServerUnderTest::ServerUnderTest(const Options& options) {
   if (!options.attach.empty()) {
     const auto colon = options.attach.rfind(':');
@@ -178,24 +201,7 @@ ServerUnderTest::ServerUnderTest(const Options& options) {
                                 "--message-rate",
                                 "0"};
   args.insert(args.end(), options.extra_args.begin(), options.extra_args.end());
-  std::vector<char*> argv;
-  for (auto& a : args)
-    argv.push_back(a.data());
-  argv.push_back(nullptr);
-
-  const pid_t child = ::fork();
-  if (child < 0) throw std::runtime_error(fmt::format("fork: {}", std::strerror(errno)));
-  if (child == 0) {
-    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd >= 0) {
-      ::dup2(fd, STDOUT_FILENO);
-      ::dup2(fd, STDERR_FILENO);
-      ::close(fd);
-    }
-    ::execv(argv[0], argv.data());
-    std::_Exit(127);
-  }
+  const pid_t child = spawn_child(std::move(args), log, log);
   pid_ = child;
   owned_ = true;
 

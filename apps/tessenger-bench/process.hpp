@@ -83,4 +83,11 @@ std::filesystem::path default_server_binary();
 /// Stops a child with SIGTERM, then SIGKILL if it has not exited in time.
 void stop_child(pid_t pid, std::chrono::milliseconds grace);
 
+/// Starts `args` (a path, or a name looked up in PATH) with its standard
+/// output and error sent to files (the same file may be given twice), so a
+/// chatty child never blocks on a full pipe. The child gets SIGTERM if the
+/// bench dies.
+pid_t spawn_child(std::vector<std::string> args, const std::filesystem::path& output,
+                  const std::filesystem::path& errors);
+
 }  // namespace bench

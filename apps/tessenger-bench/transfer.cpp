@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <optional>
@@ -117,21 +116,6 @@ bool wait_listening(std::uint16_t port, std::chrono::seconds limit) {
   return false;
 }
 
-pid_t spawn(std::vector<std::string> args, const fs::path& output) {
-  std::vector<char*> argv;
-  for (auto& a : args)
-    argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const pid_t child = ::fork();
-  if (child == 0) {
-    if (std::freopen(output.c_str(), "w", stdout) == nullptr) std::_Exit(127);
-    if (std::freopen("/dev/null", "w", stderr) == nullptr) std::_Exit(127);
-    ::execvp(argv[0], argv.data());
-    std::_Exit(127);
-  }
-  return child;
-}
-
 bool wait_for(pid_t pid, std::chrono::seconds limit) {
   const auto deadline = std::chrono::steady_clock::now() + limit;
   int status = 0;
@@ -151,14 +135,14 @@ std::optional<double> iperf3_goodput(const fs::path& dir, std::size_t chunk, std
   const auto port_number = free_port();
   const auto port = std::to_string(port_number);
   const auto report = dir / "iperf3-server.json";
-  const pid_t server = spawn({"iperf3", "-s", "-1", "-J", "-p", port}, report);
+  const pid_t server = spawn_child({"iperf3", "-s", "-1", "-J", "-p", port}, report, "/dev/null");
   if (!wait_listening(port_number, std::chrono::seconds(5))) {
     stop_child(server, std::chrono::seconds(1));
     return std::nullopt;
   }
-  const pid_t client = spawn({"iperf3", "-c", "127.0.0.1", "-p", port, "-u", "-b", "0", "-l",
-                              std::to_string(chunk), "-n", std::to_string(bytes)},
-                             dir / "iperf3-client.txt");
+  const pid_t client = spawn_child({"iperf3", "-c", "127.0.0.1", "-p", port, "-u", "-b", "0", "-l",
+                                    std::to_string(chunk), "-n", std::to_string(bytes)},
+                                   dir / "iperf3-client.txt", "/dev/null");
   const bool client_ok = wait_for(client, std::chrono::seconds(120));
   const bool server_ok = wait_for(server, std::chrono::seconds(10));
   if (!client_ok || !server_ok) return std::nullopt;
