@@ -107,6 +107,39 @@ class ChunkSink {
   virtual std::error_code commit() = 0;
 };
 
+/// Holds a received file in memory, for embedders who want the bytes rather
+/// than a file (TransferService::expect_file with a sink). Allocated whole
+/// up front: bound the size with TransferOptions::max_receive_size.
+class TESSENGER_EXPORT MemorySink final : public ChunkSink {
+ public:
+  explicit MemorySink(std::uint64_t size);
+
+  std::error_code write(std::uint64_t offset, std::span<const std::byte> data) override;
+  std::error_code read(std::uint64_t offset, std::span<std::byte> out) override;
+  std::error_code commit() override;
+
+  /// The file: whole and verified once committed(); zeros where nothing arrived yet.
+  std::span<const std::byte> data() const { return data_; }
+  bool committed() const { return committed_; }
+
+ private:
+  std::vector<std::byte> data_;
+  bool committed_ = false;
+};
+
+/// Computes a Receiver's whole-file SHA-256 from the bytes it is given in
+/// order. Without one the Receiver hashes inline; TransferService hashes on a
+/// thread of its own, as SHA-256 costs about as much as everything else a
+/// receiver does per byte. Thread: called from inside the engine's calls.
+class FileHasher {
+ public:
+  virtual ~FileHasher() = default;
+  /// The next bytes of the file; `data` is only valid during the call.
+  virtual void update(std::span<const std::byte> data) = 0;
+  /// The digest of everything given; called once, at the end.
+  virtual Digest finish() = 0;
+};
+
 enum class State {
   active,  ///< transferring
   done,  ///< sender: the receiver confirmed a verified file; receiver: file verified and committed
@@ -168,8 +201,11 @@ class TESSENGER_EXPORT Sender {
 class TESSENGER_EXPORT Receiver {
  public:
   /// `already_have`: ranges the sink already holds from an earlier attempt.
+  /// `hasher`: where the SHA-256 is computed (null: inline); it must outlive
+  /// the Receiver.
   Receiver(const TransferParams& params, const Digest& sha256, ChunkSink& sink,
-           const Config& config, TimePoint now, std::span<const ByteRange> already_have = {});
+           const Config& config, TimePoint now, std::span<const ByteRange> already_have = {},
+           FileHasher* hasher = nullptr);
   ~Receiver();
   Receiver(Receiver&&) noexcept;
   Receiver& operator=(Receiver&&) noexcept;

@@ -16,8 +16,10 @@
 //   // receiver, on FileIncomingEvent:
 //   files.expect_file(incoming_from(event), callbacks);
 //
-// Threads: the service runs on the executor it is given and starts no thread.
-// Every member function must be called from that executor's context (or
+// Threads: the service runs on the executor it is given. Its only threads
+// of its own compute received files' SHA-256, one per receiving transfer
+// (see TransferOptions::hash_in_background); they touch no service state and
+// run no callback. Every member function must be called from that executor's context (or
 // while no thread runs it); with several threads running the io_context,
 // pass a strand. Every callback runs on that executor, never from inside a
 // member function call.
@@ -58,6 +60,15 @@ struct TransferOptions {
   std::chrono::milliseconds progress_interval{100};
   /// A receiving transfer saves its resume record this often.
   std::chrono::milliseconds resume_save_interval{1000};
+  /// Linux UDP GSO/GRO: runs of datagrams for one peer leave as one send and
+  /// coalesced arrivals are read at once, crossing the kernel's stack once
+  /// per 64 KiB. A kernel or route that refuses it is detected, and the
+  /// service sends datagram by datagram from then on.
+  bool segmentation_offload = true;
+  /// Hash received data on a thread per transfer, so receiving and hashing
+  /// use two cores (SHA-256 costs about as much as all other receiving
+  /// work). Off: hashed inline on the executor.
+  bool hash_in_background = true;
 };
 
 /// What the server announced to the receiver (FileIncomingEvent).
@@ -98,11 +109,13 @@ struct TransferCallbacks {
 struct TransferServiceStats {
   std::uint64_t datagrams_received = 0;
   std::uint64_t datagrams_sent = 0;
-  std::uint64_t dropped_malformed = 0;   ///< not a transfer datagram at all
-  std::uint64_t dropped_unknown = 0;     ///< no transfer with that id
-  std::uint64_t dropped_wrong_peer = 0;  ///< right id, wrong source address
-  std::uint64_t dropped_auth = 0;        ///< forged or corrupted, summed over transfers
-  std::uint64_t dropped_replay = 0;      ///< replayed, summed over transfers
+  std::uint64_t dropped_malformed = 0;             ///< not a transfer datagram at all
+  std::uint64_t dropped_unknown = 0;               ///< no transfer with that id
+  std::uint64_t dropped_wrong_peer = 0;            ///< right id, wrong source address
+  std::uint64_t dropped_auth = 0;                  ///< forged or corrupted, summed over transfers
+  std::uint64_t dropped_replay = 0;                ///< replayed, summed over transfers
+  std::uint64_t datagrams_sent_offloaded = 0;      ///< sent inside a UDP GSO message
+  std::uint64_t datagrams_received_coalesced = 0;  ///< arrived in a GRO-coalesced read
 };
 
 class TESSENGER_EXPORT TransferService {
@@ -131,6 +144,12 @@ class TESSENGER_EXPORT TransferService {
   /// the same file by the same sender, if one is in the download dir. Fails
   /// at once with errc::disk_error if the partial file cannot be created.
   std::error_code expect_file(const IncomingTransfer& incoming, TransferCallbacks callbacks);
+  /// Starts receiving into `sink` (for example a transfer::MemorySink)
+  /// instead of the download dir: no resume record, and on_complete's path
+  /// is empty. The sink is committed once the SHA-256 matched.
+  std::error_code expect_file(const IncomingTransfer& incoming,
+                              std::unique_ptr<transfer::ChunkSink> sink,
+                              TransferCallbacks callbacks);
   /// Aborts a transfer; the peer is told and on_failure runs with
   /// errc::transfer_aborted. Unknown ids are ignored.
   void cancel(std::uint64_t transfer_id);

@@ -1,6 +1,7 @@
 #include <tessenger/transfer_service.hpp>
 
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 
+#include "transfer/background_hasher.hpp"
 #include "transfer/file_io.hpp"
 
 namespace tessenger {
@@ -28,6 +30,11 @@ constexpr std::size_t send_batch = 64;
 constexpr std::size_t recv_slot = 65'536;
 // Receive batches handled per wake-up before timers and sends get a turn.
 constexpr int max_recv_rounds = 8;
+// Consecutive datagrams of one size for one peer leave as one UDP GSO
+// message: the stack is crossed once per 64 KiB instead of per datagram.
+// Older kernels take at most 64 segments; an IPv4 payload at most 65,507 bytes.
+constexpr std::size_t max_gso_segments = 64;
+constexpr std::size_t max_gso_bytes = 65'000;
 
 // A v4-mapped IPv6 source and its IPv4 form are the same peer.
 udp::endpoint normalise(const udp::endpoint& e) {
@@ -81,6 +88,7 @@ struct TransferService::Impl : std::enable_shared_from_this<Impl> {
     transfer::ReceivePaths paths;
     transfer::Digest sha256{};
     std::filesystem::path source_path;
+    std::unique_ptr<transfer::BackgroundHasher> hasher;
     std::optional<transfer::Sender> sender;
     std::optional<transfer::Receiver> receiver;
     TimePoint started;
@@ -123,7 +131,11 @@ struct TransferService::Impl : std::enable_shared_from_this<Impl> {
   using Map = std::unordered_map<std::uint64_t, std::unique_ptr<Entry>>;
 
   Impl(asio::any_io_executor ex, const udp::endpoint& bind, TransferOptions opts)
-      : executor(ex), socket(ex), timer(ex), options(std::move(opts)) {
+      : executor(ex),
+        socket(ex),
+        timer(ex),
+        options(std::move(opts)),
+        gso(options.segmentation_offload) {
     // std::system_category, so callers can compare with std::errc values.
     const auto check = [](const std::error_code& ec, const char* what) {
       if (ec) throw std::system_error(ec.value(), std::system_category(), what);
@@ -138,6 +150,10 @@ struct TransferService::Impl : std::enable_shared_from_this<Impl> {
     const int fd = socket.native_handle();
     set_buffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, options.socket_buffer);
     set_buffer(fd, SO_SNDBUFFORCE, SO_SNDBUF, options.socket_buffer);
+    // Coalesced receives come with their segment size; without GRO (older
+    // kernels) every datagram is read on its own, which also works.
+    const int gro = options.segmentation_offload ? 1 : 0;
+    ::setsockopt(fd, IPPROTO_UDP, UDP_GRO, &gro, sizeof gro);
     options.chunk_size = std::clamp<std::size_t>(options.chunk_size, 1, transfer::max_chunk_size);
     send_slot = std::max(options.chunk_size + transfer::data_overhead, transfer::max_ack_datagram);
     recv_buffers.resize(recv_batch * recv_slot);
@@ -158,6 +174,7 @@ struct TransferService::Impl : std::enable_shared_from_this<Impl> {
   bool waiting_write = false;
   bool kick_posted = false;
   bool processing = false;
+  bool gso;  // off for good once the kernel or route refuses it
   TimePoint timer_at = TimePoint::max();
 
   std::size_t send_slot = 0;
@@ -224,6 +241,7 @@ struct TransferService::Impl : std::enable_shared_from_this<Impl> {
     mmsghdr msgs[recv_batch];
     iovec iov[recv_batch];
     sockaddr_storage addrs[recv_batch];
+    alignas(cmsghdr) unsigned char control[recv_batch][CMSG_SPACE(sizeof(int))];
     for (int round = 0; round < max_recv_rounds; ++round) {
       for (std::size_t i = 0; i < recv_batch; ++i) {
         iov[i] = {recv_buffers.data() + i * recv_slot, recv_slot};
@@ -232,12 +250,14 @@ struct TransferService::Impl : std::enable_shared_from_this<Impl> {
         msgs[i].msg_hdr.msg_namelen = sizeof addrs[i];
         msgs[i].msg_hdr.msg_iov = &iov[i];
         msgs[i].msg_hdr.msg_iovlen = 1;
+        msgs[i].msg_hdr.msg_control = control[i];
+        msgs[i].msg_hdr.msg_controllen = sizeof control[i];
       }
       const int n = ::recvmmsg(socket.native_handle(), msgs, recv_batch, MSG_DONTWAIT, nullptr);
       if (n <= 0) return true;
       const auto now = Clock::now();
       for (int i = 0; i < n; ++i) {
-        const auto& m = msgs[i];
+        auto& m = msgs[i];
         if (m.msg_hdr.msg_flags & MSG_TRUNC) {
           ++counters.dropped_malformed;
           continue;
@@ -246,13 +266,29 @@ struct TransferService::Impl : std::enable_shared_from_this<Impl> {
         if (m.msg_hdr.msg_namelen > from.capacity()) continue;
         std::memcpy(from.data(), &addrs[i], m.msg_hdr.msg_namelen);
         from.resize(m.msg_hdr.msg_namelen);
-        dispatch(
-            normalise(from),
-            std::span(recv_buffers.data() + static_cast<std::size_t>(i) * recv_slot, m.msg_len),
-            now);
+        from = normalise(from);
+        const auto received =
+            std::span(recv_buffers.data() + static_cast<std::size_t>(i) * recv_slot, m.msg_len);
+        const auto segment = gro_segment_size(m.msg_hdr, received.size());
+        if (segment < received.size())
+          counters.datagrams_received_coalesced += (received.size() + segment - 1) / segment;
+        for (std::size_t at = 0; at < received.size(); at += segment)
+          dispatch(from, received.subspan(at, std::min(segment, received.size() - at)), now);
       }
     }
     return false;
+  }
+
+  // The size of each datagram GRO joined into one read: all but the last
+  // have it. A read with no GRO record is one datagram.
+  static std::size_t gro_segment_size(msghdr& h, std::size_t received) {
+    for (cmsghdr* c = CMSG_FIRSTHDR(&h); c != nullptr; c = CMSG_NXTHDR(&h, c)) {
+      if (c->cmsg_level != SOL_UDP || c->cmsg_type != UDP_GRO) continue;
+      int size = 0;
+      std::memcpy(&size, CMSG_DATA(c), sizeof size);
+      if (size > 0) return static_cast<std::size_t>(size);
+    }
+    return std::max<std::size_t>(received, 1);
   }
 
   void dispatch(const udp::endpoint& from, std::span<std::byte> datagram, TimePoint now) {
@@ -322,33 +358,77 @@ struct TransferService::Impl : std::enable_shared_from_this<Impl> {
     }
   }
 
+  // How many pending datagrams from `first` one message carries: with GSO,
+  // a run to the same peer where all but the last have the first's size.
+  std::size_t gso_run(std::size_t first) const {
+    if (!gso) return 1;
+    const auto& head = pending[first];
+    std::size_t count = 1;
+    std::size_t bytes = head.size;
+    for (std::size_t i = first + 1; i < pending.size() && count < max_gso_segments; ++i) {
+      const auto& p = pending[i];
+      if (pending[i - 1].size != head.size || p.size > head.size || p.to != head.to ||
+          bytes + p.size > max_gso_bytes)
+        break;
+      bytes += p.size;
+      ++count;
+    }
+    return count;
+  }
+
   // Returns false when the socket is full; a write wait then resumes.
   bool send_pending() {
     mmsghdr msgs[send_batch];
     iovec iov[send_batch];
-    const std::size_t count = pending.size() - pending_sent;
-    for (std::size_t i = 0; i < count; ++i) {
-      const auto& p = pending[pending_sent + i];
-      iov[i] = {send_buffers.data() + (pending_sent + i) * send_slot, p.size};
-      std::memset(&msgs[i], 0, sizeof msgs[i]);
-      msgs[i].msg_hdr.msg_name = const_cast<sockaddr*>(p.to.data());
-      msgs[i].msg_hdr.msg_namelen = static_cast<socklen_t>(p.to.size());
-      msgs[i].msg_hdr.msg_iov = &iov[i];
-      msgs[i].msg_hdr.msg_iovlen = 1;
+    std::size_t carried[send_batch];
+    alignas(cmsghdr) unsigned char control[send_batch][CMSG_SPACE(sizeof(std::uint16_t))];
+    unsigned count = 0;
+    for (std::size_t first = pending_sent; first < pending.size(); ++count) {
+      const auto run = gso_run(first);
+      for (std::size_t i = first; i < first + run; ++i)
+        iov[i - pending_sent] = {send_buffers.data() + i * send_slot, pending[i].size};
+      auto& h = msgs[count].msg_hdr;
+      std::memset(&msgs[count], 0, sizeof msgs[count]);
+      h.msg_name = const_cast<sockaddr*>(pending[first].to.data());
+      h.msg_namelen = static_cast<socklen_t>(pending[first].to.size());
+      h.msg_iov = &iov[first - pending_sent];
+      h.msg_iovlen = run;
+      if (run > 1) {
+        h.msg_control = control[count];
+        h.msg_controllen = sizeof control[count];
+        cmsghdr* c = CMSG_FIRSTHDR(&h);
+        c->cmsg_level = SOL_UDP;
+        c->cmsg_type = UDP_SEGMENT;
+        c->cmsg_len = CMSG_LEN(sizeof(std::uint16_t));
+        const auto segment = static_cast<std::uint16_t>(pending[first].size);
+        std::memcpy(CMSG_DATA(c), &segment, sizeof segment);
+      }
+      carried[count] = run;
+      first += run;
     }
-    const int n = ::sendmmsg(socket.native_handle(), msgs, static_cast<unsigned>(count), 0);
+    const int n = ::sendmmsg(socket.native_handle(), msgs, count, 0);
     if (n < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK) {
         wait_writable();
         return false;
       }
-      // Any other error (e.g. an unreachable peer) loses this datagram, as
+      // A kernel without UDP GSO, or a route that cannot segment (a device
+      // without checksum offload, a segment above its MTU): send one by one.
+      if (carried[0] > 1 &&
+          (errno == EINVAL || errno == EIO || errno == ENOPROTOOPT || errno == EOPNOTSUPP)) {
+        gso = false;
+        return true;
+      }
+      // Any other error (e.g. an unreachable peer) loses this message, as
       // the network could: loss recovery handles it.
-      ++pending_sent;
+      pending_sent += carried[0];
       return true;
     }
-    counters.datagrams_sent += static_cast<std::uint64_t>(n);
-    pending_sent += static_cast<std::size_t>(n);
+    for (int i = 0; i < n; ++i) {
+      counters.datagrams_sent += carried[i];
+      if (carried[i] > 1) counters.datagrams_sent_offloaded += carried[i];
+      pending_sent += carried[i];
+    }
     return true;
   }
 
@@ -437,7 +517,10 @@ struct TransferService::Impl : std::enable_shared_from_this<Impl> {
     e.reported = true;
     if (state == transfer::State::done) {
       TransferResult result;
-      result.path = e.sender ? e.source_path : e.file_sink->final_path();
+      if (e.sender)
+        result.path = e.source_path;
+      else if (e.file_sink)
+        result.path = e.file_sink->final_path();
       result.size = progress.total;
       result.elapsed = now - e.started;
       result.stats = e.engine_stats();
@@ -496,23 +579,47 @@ struct TransferService::Impl : std::enable_shared_from_this<Impl> {
     return {};
   }
 
-  std::error_code expect_file(const IncomingTransfer& in, TransferCallbacks callbacks) {
-    if (stopped || known(in.transfer_id)) return make_error_code(errc::invalid_argument);
+  std::unique_ptr<Entry> receiving_entry(const IncomingTransfer& in, TransferCallbacks callbacks) {
     auto e = std::make_unique<Entry>();
     e->id = in.transfer_id;
     e->peer = normalise(in.sender_endpoint);
     e->callbacks = std::move(callbacks);
     e->sha256 = in.sha256;
     e->started = Clock::now();
+    return e;
+  }
+
+  // Starts the Receiver on e.sink_holder, or refuses a file over the limit
+  // without touching the sink (the Receiver only tells the peer).
+  void start_receiver(Entry& e, const IncomingTransfer& in,
+                      std::span<const transfer::ByteRange> have = {}) {
     const transfer::TransferParams params{in.transfer_id, in.key, in.size};
     if (in.size > options.max_receive_size) {
-      // Refused without touching the disk; the Receiver only tells the peer.
-      e->sink_holder = std::make_unique<NullSink>();
-      e->receiver.emplace(params, in.sha256, *e->sink_holder, engine_config(), e->started);
-    } else {
+      e.file_sink = nullptr;
+      e.sink_holder = std::make_unique<NullSink>();
+      e.receiver.emplace(params, in.sha256, *e.sink_holder, engine_config(), e.started);
+      return;
+    }
+    if (options.hash_in_background) e.hasher = std::make_unique<transfer::BackgroundHasher>();
+    e.receiver.emplace(params, in.sha256, *e.sink_holder, engine_config(), e.started, have,
+                       e.hasher.get());
+    e.saved_bytes = e.receiver->progress().done;
+  }
+
+  void add_receiving(std::unique_ptr<Entry> e) {
+    const auto id = e->id;
+    receiving.emplace(id, std::move(e));
+    kick();
+  }
+
+  std::error_code expect_file(const IncomingTransfer& in, TransferCallbacks callbacks) {
+    if (stopped || known(in.transfer_id)) return make_error_code(errc::invalid_argument);
+    auto e = receiving_entry(in, std::move(callbacks));
+    std::vector<transfer::ByteRange> have;
+    if (in.size <= options.max_receive_size) {
       e->paths = transfer::receive_paths(options.download_dir, in.sender_name, in.file_name,
                                          in.size, in.sha256);
-      auto have = transfer::load_ranges(e->paths.record, in.size, in.sha256);
+      have = transfer::load_ranges(e->paths.record, in.size, in.sha256);
       std::error_code ec;
       const auto partial_size = std::filesystem::file_size(e->paths.partial, ec);
       if (ec) have.clear();
@@ -521,11 +628,19 @@ struct TransferService::Impl : std::enable_shared_from_this<Impl> {
       if (!sink) return make_error_code(errc::disk_error);
       e->file_sink = sink.get();
       e->sink_holder = std::move(sink);
-      e->receiver.emplace(params, in.sha256, *e->sink_holder, engine_config(), e->started, have);
-      e->saved_bytes = e->receiver->progress().done;
     }
-    receiving.emplace(in.transfer_id, std::move(e));
-    kick();
+    start_receiver(*e, in, have);
+    add_receiving(std::move(e));
+    return {};
+  }
+
+  std::error_code expect_file(const IncomingTransfer& in, std::unique_ptr<transfer::ChunkSink> sink,
+                              TransferCallbacks callbacks) {
+    if (stopped || known(in.transfer_id) || !sink) return make_error_code(errc::invalid_argument);
+    auto e = receiving_entry(in, std::move(callbacks));
+    e->sink_holder = std::move(sink);
+    start_receiver(*e, in);
+    add_receiving(std::move(e));
     return {};
   }
 
@@ -564,6 +679,12 @@ std::error_code TransferService::send_file(std::uint64_t transfer_id, const tran
 std::error_code TransferService::expect_file(const IncomingTransfer& incoming,
                                              TransferCallbacks callbacks) {
   return impl_->expect_file(incoming, std::move(callbacks));
+}
+
+std::error_code TransferService::expect_file(const IncomingTransfer& incoming,
+                                             std::unique_ptr<transfer::ChunkSink> sink,
+                                             TransferCallbacks callbacks) {
+  return impl_->expect_file(incoming, std::move(sink), std::move(callbacks));
 }
 
 void TransferService::cancel(std::uint64_t transfer_id) {

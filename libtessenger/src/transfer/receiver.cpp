@@ -25,8 +25,14 @@ constexpr std::size_t hash_buffer_size = 256 * 1024;
 
 struct Receiver::Impl {
   Impl(const TransferParams& p, const Digest& digest, ChunkSink& s, const Config& cfg,
-       TimePoint now, std::span<const ByteRange> already_have)
-      : params(p), expected(digest), sink(s), config(cfg), aead(p.key), last_peer_activity(now) {
+       TimePoint now, std::span<const ByteRange> already_have, FileHasher* external_hasher)
+      : params(p),
+        expected(digest),
+        sink(s),
+        config(cfg),
+        aead(p.key),
+        hash(external_hasher ? *external_hasher : inline_hash),
+        last_peer_activity(now) {
     if (params.size > config.max_receive_size) {
       fail(errc::transfer_too_large,
            "the file (" + std::to_string(params.size) + " bytes) is larger than the limit of " +
@@ -46,7 +52,8 @@ struct Receiver::Impl {
   Aead aead;
   ReplayWindow replay;
   GapTracker have;
-  Sha256 hash;
+  Sha256 inline_hash;
+  FileHasher& hash;
   std::uint64_t hashed = 0;
   std::vector<std::byte> hash_buffer;
   std::vector<ByteRange> scratch;
@@ -294,8 +301,9 @@ struct Receiver::Impl {
 };
 
 Receiver::Receiver(const TransferParams& params, const Digest& sha256, ChunkSink& sink,
-                   const Config& config, TimePoint now, std::span<const ByteRange> already_have)
-    : impl_(std::make_unique<Impl>(params, sha256, sink, config, now, already_have)) {}
+                   const Config& config, TimePoint now, std::span<const ByteRange> already_have,
+                   FileHasher* hasher)
+    : impl_(std::make_unique<Impl>(params, sha256, sink, config, now, already_have, hasher)) {}
 Receiver::~Receiver() = default;
 Receiver::Receiver(Receiver&&) noexcept = default;
 Receiver& Receiver::operator=(Receiver&&) noexcept = default;
