@@ -41,6 +41,12 @@ std::chrono::nanoseconds from_timeval(const timeval& tv) {
   return std::chrono::seconds(tv.tv_sec) + std::chrono::microseconds(tv.tv_usec);
 }
 
+std::chrono::nanoseconds cpu_of(int who) {
+  rusage usage{};
+  ::getrusage(who, &usage);
+  return from_timeval(usage.ru_utime) + from_timeval(usage.ru_stime);
+}
+
 }  // namespace
 
 std::string user_name(std::size_t index) {
@@ -92,9 +98,11 @@ std::chrono::nanoseconds process_cpu(pid_t pid) {
 }
 
 std::chrono::nanoseconds self_cpu() {
-  rusage usage{};
-  ::getrusage(RUSAGE_SELF, &usage);
-  return from_timeval(usage.ru_utime) + from_timeval(usage.ru_stime);
+  return cpu_of(RUSAGE_SELF);
+}
+
+std::chrono::nanoseconds thread_cpu() {
+  return cpu_of(RUSAGE_THREAD);
 }
 
 std::uint64_t process_rss(pid_t pid) {

@@ -38,6 +38,8 @@ class TempDir {
 std::chrono::nanoseconds process_cpu(pid_t pid);
 /// CPU time of this process, from getrusage(RUSAGE_SELF).
 std::chrono::nanoseconds self_cpu();
+/// CPU time of the calling thread, from getrusage(RUSAGE_THREAD).
+std::chrono::nanoseconds thread_cpu();
 /// Resident set size in bytes and thread count, from /proc/PID/status.
 std::uint64_t process_rss(pid_t pid);
 int process_threads(pid_t pid);

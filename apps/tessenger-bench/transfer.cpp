@@ -164,6 +164,109 @@ std::optional<double> iperf3_goodput(const fs::path& dir, std::size_t chunk, std
   return *received / *seconds / static_cast<double>(megabyte);
 }
 
+// Writes `size` bytes to a new file in 1 MiB writes, as the receiver's file
+// sink does: the storage's own rate, for reference. The caller keeps the file
+// until the transfer into a file is done, so that one too gets pages the page
+// cache has not used recently, as a real download would.
+double fresh_write_rate(const fs::path& path, std::uint64_t size) {
+  std::vector<std::byte> block(1 << 20, std::byte{0x5a});
+  std::ofstream out(path, std::ios::binary);
+  const auto start = now_ns();
+  for (std::uint64_t written = 0; written < size;) {
+    const auto n = std::min<std::uint64_t>(size - written, block.size());
+    out.write(reinterpret_cast<const char*>(block.data()), static_cast<std::streamsize>(n));
+    written += n;
+  }
+  out.flush();
+  if (!out) throw std::runtime_error(fmt::format("cannot write {}", path.string()));
+  return static_cast<double>(size) * 1e3 / static_cast<double>(now_ns() - start);
+}
+
+enum class Into { memory, file };
+
+struct Run {
+  double seconds = 0;
+  bool intact = false;
+  std::vector<std::string> notes;
+  std::chrono::nanoseconds sender_cpu{};
+  std::chrono::nanoseconds receiver_cpu{};
+  std::chrono::nanoseconds process_cpu{};
+};
+
+// One transfer between two TransferService instances, each on a thread of
+// its own as two clients would be, into memory or into the download dir.
+Run transfer_once(const fs::path& source, const tessenger::transfer::Digest& digest,
+                  std::uint64_t size, const tessenger::TransferOptions& settings, Into into) {
+  const auto loopback = asio::ip::make_address_v4("127.0.0.1");
+  asio::io_context sender_io(1);
+  asio::io_context receiver_io(1);
+  tessenger::TransferService sender(sender_io.get_executor(), {loopback, 0}, settings);
+  tessenger::TransferService receiver(receiver_io.get_executor(), {loopback, 0}, settings);
+
+  tessenger::transfer::Key key{};
+  for (std::size_t i = 0; i < key.size(); ++i)
+    key[i] = static_cast<std::uint8_t>(i * 37 + 11);
+  constexpr std::uint64_t transfer_id = 0x7e55e11;
+  const tessenger::IncomingTransfer incoming{
+      transfer_id, key, "bencher", "video.bin", size, digest, {loopback, sender.local_port()}};
+
+  Outcome sent;
+  Outcome received;
+  // Allocated (and its pages touched) before the clock starts.
+  auto memory =
+      into == Into::memory ? std::make_unique<tessenger::transfer::MemorySink>(size) : nullptr;
+  const auto* held = memory.get();
+  const auto ec = into == Into::memory
+                      ? receiver.expect_file(incoming, std::move(memory), received.callbacks())
+                      : receiver.expect_file(incoming, received.callbacks());
+  if (ec) throw std::runtime_error(fmt::format("expect_file: {}", ec.message()));
+  const auto cpu_start = self_cpu();
+  const auto start = now_ns();
+  if (const auto sent_ec = sender.send_file(transfer_id, key, source,
+                                            {loopback, receiver.local_port()}, sent.callbacks())) {
+    throw std::runtime_error(fmt::format("send_file: {}", sent_ec.message()));
+  }
+  // Both sides keep running until both are done: a receiver that has the
+  // whole file still answers a sender whose last acknowledgements were lost.
+  const auto both_done = [&] { return sent.done && received.done; };
+  Run run;
+  std::thread receiving([&] {
+    const auto start_cpu = thread_cpu();
+    while (!both_done())
+      receiver_io.run_one_for(std::chrono::milliseconds(100));
+    run.receiver_cpu = thread_cpu() - start_cpu;
+  });
+  const auto sender_start_cpu = thread_cpu();
+  while (!both_done())
+    sender_io.run_one_for(std::chrono::milliseconds(100));
+  run.sender_cpu = thread_cpu() - sender_start_cpu;
+  receiving.join();
+  run.process_cpu = self_cpu() - cpu_start;
+  run.seconds = static_cast<double>(std::max(sent.finished_ns, received.finished_ns) - start) / 1e9;
+
+  if (received.ok) {
+    tessenger::transfer::Digest arrived{};
+    if (held) {
+      arrived = tessenger::transfer::sha256(held->data());
+      run.intact = held->committed() && arrived == digest;
+    } else {
+      run.intact =
+          !tessenger::transfer::sha256_file(received.result.path, arrived) && arrived == digest;
+    }
+  }
+  const auto where = into == Into::memory ? "into memory" : "into a file";
+  if (!sent.ok) run.notes.push_back(fmt::format("{}: sender failed: {}", where, sent.why));
+  if (!received.ok)
+    run.notes.push_back(fmt::format("{}: receiver failed: {}", where, received.why));
+  if (sent.ok) {
+    const auto& stats = sent.result.stats;
+    run.notes.push_back(fmt::format("{}: {} datagrams sent, {} declared lost, {} bytes resent",
+                                    where, stats.datagrams_sent, stats.packets_lost,
+                                    stats.bytes_retransmitted));
+  }
+  return run;
+}
+
 }  // namespace
 
 Report run_transfer(const TransferOptions& options) {
@@ -181,78 +284,45 @@ Report run_transfer(const TransferOptions& options) {
   tessenger::transfer::Digest digest{};
   if (tessenger::transfer::sha256_file(source, digest)) throw std::runtime_error("cannot hash");
 
-  const auto loopback = asio::ip::make_address_v4("127.0.0.1");
   tessenger::TransferOptions settings;
   settings.chunk_size = options.chunk_size;
   settings.download_dir = downloads;
 
-  asio::io_context sender_io(1);
-  asio::io_context receiver_io(1);
-  tessenger::TransferService sender(sender_io.get_executor(), {loopback, 0}, settings);
-  tessenger::TransferService receiver(receiver_io.get_executor(), {loopback, 0}, settings);
-
-  tessenger::transfer::Key key{};
-  for (std::size_t i = 0; i < key.size(); ++i)
-    key[i] = static_cast<std::uint8_t>(i * 37 + 11);
-  constexpr std::uint64_t transfer_id = 0x7e55e11;
-  const tessenger::IncomingTransfer incoming{
-      transfer_id, key, "bencher", "video.bin", size, digest, {loopback, sender.local_port()}};
-
-  Outcome sent;
-  Outcome received;
-  if (const auto ec = receiver.expect_file(incoming, received.callbacks())) {
-    throw std::runtime_error(fmt::format("expect_file: {}", ec.message()));
-  }
-  const auto cpu_start = self_cpu();
-  const auto start = now_ns();
-  if (const auto ec = sender.send_file(transfer_id, key, source, {loopback, receiver.local_port()},
-                                       sent.callbacks())) {
-    throw std::runtime_error(fmt::format("send_file: {}", ec.message()));
-  }
-  // Both sides keep running until both are done: a receiver that has the
-  // whole file still answers a sender whose last acknowledgements were lost.
-  const auto both_done = [&] { return sent.done && received.done; };
-  std::thread receiving([&] {
-    while (!both_done())
-      receiver_io.run_one_for(std::chrono::milliseconds(100));
-  });
-  while (!both_done())
-    sender_io.run_one_for(std::chrono::milliseconds(100));
-  receiving.join();
-  const auto cpu_end = self_cpu();
-  const double seconds =
-      static_cast<double>(std::max(sent.finished_ns, received.finished_ns) - start) / 1e9;
-
-  bool intact = false;
-  if (received.ok) {
-    tessenger::transfer::Digest arrived{};
-    intact = !tessenger::transfer::sha256_file(received.result.path, arrived) && arrived == digest;
-  }
-  const double goodput = static_cast<double>(size) / seconds / static_cast<double>(megabyte);
+  const auto memory = transfer_once(source, digest, size, settings, Into::memory);
+  const double write_rate = fresh_write_rate(dir.path() / "storage-probe.bin", size);
+  const auto file = transfer_once(source, digest, size, settings, Into::file);
+  fs::remove(dir.path() / "storage-probe.bin");
   const auto iperf3 =
       options.iperf3 ? iperf3_goodput(dir.path(), options.chunk_size, size) : std::nullopt;
 
+  const auto goodput = [&](const Run& run) {
+    return static_cast<double>(size) / run.seconds / static_cast<double>(megabyte);
+  };
+  const auto share = [&](std::chrono::nanoseconds cpu) {
+    return 100 * std::chrono::duration<double>(cpu).count() / memory.seconds;
+  };
+  const auto vs_iperf3 = [&](double value) {
+    return iperf3 ? Value{value / *iperf3} : Value{Unknown{}};
+  };
   Report report{"transfer", {}, {}};
   report.add("server_cpu_percent", "server CPU", Unknown{}, "%");
-  report.add("bench_cpu_percent", "bench CPU (both peers)",
-             100 * std::chrono::duration<double>(cpu_end - cpu_start).count() / seconds, "%");
-  report.add("duration_s", "transfer took", seconds, "s");
-  report.add("goodput_mb_per_s", "goodput", goodput, "MB/s");
+  report.add("bench_cpu_percent", "bench CPU (into memory)", share(memory.process_cpu), "%");
+  report.add("sender_cpu_percent", "sending peer's thread", share(memory.sender_cpu), "%");
+  report.add("receiver_cpu_percent", "receiving peer's thread", share(memory.receiver_cpu), "%");
+  report.add("duration_s", "transfer took (into memory)", memory.seconds, "s");
+  report.add("goodput_mb_per_s", "goodput into memory", goodput(memory), "MB/s");
   report.add("iperf3_goodput_mb_per_s", "iperf3 UDP goodput",
              iperf3 ? Value{*iperf3} : Value{Unknown{}}, "MB/s");
-  report.add("ratio", "ratio to iperf3", iperf3 ? Value{goodput / *iperf3} : Value{Unknown{}});
-  report.add("intact", "intact", intact);
-  report.succeeded = intact;
+  report.add("ratio", "ratio to iperf3", vs_iperf3(goodput(memory)));
+  report.add("file_goodput_mb_per_s", "goodput into a file", goodput(file), "MB/s");
+  report.add("file_ratio", "its ratio to iperf3", vs_iperf3(goodput(file)));
+  report.add("file_write_mb_per_s", "fresh file write, same size", write_rate, "MB/s");
+  report.add("intact", "intact (both)", memory.intact && file.intact);
+  report.succeeded = memory.intact && file.intact;
   report.notes.push_back(fmt::format("{} MB ({} bytes) in {}-byte chunks; MB = 10^6 bytes",
                                      options.size_mb, size, options.chunk_size));
-  if (!sent.ok) report.notes.push_back("sender failed: " + sent.why);
-  if (!received.ok) report.notes.push_back("receiver failed: " + received.why);
-  if (sent.ok) {
-    const auto& stats = sent.result.stats;
-    report.notes.push_back(fmt::format("{} datagrams sent, {} declared lost, {} bytes resent",
-                                       stats.datagrams_sent, stats.packets_lost,
-                                       stats.bytes_retransmitted));
-  }
+  for (const auto* run : {&memory, &file})
+    report.notes.insert(report.notes.end(), run->notes.begin(), run->notes.end());
   if (options.iperf3 && !iperf3) report.notes.push_back("iperf3 did not run (is it installed?)");
   return report;
 }
