@@ -53,6 +53,20 @@ int main(int argc, char** argv) {
       ->required();
   app.add_option("--download-dir", download_dir, "where received files are saved")
       ->capture_default_str();
+  tessenger::TransferOptions transfer_options;
+  app.add_option("--chunk-size", transfer_options.chunk_size,
+                 "file bytes per UDP datagram when sending; above 1200 only on a LAN")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{1}, tessenger::transfer::max_chunk_size));
+  app.add_option("--max-receive-size", transfer_options.max_receive_size,
+                 "refuse incoming files larger than this (bytes, or with a unit: 500MB, 2GiB)")
+      ->default_str("16GiB")
+      ->transform(CLI::AsSizeValue(true));
+  double transfer_timeout_s = 10;
+  app.add_option("--transfer-timeout", transfer_timeout_s,
+                 "seconds without a word from the peer before a transfer fails")
+      ->capture_default_str()
+      ->check(CLI::Range(0.1, 86'400.0));
   bool tls = false;
   std::string ca_file;
   auto* tls_flag = app.add_flag(
@@ -94,8 +108,9 @@ int main(int argc, char** argv) {
   auto files_strand = asio::make_strand(io);
   const auto server_address = asio::ip::make_address(host, ec);
   const auto family = !ec && server_address.is_v6() ? asio::ip::udp::v6() : asio::ip::udp::v4();
-  tessenger::TransferOptions transfer_options;
   transfer_options.download_dir = download_dir;
+  transfer_options.idle_timeout =
+      std::chrono::milliseconds(static_cast<std::int64_t>(transfer_timeout_s * 1000));
   std::optional<tessenger::TransferService> files;
   try {
     files.emplace(files_strand, asio::ip::udp::endpoint(family, *udp_port), transfer_options);

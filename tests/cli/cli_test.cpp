@@ -358,6 +358,55 @@ TEST_CASE("p2pvideo sends a file peer to peer and both sides say so") {
   CHECK(std::string((std::istreambuf_iterator<char>(second)), {}) == content);
 }
 
+TEST_CASE("p2pvideo options: --chunk-size, --max-receive-size, --transfer-timeout") {
+  Setup setup;
+  CliServer server(setup.dir);
+  std::filesystem::create_directory(setup.dir / "bob");
+  std::filesystem::create_directory(setup.dir / "carol");
+  setup.dir.write("clip.mp4", std::string(300'000, 'v'));
+  const auto file = (setup.dir / "clip.mp4").string();
+
+  CliClient alice(server.port(), {"--chunk-size", "8000", "--transfer-timeout", "1"});
+  CliClient bob(server.port(),
+                {"--download-dir", (setup.dir / "bob").string(), "--max-receive-size", "100KB"});
+  CliClient carol(server.port(),
+                  {"--download-dir", (setup.dir / "carol").string(), "--transfer-timeout", "1"});
+  alice.login("alice", "pa");
+  bob.login("bob", "pb");
+  carol.login("carol", "pc");
+
+  // 8,000-byte chunks on loopback.
+  CHECK(alice.command("/p2pvideo carol " + file).empty());
+  CHECK(alice.line() == file + " has been uploaded.");
+  CHECK(alice.line() == prompt);
+  CHECK(carol.line() == "Received clip.mp4 from alice");
+  CHECK(carol.line() == prompt);
+
+  // 300,000 bytes against a limit of 100 KB (100,000 bytes): refused on both sides.
+  CHECK(alice.command("/p2pvideo bob " + file).empty());
+  CHECK(alice.line() ==
+        "Upload of " + file + " to bob failed: the file is larger than the receiver accepts");
+  CHECK(alice.line() == prompt);
+  CHECK(bob.line() ==
+        "Receiving clip.mp4 from alice failed: the file (300000 bytes) is larger than the "
+        "limit of 100000 bytes");
+  CHECK(bob.line() == prompt);
+  CHECK(std::filesystem::is_empty(setup.dir / "bob"));
+
+  // A receiver that stops answering (frozen) fails the upload after 1 s; once
+  // it runs again, its side fails too, with a line of its own.
+  carol.process().signal(SIGSTOP);
+  const auto frozen_at = std::chrono::steady_clock::now();
+  CHECK(alice.command("/p2pvideo carol " + file).empty());
+  CHECK(alice.line() ==
+        "Upload of " + file + " to carol failed: no answer from the receiver for 1.0 s");
+  CHECK(std::chrono::steady_clock::now() - frozen_at >= 1s);
+  CHECK(alice.line() == prompt);
+  carol.process().signal(SIGCONT);
+  CHECK(carol.line().starts_with("Receiving clip.mp4 from alice failed: "));
+  CHECK(carol.line() == prompt);
+}
+
 TEST_CASE("command line: help, version, bad arguments, refused connection, busy UDP port") {
   auto run = [](std::vector<std::string> args) {
     args.insert(args.begin(), TESSENGER_CLIENT_PATH);
@@ -382,6 +431,14 @@ TEST_CASE("command line: help, version, bad arguments, refused connection, busy 
   CHECK(run({"127.0.0.1", "70000", "0"}).first == 2);
   CHECK(run({"127.0.0.1", "12000", "-1"}).first == 2);
   CHECK(run({"127.0.0.1", "12000", "0", "--download-dir", "/nonexistent/dir"}).first == 2);
+  for (const auto& [option, value] : {std::pair{"--chunk-size", "0"},
+                                      {"--chunk-size", "70000"},
+                                      {"--max-receive-size", "lots"},
+                                      {"--transfer-timeout", "0"}}) {
+    CAPTURE(option);
+    CAPTURE(value);
+    CHECK(run({"127.0.0.1", "12000", "0", option, value}).first == 2);
+  }
 
   // Nothing listens on a port that was just released.
   std::uint16_t closed_port = 0;
