@@ -201,11 +201,11 @@ class TESSENGER_EXPORT Sender {
 class TESSENGER_EXPORT Receiver {
  public:
   /// `already_have`: ranges the sink already holds from an earlier attempt.
-  /// `hasher`: where the SHA-256 is computed (null: inline); it must outlive
-  /// the Receiver.
+  /// `hasher`: where the SHA-256 is computed (null: inline); the Receiver
+  /// destroys it as soon as the outcome is known.
   Receiver(const TransferParams& params, const Digest& sha256, ChunkSink& sink,
            const Config& config, TimePoint now, std::span<const ByteRange> already_have = {},
-           FileHasher* hasher = nullptr);
+           std::unique_ptr<FileHasher> hasher = nullptr);
   ~Receiver();
   Receiver(Receiver&&) noexcept;
   Receiver& operator=(Receiver&&) noexcept;

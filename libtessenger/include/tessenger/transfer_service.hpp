@@ -17,9 +17,9 @@
 //   files.expect_file(incoming_from(event), callbacks);
 //
 // Threads: the service runs on the executor it is given. Its only threads
-// of its own compute received files' SHA-256, one per receiving transfer
-// (see TransferOptions::hash_in_background); they touch no service state and
-// run no callback. Every member function must be called from that executor's context (or
+// of its own compute received files' SHA-256, one per large receiving
+// transfer (see TransferOptions::max_hashing_threads); they touch no service
+// state and run no callback. Every member function must be called from that executor's context (or
 // while no thread runs it); with several threads running the io_context,
 // pass a strand. Every callback runs on that executor, never from inside a
 // member function call.
@@ -65,10 +65,12 @@ struct TransferOptions {
   /// per 64 KiB. A kernel or route that refuses it is detected, and the
   /// service sends datagram by datagram from then on.
   bool segmentation_offload = true;
-  /// Hash received data on a thread per transfer, so receiving and hashing
-  /// use two cores (SHA-256 costs about as much as all other receiving
-  /// work). Off: hashed inline on the executor.
-  bool hash_in_background = true;
+  /// Receiving transfers of files over 4 MiB hash what arrives on a thread
+  /// of their own (with a 4 MiB ring), so receiving and hashing use two
+  /// cores: SHA-256 costs about as much as all other receiving work. At most
+  /// this many such threads at once; other transfers hash inline on the
+  /// executor (0: always inline).
+  std::size_t max_hashing_threads = 4;
 };
 
 /// What the server announced to the receiver (FileIncomingEvent).
@@ -116,6 +118,7 @@ struct TransferServiceStats {
   std::uint64_t dropped_replay = 0;                ///< replayed, summed over transfers
   std::uint64_t datagrams_sent_offloaded = 0;      ///< sent inside a UDP GSO message
   std::uint64_t datagrams_received_coalesced = 0;  ///< arrived in a GRO-coalesced read
+  std::uint64_t hashed_on_own_thread = 0;          ///< receiving transfers given a hashing thread
 };
 
 class TESSENGER_EXPORT TransferService {

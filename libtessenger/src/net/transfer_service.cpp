@@ -88,7 +88,7 @@ struct TransferService::Impl : std::enable_shared_from_this<Impl> {
     transfer::ReceivePaths paths;
     transfer::Digest sha256{};
     std::filesystem::path source_path;
-    std::unique_ptr<transfer::BackgroundHasher> hasher;
+    bool hashing_thread = false;  // its Receiver was given a BackgroundHasher
     std::optional<transfer::Sender> sender;
     std::optional<transfer::Receiver> receiver;
     TimePoint started;
@@ -556,6 +556,14 @@ struct TransferService::Impl : std::enable_shared_from_this<Impl> {
     return c;
   }
 
+  // Receivers drop their hasher when they finish, so only active ones count.
+  std::size_t hashing_threads() const {
+    std::size_t n = 0;
+    for (const auto& [id, e] : receiving)
+      n += e->hashing_thread && e->state() == transfer::State::active ? 1 : 0;
+    return n;
+  }
+
   bool known(std::uint64_t id) const { return sending.contains(id) || receiving.contains(id); }
 
   std::error_code send_file(std::uint64_t id, const transfer::Key& key,
@@ -600,9 +608,16 @@ struct TransferService::Impl : std::enable_shared_from_this<Impl> {
       e.receiver.emplace(params, in.sha256, *e.sink_holder, engine_config(), e.started);
       return;
     }
-    if (options.hash_in_background) e.hasher = std::make_unique<transfer::BackgroundHasher>();
+    std::unique_ptr<transfer::FileHasher> hasher;
+    // A file the ring holds whole is hashed inline: a thread is not worth it.
+    if (in.size > transfer::BackgroundHasher::default_ring_bytes &&
+        hashing_threads() < options.max_hashing_threads) {
+      hasher = std::make_unique<transfer::BackgroundHasher>();
+      e.hashing_thread = true;
+      ++counters.hashed_on_own_thread;
+    }
     e.receiver.emplace(params, in.sha256, *e.sink_holder, engine_config(), e.started, have,
-                       e.hasher.get());
+                       std::move(hasher));
     e.saved_bytes = e.receiver->progress().done;
   }
 

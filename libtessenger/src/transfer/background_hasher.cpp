@@ -14,7 +14,9 @@ constexpr std::size_t hash_slice = 256 * 1024;
 }  // namespace
 
 BackgroundHasher::BackgroundHasher(std::size_t ring_bytes)
-    : ring_(std::max<std::size_t>(ring_bytes, hash_slice)), worker_([this] { run(); }) {}
+    : ring_size_(std::max(ring_bytes, hash_slice)),
+      ring_(new std::byte[ring_size_]),
+      worker_([this] { run(); }) {}
 
 BackgroundHasher::~BackgroundHasher() {
   {
@@ -31,13 +33,13 @@ void BackgroundHasher::update(std::span<const std::byte> data) {
     std::size_t room = 0;
     {
       std::unique_lock lock(mutex_);
-      changed_.wait(lock, [&] { return written_ - hashed_ < ring_.size(); });
-      start = written_ % ring_.size();
-      room = std::min(ring_.size() - (written_ - hashed_), ring_.size() - start);
+      changed_.wait(lock, [&] { return written_ - hashed_ < ring_size_; });
+      start = written_ % ring_size_;
+      room = std::min(ring_size_ - (written_ - hashed_), ring_size_ - start);
     }
     // The worker never reads past written_, so this part is ours to fill.
     const auto n = std::min(room, data.size());
-    std::memcpy(ring_.data() + start, data.data(), n);
+    std::memcpy(ring_.get() + start, data.data(), n);
     {
       const std::lock_guard lock(mutex_);
       written_ += n;
@@ -58,10 +60,10 @@ void BackgroundHasher::run() {
   for (;;) {
     changed_.wait(lock, [&] { return stopping_ || hashed_ != written_; });
     if (stopping_) return;
-    const auto start = hashed_ % ring_.size();
-    const auto n = std::min({written_ - hashed_, ring_.size() - start, hash_slice});
+    const auto start = hashed_ % ring_size_;
+    const auto n = std::min({written_ - hashed_, ring_size_ - start, hash_slice});
     lock.unlock();
-    sha_.update(std::span(ring_).subspan(start, n));
+    sha_.update(std::span(ring_.get() + start, n));
     lock.lock();
     hashed_ += n;
     changed_.notify_all();

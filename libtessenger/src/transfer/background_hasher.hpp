@@ -2,9 +2,9 @@
 
 #include <condition_variable>
 #include <cstddef>
+#include <memory>
 #include <mutex>
 #include <thread>
-#include <vector>
 
 #include "transfer/sha256.hpp"
 
@@ -16,7 +16,9 @@ namespace tessenger::transfer {
 /// finish() waits for at most one ring's worth (about 2.5 ms for 4 MiB).
 class BackgroundHasher final : public FileHasher {
  public:
-  explicit BackgroundHasher(std::size_t ring_bytes = 4u << 20);
+  static constexpr std::size_t default_ring_bytes = 4u << 20;
+
+  explicit BackgroundHasher(std::size_t ring_bytes = default_ring_bytes);
   ~BackgroundHasher() override;
   BackgroundHasher(const BackgroundHasher&) = delete;
   BackgroundHasher& operator=(const BackgroundHasher&) = delete;
@@ -27,12 +29,13 @@ class BackgroundHasher final : public FileHasher {
  private:
   void run();
 
-  std::vector<std::byte> ring_;
-  Sha256 sha_;  // only the worker touches it until finish() has waited
+  std::size_t ring_size_;
+  std::unique_ptr<std::byte[]> ring_;  // not zeroed: pages are touched as used
+  Sha256 sha_;                         // only the worker touches it until finish() has waited
   std::mutex mutex_;
   std::condition_variable changed_;
-  // Running totals: ring_[written_ % size] is the next byte to fill,
-  // ring_[hashed_ % size] the next to hash.
+  // Running totals: ring_[written_ % ring_size_] is the next byte to fill,
+  // ring_[hashed_ % ring_size_] the next to hash.
   std::size_t written_ = 0;
   std::size_t hashed_ = 0;
   bool stopping_ = false;

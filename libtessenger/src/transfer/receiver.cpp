@@ -25,13 +25,14 @@ constexpr std::size_t hash_buffer_size = 256 * 1024;
 
 struct Receiver::Impl {
   Impl(const TransferParams& p, const Digest& digest, ChunkSink& s, const Config& cfg,
-       TimePoint now, std::span<const ByteRange> already_have, FileHasher* external_hasher)
+       TimePoint now, std::span<const ByteRange> already_have,
+       std::unique_ptr<FileHasher> given_hasher)
       : params(p),
         expected(digest),
         sink(s),
         config(cfg),
         aead(p.key),
-        hash(external_hasher ? *external_hasher : inline_hash),
+        hasher(std::move(given_hasher)),
         last_peer_activity(now) {
     if (params.size > config.max_receive_size) {
       fail(errc::transfer_too_large,
@@ -53,7 +54,9 @@ struct Receiver::Impl {
   ReplayWindow replay;
   GapTracker have;
   Sha256 inline_hash;
-  FileHasher& hash;
+  // The caller's hasher (e.g. one on a thread of its own); it is dropped as
+  // soon as the outcome is known, so a finished transfer holds no thread.
+  std::unique_ptr<FileHasher> hasher;
   std::uint64_t hashed = 0;
   std::vector<std::byte> hash_buffer;
   std::vector<ByteRange> scratch;
@@ -76,8 +79,11 @@ struct Receiver::Impl {
   TimePoint close_at = never;
   bool drained = false;  // close_at has passed: no timer left
 
+  FileHasher& hash() { return hasher ? *hasher : inline_hash; }
+
   void fail(errc code, std::string why, bool tell_peer, TimePoint close) {
     if (state != State::active) return;
+    hasher.reset();
     state = State::failed;
     error = make_error_code(code);
     reason = std::move(why);
@@ -106,7 +112,7 @@ struct Receiver::Impl {
              now + config.idle_timeout);
         return false;
       }
-      hash.update(part);
+      hash().update(part);
       hashed += n;
     }
     return true;
@@ -115,7 +121,9 @@ struct Receiver::Impl {
   void check_complete(TimePoint now) {
     if (state != State::active || have.contiguous() < params.size) return;
     if (!hash_from_sink(params.size, now)) return;
-    if (hash.finish() != expected) {
+    const auto digest = hash().finish();
+    hasher.reset();
+    if (digest != expected) {
       fail(errc::transfer_checksum, "the received file's SHA-256 does not match the offer", true,
            now + config.idle_timeout);
       return;
@@ -160,7 +168,7 @@ struct Receiver::Impl {
         }
         // In-order data is hashed straight from the datagram, never read back.
         if (piece.begin == hashed) {
-          hash.update(part);
+          hash().update(part);
           hashed = piece.end;
         }
       }
@@ -302,8 +310,9 @@ struct Receiver::Impl {
 
 Receiver::Receiver(const TransferParams& params, const Digest& sha256, ChunkSink& sink,
                    const Config& config, TimePoint now, std::span<const ByteRange> already_have,
-                   FileHasher* hasher)
-    : impl_(std::make_unique<Impl>(params, sha256, sink, config, now, already_have, hasher)) {}
+                   std::unique_ptr<FileHasher> hasher)
+    : impl_(std::make_unique<Impl>(params, sha256, sink, config, now, already_have,
+                                   std::move(hasher))) {}
 Receiver::~Receiver() = default;
 Receiver::Receiver(Receiver&&) noexcept = default;
 Receiver& Receiver::operator=(Receiver&&) noexcept = default;

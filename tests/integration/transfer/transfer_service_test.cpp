@@ -241,7 +241,7 @@ TEST_CASE("with and without segmentation offload and background hashing, files a
       asio::io_context io;
       TransferOptions options;
       options.segmentation_offload = offload;
-      options.hash_in_background = background;
+      options.max_hashing_threads = background ? 4 : 0;
       options.chunk_size = 8000;
       Peer a(io, options), b(io, options);
       const auto o = make_offer(a, b, "o.bin", random_content(5'000'003, offload + 2 * background));
@@ -253,6 +253,7 @@ TEST_CASE("with and without segmentation offload and background hashing, files a
       // to the receiver still joined.
       const auto from = a.service->stats();
       const auto to = b.service->stats();
+      CHECK(to.hashed_on_own_thread == (background ? 1 : 0));
       if (offload) {
         CHECK(from.datagrams_sent_offloaded > from.datagrams_sent / 2);
         CHECK(to.datagrams_received_coalesced > to.datagrams_received / 2);
@@ -262,6 +263,39 @@ TEST_CASE("with and without segmentation offload and background hashing, files a
       }
     }
   }
+}
+
+TEST_CASE("hashing threads: none for small files, at most the configured number at once") {
+  asio::io_context io;
+  TransferOptions one_thread;
+  one_thread.max_hashing_threads = 1;
+  Peer a(io), b(io, one_thread);
+  const auto large = 5'000'000;
+  const auto first = make_offer(a, b, "l1.bin", random_content(large, 11));
+  const auto second = make_offer(a, b, "l2.bin", random_content(large, 12));
+  const auto small = make_offer(a, b, "s.bin", random_content(100'000, 13));
+  Watch sent[3], received[3];
+  start(a, b, first, sent[0], received[0]);
+  start(a, b, second, sent[1], received[1]);
+  start(a, b, small, sent[2], received[2]);
+  // The first large file took the one thread; the other two hash inline.
+  CHECK(b.service->stats().hashed_on_own_thread == 1);
+  REQUIRE(run_until(io, [&] {
+    return std::all_of(std::begin(received), std::end(received),
+                       [](const Watch& w) { return w.finished(); }) &&
+           std::all_of(std::begin(sent), std::end(sent),
+                       [](const Watch& w) { return w.finished(); });
+  }));
+  check_delivered(first, sent[0], received[0], b.dir.download() / "alice_l1.bin");
+  check_delivered(second, sent[1], received[1], b.dir.download() / "alice_l2.bin");
+  check_delivered(small, sent[2], received[2], b.dir.download() / "alice_s.bin");
+  // Finished transfers give their thread back: the next large file gets one.
+  const auto third = make_offer(a, b, "l3.bin", random_content(large, 14));
+  Watch sent3, received3;
+  start(a, b, third, sent3, received3);
+  CHECK(b.service->stats().hashed_on_own_thread == 2);
+  REQUIRE(run_until(io, [&] { return sent3.finished() && received3.finished(); }));
+  check_delivered(third, sent3, received3, b.dir.download() / "alice_l3.bin");
 }
 
 TEST_CASE("a file received into a memory sink: the bytes in memory, nothing on disk") {
