@@ -17,7 +17,7 @@ namespace tessenger::transfer {
 
 namespace {
 
-constexpr std::size_t read_ahead = 1 << 20;
+constexpr std::size_t read_ahead = 256 << 10;
 constexpr std::size_t write_combine = 1 << 20;
 constexpr unsigned max_name_attempts = 10'000;
 constexpr std::string_view record_magic = "tessenger-resume 1";
