@@ -164,9 +164,17 @@ for label, size in (("transfer-1200", 1200), ("transfer-8000", 8000)):
     g = median(label, "goodput_mb_per_s")
     i = median(label, "iperf3_goodput_mb_per_s")
     rt = median(label, "ratio")
+    fg = median(label, "file_goodput_mb_per_s")
+    frt = median(label, "file_ratio")
+    fw = median(label, "file_write_mb_per_s")
     intact = all(x.get("intact") for x in results[label])
-    row(w, "goodput MB/s", fmt(g), "", None, f"iperf3 {fmt(i)} MB/s")
-    row(w, "ratio to iperf3", "n/a" if rt is None else f"{rt:.0%}", ">= 70%", check(rt, ">=", 0.7))
+    pct = lambda v: "n/a" if v is None else f"{v:.0%}"
+    row(w, "goodput into memory MB/s", fmt(g), "", None,
+        f"iperf3 {fmt(i)} MB/s; peers' threads {fmt(median(label, 'sender_cpu_percent'))}% / "
+        f"{fmt(median(label, 'receiver_cpu_percent'))}%, process {fmt(median(label, 'bench_cpu_percent'))}%")
+    row(w, "ratio to iperf3", pct(rt), ">= 70%", check(rt, ">=", 0.7))
+    row(w, "goodput into a file MB/s", fmt(fg), "", None,
+        f"{pct(frt)} of iperf3; writing a fresh file alone: {fmt(fw)} MB/s")
     row(w, "intact", "yes" if intact else "NO", "yes", intact)
 
 widths = [max(len(str(r[i])) for r in rows + [("workload", "figure", "median", "target", "verdict", "")])

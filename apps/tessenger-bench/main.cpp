@@ -87,6 +87,11 @@ int main(int argc, char** argv) {
   transfer_cmd->add_option("--size", transfer.size_mb, "file size in MB")->capture_default_str();
   transfer_cmd->add_option("--chunk-size", transfer.chunk_size, "file bytes per datagram")
       ->capture_default_str();
+  transfer_cmd
+      ->add_option("--rounds", transfer.rounds,
+                   "transfers into memory, each followed by iperf3; medians are reported")
+      ->capture_default_str()
+      ->check(CLI::Range(1u, 100u));
   transfer_cmd->add_flag("!--no-iperf3", transfer.iperf3,
                          "skip the iperf3 comparison (e.g. on a link that drops datagrams)");
 

@@ -38,7 +38,8 @@ struct FanoutOptions {
 struct TransferOptions {
   std::size_t size_mb = 512;
   std::size_t chunk_size = 1200;
-  bool iperf3 = true;  ///< also measure iperf3 at the same datagram payload
+  bool iperf3 = true;   ///< also measure iperf3 at the same datagram payload
+  unsigned rounds = 3;  ///< transfers into memory, each followed by iperf3
 };
 
 Report run_login(const ServerUnderTest::Options& server, const LoginOptions& options);

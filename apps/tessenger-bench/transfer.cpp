@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <fstream>
@@ -135,6 +136,7 @@ std::optional<double> iperf3_goodput(const fs::path& dir, std::size_t chunk, std
   const auto port_number = free_port();
   const auto port = std::to_string(port_number);
   const auto report = dir / "iperf3-server.json";
+  fs::remove(report);  // spawn_child appends: only this run's report may be read
   const pid_t server = spawn_child({"iperf3", "-s", "-1", "-J", "-p", port}, report, "/dev/null");
   if (!wait_listening(port_number, std::chrono::seconds(5))) {
     stop_child(server, std::chrono::seconds(1));
@@ -288,42 +290,80 @@ Report run_transfer(const TransferOptions& options) {
   settings.chunk_size = options.chunk_size;
   settings.download_dir = downloads;
 
-  const auto memory = transfer_once(source, digest, size, settings, Into::memory);
-  const double write_rate = fresh_write_rate(dir.path() / "storage-probe.bin", size);
-  const auto file = transfer_once(source, digest, size, settings, Into::file);
-  fs::remove(dir.path() / "storage-probe.bin");
-  const auto iperf3 =
-      options.iperf3 ? iperf3_goodput(dir.path(), options.chunk_size, size) : std::nullopt;
-
+  // The machine's speed drifts from minute to minute, so the transfer into
+  // memory and iperf3 alternate, and each round's ratio is taken between
+  // neighbours.
   const auto goodput = [&](const Run& run) {
     return static_cast<double>(size) / run.seconds / static_cast<double>(megabyte);
   };
-  const auto share = [&](std::chrono::nanoseconds cpu) {
-    return 100 * std::chrono::duration<double>(cpu).count() / memory.seconds;
+  std::vector<Run> memory_runs;
+  std::vector<double> goodputs, iperf3_goodputs, ratios;
+  std::vector<std::string> round_notes;
+  bool all_intact = true;
+  for (unsigned round = 1; round <= std::max(options.rounds, 1u); ++round) {
+    memory_runs.push_back(transfer_once(source, digest, size, settings, Into::memory));
+    const auto& run = memory_runs.back();
+    all_intact = all_intact && run.intact;
+    goodputs.push_back(goodput(run));
+    std::optional<double> iperf3;
+    // iperf3 now and then fails to start or to report; one retry.
+    for (int attempt = 0; options.iperf3 && !iperf3 && attempt < 2; ++attempt)
+      iperf3 = iperf3_goodput(dir.path(), options.chunk_size, size);
+    if (iperf3) {
+      iperf3_goodputs.push_back(*iperf3);
+      ratios.push_back(goodputs.back() / *iperf3);
+    }
+    round_notes.push_back(
+        iperf3 ? fmt::format("round {}: into memory {:.0f} MB/s, iperf3 {:.0f} MB/s ({:.0f} %)",
+                             round, goodputs.back(), *iperf3, 100 * ratios.back())
+               : fmt::format("round {}: into memory {:.0f} MB/s", round, goodputs.back()));
+  }
+  const double write_rate = fresh_write_rate(dir.path() / "storage-probe.bin", size);
+  const auto file = transfer_once(source, digest, size, settings, Into::file);
+  fs::remove(dir.path() / "storage-probe.bin");
+  all_intact = all_intact && file.intact;
+
+  const auto median = [](std::vector<double> values) -> Value {
+    if (values.empty()) return Unknown{};
+    std::sort(values.begin(), values.end());
+    const auto n = values.size();
+    return n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
   };
-  const auto vs_iperf3 = [&](double value) {
-    return iperf3 ? Value{value / *iperf3} : Value{Unknown{}};
+  const auto median_share = [&](std::chrono::nanoseconds Run::*cpu) {
+    std::vector<double> shares;
+    for (const auto& run : memory_runs)
+      shares.push_back(100 * std::chrono::duration<double>(run.*cpu).count() / run.seconds);
+    return median(shares);
   };
+  std::vector<double> seconds;
+  for (const auto& run : memory_runs)
+    seconds.push_back(run.seconds);
+  const auto iperf3_median = median(iperf3_goodputs);
   Report report{"transfer", {}, {}};
   report.add("server_cpu_percent", "server CPU", Unknown{}, "%");
-  report.add("bench_cpu_percent", "bench CPU (into memory)", share(memory.process_cpu), "%");
-  report.add("sender_cpu_percent", "sending peer's thread", share(memory.sender_cpu), "%");
-  report.add("receiver_cpu_percent", "receiving peer's thread", share(memory.receiver_cpu), "%");
-  report.add("duration_s", "transfer took (into memory)", memory.seconds, "s");
-  report.add("goodput_mb_per_s", "goodput into memory", goodput(memory), "MB/s");
-  report.add("iperf3_goodput_mb_per_s", "iperf3 UDP goodput",
-             iperf3 ? Value{*iperf3} : Value{Unknown{}}, "MB/s");
-  report.add("ratio", "ratio to iperf3", vs_iperf3(goodput(memory)));
+  report.add("bench_cpu_percent", "bench CPU (into memory)", median_share(&Run::process_cpu), "%");
+  report.add("sender_cpu_percent", "sending peer's thread", median_share(&Run::sender_cpu), "%");
+  report.add("receiver_cpu_percent", "receiving peer's thread", median_share(&Run::receiver_cpu),
+             "%");
+  report.add("duration_s", "transfer took (into memory)", median(seconds), "s");
+  report.add("goodput_mb_per_s", "goodput into memory", median(goodputs), "MB/s");
+  report.add("iperf3_goodput_mb_per_s", "iperf3 UDP goodput", iperf3_median, "MB/s");
+  report.add("ratio", "ratio to iperf3 (median of rounds)", median(ratios));
   report.add("file_goodput_mb_per_s", "goodput into a file", goodput(file), "MB/s");
-  report.add("file_ratio", "its ratio to iperf3", vs_iperf3(goodput(file)));
+  const auto* iperf3_value = std::get_if<double>(&iperf3_median);
+  report.add("file_ratio", "its ratio to iperf3",
+             iperf3_value ? Value{goodput(file) / *iperf3_value} : Value{Unknown{}});
   report.add("file_write_mb_per_s", "fresh file write, same size", write_rate, "MB/s");
-  report.add("intact", "intact (both)", memory.intact && file.intact);
-  report.succeeded = memory.intact && file.intact;
+  report.add("intact", "intact (every run)", all_intact);
+  report.succeeded = all_intact;
   report.notes.push_back(fmt::format("{} MB ({} bytes) in {}-byte chunks; MB = 10^6 bytes",
                                      options.size_mb, size, options.chunk_size));
-  for (const auto* run : {&memory, &file})
+  report.notes.insert(report.notes.end(), round_notes.begin(), round_notes.end());
+  const Run& last_memory_run = memory_runs.back();
+  for (const Run* run : {&last_memory_run, &file})
     report.notes.insert(report.notes.end(), run->notes.begin(), run->notes.end());
-  if (options.iperf3 && !iperf3) report.notes.push_back("iperf3 did not run (is it installed?)");
+  if (options.iperf3 && iperf3_goodputs.size() < memory_runs.size())
+    report.notes.push_back("iperf3 did not run in every round (is it installed?)");
   return report;
 }
 
