@@ -8,7 +8,7 @@ packages=(
   libasio-dev libfmt-dev libspdlog-dev doctest-dev libcli11-dev
   libssl-dev libsodium-dev libbenchmark-dev
   clang libclang-rt-14-dev clang-format
-  iperf3 nftables iproute2 procps
+  iperf3 nftables iproute2 ethtool procps
 )
 
 missing=()
