@@ -1,11 +1,21 @@
 #pragma once
 
 #include <cstring>
+#include <random>
 #include <vector>
 
 #include <tessenger/file_transfer.hpp>
 
 namespace test {
+
+/// `n` pseudo-random bytes, the same for the same seed.
+inline std::vector<std::byte> random_bytes(std::size_t n, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<std::byte> v(n);
+  for (auto& b : v)
+    b = static_cast<std::byte>(rng());
+  return v;
+}
 
 struct MemorySource final : tessenger::transfer::ChunkSource {
   std::vector<std::byte> data;

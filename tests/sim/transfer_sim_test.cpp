@@ -17,13 +17,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::vector<std::byte> random_bytes(std::size_t n, std::uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::vector<std::byte> v(n);
-  for (auto& b : v)
-    b = std::byte(rng());
-  return v;
-}
+using test::random_bytes;
 
 Key key_from(std::uint64_t seed) {
   std::mt19937_64 rng(seed ^ 0x5eed);

@@ -6,6 +6,7 @@
 
 #include <tessenger/file_transfer.hpp>
 
+#include "memory_file.hpp"
 #include "transfer/background_hasher.hpp"
 #include "transfer/sha256.hpp"
 
@@ -13,13 +14,7 @@ using namespace tessenger::transfer;
 
 namespace {
 
-std::vector<std::byte> random_bytes(std::size_t n, std::uint64_t seed) {
-  std::mt19937_64 rng(seed);
-  std::vector<std::byte> v(n);
-  for (auto& b : v)
-    b = static_cast<std::byte>(rng());
-  return v;
-}
+using test::random_bytes;
 
 // Feeds `data` in pieces of pseudo-random sizes up to `max_piece`.
 void feed(FileHasher& hasher, std::span<const std::byte> data, std::size_t max_piece,
