@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <new>
 #include <optional>
 #include <unordered_map>
 #include <vector>
@@ -603,7 +604,6 @@ struct TransferService::Impl : std::enable_shared_from_this<Impl> {
                       std::span<const transfer::ByteRange> have = {}) {
     const transfer::TransferParams params{in.transfer_id, in.key, in.size};
     if (in.size > options.max_receive_size) {
-      e.file_sink = nullptr;
       e.sink_holder = std::make_unique<NullSink>();
       e.receiver.emplace(params, in.sha256, *e.sink_holder, engine_config(), e.started);
       return;
@@ -612,9 +612,14 @@ struct TransferService::Impl : std::enable_shared_from_this<Impl> {
     // A file the ring holds whole is hashed inline: a thread is not worth it.
     if (in.size > transfer::BackgroundHasher::default_ring_bytes &&
         hashing_threads() < options.max_hashing_threads) {
-      hasher = std::make_unique<transfer::BackgroundHasher>();
-      e.hashing_thread = true;
-      ++counters.hashed_on_own_thread;
+      try {
+        hasher = std::make_unique<transfer::BackgroundHasher>();
+        e.hashing_thread = true;
+        ++counters.hashed_on_own_thread;
+      } catch (const std::system_error&) {
+        // No thread to be had (or no memory for the ring): hash inline.
+      } catch (const std::bad_alloc&) {
+      }
     }
     e.receiver.emplace(params, in.sha256, *e.sink_holder, engine_config(), e.started, have,
                        std::move(hasher));
