@@ -4,12 +4,17 @@
 # fail with EPERM, which real loss never does); the file must still arrive
 # intact. Exit code 77 means skipped (ctest SKIP_RETURN_CODE), never a pass.
 #
-#   netns_loss_test.sh TESSENGER_BENCH [SIZE_MB [LOSS_PERCENT [CHUNK]]]
+#   netns_loss_test.sh TESSENGER_BENCH [SIZE_MB [LOSS_PERCENT [CHUNK [MTU]]]]
+#
+# With MTU (e.g. 1500 and a CHUNK of 8000) lo gets that MTU, as an Ethernet
+# LAN has: GSO sends are refused and the service must fall back to single
+# datagrams, which IP fragments.
 set -u
 bench="$1"
 size_mb="${2:-50}"
 loss="${3:-5}"
 chunk="${4:-1200}"
+mtu="${5:-}"
 
 skip() {
   echo "SKIPPED: $*"
@@ -30,6 +35,9 @@ ip -n "$ns" link set lo up || skip "cannot bring up lo in the namespace"
 command -v ethtool >/dev/null || skip "ethtool is not installed"
 ip netns exec "$ns" ethtool -K lo tx-udp-segmentation off >/dev/null ||
   skip "cannot turn off UDP segmentation offload on lo in the namespace"
+if [ -n "$mtu" ]; then
+  ip -n "$ns" link set lo mtu "$mtu" || skip "cannot set lo's MTU in the namespace"
+fi
 ip netns exec "$ns" nft -f - <<NFT || skip "cannot load an nftables rule in the namespace"
 table inet tessenger_loss {
   chain input {

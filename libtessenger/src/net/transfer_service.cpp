@@ -414,9 +414,10 @@ struct TransferService::Impl : std::enable_shared_from_this<Impl> {
         return false;
       }
       // A kernel without UDP GSO, or a route that cannot segment (a device
-      // without checksum offload, a segment above its MTU): send one by one.
-      if (carried[0] > 1 &&
-          (errno == EINVAL || errno == EIO || errno == ENOPROTOOPT || errno == EOPNOTSUPP)) {
+      // without checksum offload: EIO; a segment above its MTU: EMSGSIZE or,
+      // on older kernels, EINVAL): send one by one, which IP may fragment.
+      if (carried[0] > 1 && (errno == EMSGSIZE || errno == EINVAL || errno == EIO ||
+                             errno == ENOPROTOOPT || errno == EOPNOTSUPP)) {
         gso = false;
         return true;
       }
