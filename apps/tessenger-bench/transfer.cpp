@@ -277,6 +277,7 @@ Report run_transfer(const TransferOptions& options) {
     throw std::runtime_error(
         fmt::format("--chunk-size: 1..{}", tessenger::transfer::max_chunk_size));
   }
+  if (options.rounds == 0) throw std::runtime_error("--rounds must be > 0");
   const std::uint64_t size = options.size_mb * megabyte;
   TempDir dir;
   const auto source = dir.path() / "video.bin";
@@ -297,26 +298,26 @@ Report run_transfer(const TransferOptions& options) {
     return static_cast<double>(size) / run.seconds / static_cast<double>(megabyte);
   };
   std::vector<Run> memory_runs;
-  std::vector<double> goodputs, iperf3_goodputs, ratios;
+  std::vector<double> iperf3_goodputs, ratios;
   std::vector<std::string> round_notes;
   bool all_intact = true;
-  for (unsigned round = 1; round <= std::max(options.rounds, 1u); ++round) {
+  for (unsigned round = 1; round <= options.rounds; ++round) {
     memory_runs.push_back(transfer_once(source, digest, size, settings, Into::memory));
     const auto& run = memory_runs.back();
     all_intact = all_intact && run.intact;
-    goodputs.push_back(goodput(run));
+    const double run_goodput = goodput(run);
     std::optional<double> iperf3;
     // iperf3 now and then fails to start or to report; one retry.
     for (int attempt = 0; options.iperf3 && !iperf3 && attempt < 2; ++attempt)
       iperf3 = iperf3_goodput(dir.path(), options.chunk_size, size);
     if (iperf3) {
       iperf3_goodputs.push_back(*iperf3);
-      ratios.push_back(goodputs.back() / *iperf3);
+      ratios.push_back(run_goodput / *iperf3);
     }
     round_notes.push_back(
         iperf3 ? fmt::format("round {}: into memory {:.0f} MB/s, iperf3 {:.0f} MB/s ({:.0f} %)",
-                             round, goodputs.back(), *iperf3, 100 * ratios.back())
-               : fmt::format("round {}: into memory {:.0f} MB/s", round, goodputs.back()));
+                             round, run_goodput, *iperf3, 100 * ratios.back())
+               : fmt::format("round {}: into memory {:.0f} MB/s", round, run_goodput));
   }
   const double write_rate = fresh_write_rate(dir.path() / "storage-probe.bin", size);
   const auto file = transfer_once(source, digest, size, settings, Into::file);
@@ -329,15 +330,18 @@ Report run_transfer(const TransferOptions& options) {
     const auto n = values.size();
     return n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
   };
-  const auto median_share = [&](std::chrono::nanoseconds Run::*cpu) {
-    std::vector<double> shares;
+  // The median over the transfers into memory of `figure(run)`.
+  const auto median_of = [&](auto figure) {
+    std::vector<double> values;
     for (const auto& run : memory_runs)
-      shares.push_back(100 * std::chrono::duration<double>(run.*cpu).count() / run.seconds);
-    return median(shares);
+      values.push_back(figure(run));
+    return median(values);
   };
-  std::vector<double> seconds;
-  for (const auto& run : memory_runs)
-    seconds.push_back(run.seconds);
+  const auto median_share = [&](std::chrono::nanoseconds Run::*cpu) {
+    return median_of([cpu](const Run& run) {
+      return 100 * std::chrono::duration<double>(run.*cpu).count() / run.seconds;
+    });
+  };
   const auto iperf3_median = median(iperf3_goodputs);
   Report report{"transfer", {}, {}};
   report.add("server_cpu_percent", "server CPU", Unknown{}, "%");
@@ -345,8 +349,9 @@ Report run_transfer(const TransferOptions& options) {
   report.add("sender_cpu_percent", "sending peer's thread", median_share(&Run::sender_cpu), "%");
   report.add("receiver_cpu_percent", "receiving peer's thread", median_share(&Run::receiver_cpu),
              "%");
-  report.add("duration_s", "transfer took (into memory)", median(seconds), "s");
-  report.add("goodput_mb_per_s", "goodput into memory", median(goodputs), "MB/s");
+  report.add("duration_s", "transfer took (into memory)",
+             median_of([](const Run& run) { return run.seconds; }), "s");
+  report.add("goodput_mb_per_s", "goodput into memory", median_of(goodput), "MB/s");
   report.add("iperf3_goodput_mb_per_s", "iperf3 UDP goodput", iperf3_median, "MB/s");
   report.add("ratio", "ratio to iperf3 (median of rounds)", median(ratios));
   report.add("file_goodput_mb_per_s", "goodput into a file", goodput(file), "MB/s");
