@@ -4,10 +4,12 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <charconv>
 #include <condition_variable>
 #include <csignal>
 #include <fstream>
+#include <latch>
 #include <map>
 #include <mutex>
 #include <sstream>
@@ -116,31 +118,40 @@ std::uint64_t check_log(const LogFile& log, const std::string& name) {
   return expected;
 }
 
-// Replies acknowledged so far, waited on by the test.
+// Replies acknowledged so far per user, waited on by the test: both logs must
+// be well into the flood at the kill, however the threads were scheduled.
 struct Progress {
   std::mutex mutex;
   std::condition_variable changed;
-  long acked = 0;
+  std::map<std::string, long> acked;
 
-  void add(long n) {
+  void add(const std::string& user, long n) {
     {
       std::lock_guard lock(mutex);
-      acked += n;
+      acked[user] += n;
     }
     changed.notify_all();
   }
-  bool wait_for(long count) {
+  bool wait_for_each(const std::vector<std::string>& flooders, long count) {
     std::unique_lock lock(mutex);
-    return changed.wait_for(lock, 30s, [&] { return acked >= count; });
+    return changed.wait_for(lock, 30s, [&] {
+      return std::ranges::all_of(flooders, [&](const auto& user) { return acked[user] >= count; });
+    });
   }
 };
 
 // Each user pipelines batches of messages (direct for alice and bob, to the
-// group for carol and dave) until the connection dies under it.
-void flood(std::uint16_t port, const std::string& user, int round, Progress& progress) {
+// group for carol and dave) until the connection dies under it. Nobody sends
+// before all are online: a direct message to a peer not yet logged in is
+// refused, not logged.
+void flood(std::uint16_t port, const std::string& user, int round, Progress& progress,
+           std::latch& all_online) {
   try {
     WireClient client(port);
-    if (!std::holds_alternative<p::LoginOk>(client.login(user, "pw-" + user))) return;
+    const bool logged_in = std::holds_alternative<p::LoginOk>(client.login(user, "pw-" + user));
+    all_online.count_down();
+    if (!logged_in) return;
+    all_online.wait();
     const bool direct = user == "alice" || user == "bob";
     long k = 0;
     for (;;) {
@@ -162,7 +173,7 @@ void flood(std::uint16_t port, const std::string& user, int round, Progress& pro
           ++replies;
         }
       }
-      progress.add(50);
+      progress.add(user, 50);
     }
   } catch (const std::runtime_error&) {
     // The server died under the client: what this test does on purpose.
@@ -208,11 +219,13 @@ TEST_CASE("kill -9 during heavy logging leaves whole lines; numbering continues 
     create_group(server.port);
 
     Progress progress;
+    std::latch all_online(static_cast<std::ptrdiff_t>(users.size()));
     std::vector<std::thread> clients;
     for (const auto& user : users)
-      clients.emplace_back(flood, server.port, user, round, std::ref(progress));
-    // Kill once the server is well into the flood, at no chosen point of a write.
-    CHECK(progress.wait_for(3000 + 2000 * round));
+      clients.emplace_back(flood, server.port, user, round, std::ref(progress),
+                           std::ref(all_online));
+    // Kill once both logs are well into the flood, at no chosen point of a write.
+    CHECK(progress.wait_for_each(users, 750 + 500 * round));
     server.process.signal(SIGKILL);
     CHECK(server.process.wait(10s) == 128 + SIGKILL);
     for (auto& client : clients)
