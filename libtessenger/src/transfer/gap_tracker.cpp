@@ -13,7 +13,9 @@ std::uint64_t GapTracker::add(std::uint64_t begin, std::uint64_t end,
     auto prev = std::prev(it);
     if (prev->second >= begin) it = prev;
   }
-  std::uint64_t merged_begin = begin;
+  // A range starting at or before `begin` keeps its node and only grows:
+  // in-order data, the common case, then allocates nothing.
+  auto kept = ranges_.end();
   std::uint64_t merged_end = end;
   std::uint64_t cursor = begin;
   std::uint64_t fresh = 0;
@@ -23,15 +25,22 @@ std::uint64_t GapTracker::add(std::uint64_t begin, std::uint64_t end,
       if (added) added->push_back({cursor, it->first});
     }
     cursor = std::max(cursor, it->second);
-    merged_begin = std::min(merged_begin, it->first);
     merged_end = std::max(merged_end, it->second);
-    it = ranges_.erase(it);
+    if (it->first <= begin) {
+      kept = it++;
+    } else {
+      it = ranges_.erase(it);
+    }
   }
   if (cursor < end) {
     fresh += end - cursor;
     if (added) added->push_back({cursor, end});
   }
-  ranges_.emplace(merged_begin, merged_end);
+  if (kept != ranges_.end()) {
+    kept->second = merged_end;
+  } else {
+    ranges_.emplace(begin, merged_end);
+  }
   total_ += fresh;
   return fresh;
 }
