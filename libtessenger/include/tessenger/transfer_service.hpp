@@ -71,11 +71,6 @@ struct TransferOptions {
   /// this many such threads at once; other transfers hash inline on the
   /// executor (0: always inline).
   std::size_t max_hashing_threads = 4;
-  /// With `true`, that thread is only started when it has a core to itself:
-  /// the receiving thread keeps one busy, and a peer on this machine
-  /// (loopback) keeps another busy sending. On two cores with both peers
-  /// local, three busy threads finish later than two.
-  bool hashing_thread_needs_free_core = true;
 };
 
 /// What the server announced to the receiver (FileIncomingEvent).

@@ -9,7 +9,6 @@
 #include <cstring>
 #include <new>
 #include <optional>
-#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -613,10 +612,7 @@ struct TransferService::Impl : std::enable_shared_from_this<Impl> {
     std::unique_ptr<transfer::FileHasher> hasher;
     // A file the ring holds whole is hashed inline: a thread is not worth it.
     if (in.size > transfer::BackgroundHasher::default_ring_bytes &&
-        hashing_threads() < options.max_hashing_threads &&
-        (!options.hashing_thread_needs_free_core ||
-         transfer::core_free_for_hashing(std::thread::hardware_concurrency(),
-                                         e.peer.address().is_loopback()))) {
+        hashing_threads() < options.max_hashing_threads) {
       try {
         hasher = std::make_unique<transfer::BackgroundHasher>();
         e.hashing_thread = true;

@@ -13,10 +13,6 @@ constexpr std::size_t hash_slice = 256 * 1024;
 
 }  // namespace
 
-bool core_free_for_hashing(unsigned cores, bool peer_on_this_machine) {
-  return cores == 0 || cores >= (peer_on_this_machine ? 3u : 2u);
-}
-
 BackgroundHasher::BackgroundHasher(std::size_t ring_bytes)
     : ring_size_(std::max(ring_bytes, hash_slice)),
       ring_(new std::byte[ring_size_]),

@@ -10,11 +10,6 @@
 
 namespace tessenger::transfer {
 
-/// Whether a hashing thread would have a core to itself on a machine with
-/// `cores` cores (0: unknown, taken as enough): the receiving thread needs
-/// one, and a peer on this machine needs one more to send.
-bool core_free_for_hashing(unsigned cores, bool peer_on_this_machine);
-
 /// A FileHasher that hashes on a thread of its own: the caller only copies
 /// into a ring, so receiving and hashing use two cores. The ring bounds the
 /// memory and how far hashing may lag: update() waits while it is full, and

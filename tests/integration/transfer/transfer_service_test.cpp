@@ -16,7 +16,6 @@
 #include <memory>
 #include <random>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <asio/io_context.hpp>
@@ -243,7 +242,6 @@ TEST_CASE("with and without segmentation offload and background hashing, files a
       TransferOptions options;
       options.segmentation_offload = offload;
       options.max_hashing_threads = background ? 4 : 0;
-      options.hashing_thread_needs_free_core = false;
       options.chunk_size = 8000;
       Peer a(io, options), b(io, options);
       const auto o = make_offer(a, b, "o.bin", random_content(5'000'003, offload + 2 * background));
@@ -267,25 +265,10 @@ TEST_CASE("with and without segmentation offload and background hashing, files a
   }
 }
 
-TEST_CASE("by default a hashing thread is started only when a core is free for it") {
-  asio::io_context io;
-  Peer a(io), b(io);
-  const auto o = make_offer(a, b, "h.bin", random_content(5'000'000, 15));
-  Watch sent, received;
-  start(a, b, o, sent, received);
-  // Receiving, hashing and (the peer being on loopback) sending: three cores.
-  const auto cores = std::thread::hardware_concurrency();
-  CAPTURE(cores);
-  CHECK(b.service->stats().hashed_on_own_thread == (cores == 0 || cores >= 3 ? 1 : 0));
-  REQUIRE(run_until(io, [&] { return sent.finished() && received.finished(); }));
-  check_delivered(o, sent, received, b.dir.download() / "alice_h.bin");
-}
-
 TEST_CASE("hashing threads: none for small files, at most the configured number at once") {
   asio::io_context io;
   TransferOptions one_thread;
   one_thread.max_hashing_threads = 1;
-  one_thread.hashing_thread_needs_free_core = false;
   Peer a(io), b(io, one_thread);
   const auto large = 5'000'000;
   const auto first = make_offer(a, b, "l1.bin", random_content(large, 11));

@@ -51,17 +51,6 @@ TEST_CASE("the background hasher of nothing gives the empty file's digest") {
   CHECK(hasher.finish() == sha256({}));
 }
 
-TEST_CASE(
-    "a hashing thread needs a core of its own beside the receiving (and a local sending) one") {
-  CHECK_FALSE(core_free_for_hashing(1, false));
-  CHECK(core_free_for_hashing(2, false));
-  CHECK_FALSE(core_free_for_hashing(2, true));
-  CHECK(core_free_for_hashing(3, true));
-  CHECK(core_free_for_hashing(64, true));
-  // An unknown core count does not hold the thread back.
-  CHECK(core_free_for_hashing(0, true));
-}
-
 TEST_CASE("a memory sink holds what is written and refuses what is outside it") {
   MemorySink sink(10);
   const auto bytes = random_bytes(4, 4);
