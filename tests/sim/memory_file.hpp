@@ -31,20 +31,29 @@ struct MemorySink final : tessenger::transfer::ChunkSink {
   bool committed = false;
   /// Writes at or past this offset fail as a full disk would.
   std::uint64_t fail_writes_from = UINT64_MAX;
+  /// Offer `data` through memory(), as tessenger::transfer::MemorySink does.
+  bool lend_memory = false;
+  std::size_t writes = 0;
+  std::size_t reads = 0;
   explicit MemorySink(std::size_t size) : data(size) {}
   std::error_code write(std::uint64_t offset, std::span<const std::byte> in) override {
+    ++writes;
     if (offset + in.size() > fail_writes_from)
       return std::make_error_code(std::errc::no_space_on_device);
     std::memcpy(data.data() + offset, in.data(), in.size());
     return {};
   }
   std::error_code read(std::uint64_t offset, std::span<std::byte> out) override {
+    ++reads;
     std::memcpy(out.data(), data.data() + offset, out.size());
     return {};
   }
   std::error_code commit() override {
     committed = true;
     return {};
+  }
+  std::span<std::byte> memory() override {
+    return lend_memory ? std::span<std::byte>(data) : std::span<std::byte>();
   }
 };
 

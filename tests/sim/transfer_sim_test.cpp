@@ -41,6 +41,8 @@ struct Scenario {
   /// Stop the run (as if the receiver process died) at this many bytes held.
   std::uint64_t stop_at = UINT64_MAX;
   std::chrono::nanoseconds time_limit = 3600s;
+  /// The sink lends its memory: the receiver decrypts into it and hashes from it.
+  bool lend_memory = false;
 };
 
 struct Outcome {
@@ -59,6 +61,8 @@ struct Outcome {
   std::chrono::nanoseconds elapsed{0};
   std::vector<ByteRange> received;
   std::vector<std::byte> sink_data;
+  std::size_t sink_writes = 0;
+  std::size_t sink_reads = 0;
 };
 
 // Runs one transfer until both sides finish, the run is stopped, or the
@@ -125,8 +129,11 @@ Outcome run(const Scenario& s, const std::vector<std::byte>& content,
   test::MemorySink sink(content.size());
   if (!partial.empty()) sink.data = std::move(partial);
   sink.fail_writes_from = s.fail_writes_from;
+  sink.lend_memory = s.lend_memory;
   auto o =
       run_with(s, source, sink, content.size(), s.wrong_digest.value_or(sha256(content)), have);
+  o.sink_writes = sink.writes;
+  o.sink_reads = sink.reads;
   o.committed = sink.committed;
   o.intact = sink.committed && sink.data == content;
   o.sink_data = std::move(sink.data);
@@ -186,11 +193,12 @@ TEST_CASE("a 3 MB file over a 100 MB/s, 20 ms RTT link goes near the link rate")
 
 TEST_CASE("random loss 1%, 10%, 30% in both directions: intact, resends bounded") {
   for (const double loss : {0.01, 0.10, 0.30}) {
-    for (std::uint64_t seed = 1; seed <= 3; ++seed) {
+    for (std::uint64_t seed = 1; seed <= 4; ++seed) {
       CAPTURE(loss);
       CAPTURE(seed);
       Scenario s;
       s.seed = seed;
+      s.lend_memory = seed % 2 == 0;
       s.forward.loss = s.back.loss = loss;
       const auto content = random_bytes(loss < 0.2 ? 2'000'000 : 600'000, seed);
       const auto o = run(s, content);
@@ -220,10 +228,11 @@ TEST_CASE("random loss without queueing costs resends, not most of the rate") {
 }
 
 TEST_CASE("reordering, duplication, corruption and jitter together") {
-  for (std::uint64_t seed = 10; seed < 14; ++seed) {
+  for (std::uint64_t seed = 10; seed < 16; ++seed) {
     CAPTURE(seed);
     Scenario s;
     s.seed = seed;
+    s.lend_memory = seed >= 13;
     for (auto* l : {&s.forward, &s.back}) {
       l->reorder = 0.05;
       l->duplicate = 0.05;
@@ -237,6 +246,23 @@ TEST_CASE("reordering, duplication, corruption and jitter together") {
     CHECK(o.receiver_stats.dropped_auth > 0);    // corrupted datagrams caught
     CHECK(o.receiver_stats.dropped_replay > 0);  // duplicates refused
     check_retransmit_bound(o, s.sender_config.chunk_size);
+  }
+}
+
+TEST_CASE("a sink that lends its memory is neither written nor read through calls") {
+  for (const double loss : {0.0, 0.05}) {
+    CAPTURE(loss);
+    Scenario s;
+    s.seed = 41;
+    s.lend_memory = true;
+    s.sender_config.chunk_size = 8000;
+    s.forward.loss = s.back.loss = loss;
+    s.forward.reorder = loss;
+    const auto content = random_bytes(3'000'000, 41);
+    const auto o = run(s, content);
+    check_success(o);
+    CHECK(o.sink_writes == 0);
+    CHECK(o.sink_reads == 0);
   }
 }
 
@@ -291,27 +317,32 @@ TEST_CASE("the link dies: both sides fail with transfer_timeout after the idle t
 }
 
 TEST_CASE("resume: a restarted receiver keeps what it had and the sender skips it") {
-  const auto content = random_bytes(3'000'000, 8);
-  Scenario first;
-  first.seed = 8;
-  first.forward.loss = 0.05;
-  first.stop_at = 1'800'000;
-  const auto partial = run(first, content);
-  REQUIRE(partial.receiver_state == State::active);
-  std::uint64_t held = 0;
-  for (const auto& r : partial.received)
-    held += r.end - r.begin;
-  REQUIRE(held >= 1'800'000);
+  for (const bool lend_memory : {false, true}) {
+    CAPTURE(lend_memory);
+    const auto content = random_bytes(3'000'000, 8);
+    Scenario first;
+    first.seed = 8;
+    first.lend_memory = lend_memory;
+    first.forward.loss = 0.05;
+    first.stop_at = 1'800'000;
+    const auto partial = run(first, content);
+    REQUIRE(partial.receiver_state == State::active);
+    std::uint64_t held = 0;
+    for (const auto& r : partial.received)
+      held += r.end - r.begin;
+    REQUIRE(held >= 1'800'000);
 
-  // A new offer of the same file: new transfer id and key (seed), same data.
-  Scenario second;
-  second.seed = 9;
-  const auto o = run(second, content, partial.received, partial.sink_data);
-  check_success(o);
-  // Only the initial window may repeat what the receiver already had.
-  const auto initial_window = 10 * (default_chunk_size + data_overhead);
-  CHECK(o.sender_stats.data_bytes_sent <= content.size() - held + initial_window);
-  CHECK(o.receiver_stats.duplicate_bytes <= initial_window);
+    // A new offer of the same file: new transfer id and key (seed), same data.
+    Scenario second;
+    second.seed = 9;
+    second.lend_memory = lend_memory;
+    const auto o = run(second, content, partial.received, partial.sink_data);
+    check_success(o);
+    // Only the initial window may repeat what the receiver already had.
+    const auto initial_window = 10 * (default_chunk_size + data_overhead);
+    CHECK(o.sender_stats.data_bytes_sent <= content.size() - held + initial_window);
+    CHECK(o.receiver_stats.duplicate_bytes <= initial_window);
+  }
 }
 
 TEST_CASE("resume of a file that is already complete only verifies it") {

@@ -105,6 +105,13 @@ class ChunkSink {
   /// The whole file arrived and its SHA-256 matched: put it in place. An
   /// error here fails the transfer with errc::disk_error on both sides.
   virtual std::error_code commit() = 0;
+  /// The storage of the whole file, if the sink keeps it in memory; empty
+  /// (the default) otherwise. When given, the Receiver decrypts datagrams
+  /// straight into it and hashes from it, and calls neither write() nor
+  /// read(); its FileHasher may read bytes already received there from
+  /// another thread while later ones are written elsewhere in it. Bytes where
+  /// nothing verified has arrived yet are unspecified.
+  virtual std::span<std::byte> memory() { return {}; }
 };
 
 /// Holds a received file in memory, for embedders who want the bytes rather
@@ -117,8 +124,9 @@ class TESSENGER_EXPORT MemorySink final : public ChunkSink {
   std::error_code write(std::uint64_t offset, std::span<const std::byte> data) override;
   std::error_code read(std::uint64_t offset, std::span<std::byte> out) override;
   std::error_code commit() override;
+  std::span<std::byte> memory() override { return data_; }
 
-  /// The file: whole and verified once committed(); zeros where nothing arrived yet.
+  /// The file: whole and verified once committed(); unspecified before.
   std::span<const std::byte> data() const { return data_; }
   bool committed() const { return committed_; }
 
@@ -136,6 +144,10 @@ class FileHasher {
   virtual ~FileHasher() = default;
   /// The next bytes of the file; `data` is only valid during the call.
   virtual void update(std::span<const std::byte> data) = 0;
+  /// As update(), but `data` stays valid and unchanged until finish() has
+  /// returned (it lies in ChunkSink::memory()), so a hasher on another thread
+  /// may read it there later rather than copy it now.
+  virtual void update_stable(std::span<const std::byte> data) { update(data); }
   /// The digest of everything given; called once, at the end.
   virtual Digest finish() = 0;
 };

@@ -62,21 +62,33 @@ bool Aead::seal(bool from_receiver, std::uint64_t packet_number, std::span<const
 
 bool Aead::open(bool from_receiver, std::uint64_t packet_number, std::span<const std::byte> aad,
                 std::span<std::byte> text, std::span<const std::byte> tag) {
+  return open_begin(from_receiver, packet_number, aad) && open_update(text, text) && open_end(tag);
+}
+
+bool Aead::open_begin(bool from_receiver, std::uint64_t packet_number,
+                      std::span<const std::byte> aad) {
   const auto nonce = make_nonce(from_receiver, packet_number);
   int len = 0;
-  if (EVP_DecryptInit_ex(dec_, nullptr, nullptr, nullptr, nonce.data()) != 1) return false;
-  if (EVP_DecryptUpdate(dec_, nullptr, &len, u8(aad.data()), static_cast<int>(aad.size())) != 1)
-    return false;
-  if (!text.empty() && EVP_DecryptUpdate(dec_, u8(text.data()), &len, u8(text.data()),
-                                         static_cast<int>(text.size())) != 1)
-    return false;
+  return EVP_DecryptInit_ex(dec_, nullptr, nullptr, nullptr, nonce.data()) == 1 &&
+         EVP_DecryptUpdate(dec_, nullptr, &len, u8(aad.data()), static_cast<int>(aad.size())) == 1;
+}
+
+bool Aead::open_update(std::span<const std::byte> in, std::span<std::byte> out) {
+  if (in.size() != out.size()) return false;
+  int len = 0;
+  return in.empty() || EVP_DecryptUpdate(dec_, u8(out.data()), &len, u8(in.data()),
+                                         static_cast<int>(in.size())) == 1;
+}
+
+bool Aead::open_end(std::span<const std::byte> tag) {
   // OpenSSL takes the expected tag through a non-const pointer but only reads it.
   std::array<unsigned char, wire::tag_size> expected{};
+  if (tag.size() != expected.size()) return false;
   std::copy_n(u8(tag.data()), expected.size(), expected.begin());
-  if (EVP_CIPHER_CTX_ctrl(dec_, EVP_CTRL_GCM_SET_TAG, static_cast<int>(expected.size()),
-                          expected.data()) != 1)
-    return false;
-  return EVP_DecryptFinal_ex(dec_, nullptr, &len) == 1;
+  int len = 0;
+  return EVP_CIPHER_CTX_ctrl(dec_, EVP_CTRL_GCM_SET_TAG, static_cast<int>(expected.size()),
+                             expected.data()) == 1 &&
+         EVP_DecryptFinal_ex(dec_, nullptr, &len) == 1;
 }
 
 std::size_t seal_datagram(Aead& aead, std::span<std::byte> buffer, std::size_t payload_size,

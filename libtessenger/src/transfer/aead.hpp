@@ -29,6 +29,15 @@ class Aead {
   bool open(bool from_receiver, std::uint64_t packet_number, std::span<const std::byte> aad,
             std::span<std::byte> text, std::span<const std::byte> tag);
 
+  /// open() in steps, so that where the rest of a text goes can depend on
+  /// its first bytes: begin, then decrypt consecutive pieces of the text
+  /// (each into a place of its own size, or in place), then end, which says
+  /// whether the tag verifies. Until it does, what was decrypted is not to
+  /// be trusted.
+  bool open_begin(bool from_receiver, std::uint64_t packet_number, std::span<const std::byte> aad);
+  bool open_update(std::span<const std::byte> in, std::span<std::byte> out);
+  bool open_end(std::span<const std::byte> tag);
+
  private:
   evp_cipher_ctx_st* enc_ = nullptr;
   evp_cipher_ctx_st* dec_ = nullptr;

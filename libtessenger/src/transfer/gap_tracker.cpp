@@ -53,6 +53,12 @@ bool GapTracker::contains(std::uint64_t begin, std::uint64_t end) const {
   return it->first <= begin && it->second >= end;
 }
 
+bool GapTracker::disjoint(std::uint64_t begin, std::uint64_t end) const {
+  const auto it = ranges_.upper_bound(begin);
+  if (it != ranges_.end() && it->first < end) return false;
+  return it == ranges_.begin() || std::prev(it)->second <= begin;
+}
+
 std::optional<ByteRange> GapTracker::find(std::uint64_t offset) const {
   auto it = ranges_.upper_bound(offset);
   if (it == ranges_.begin()) return std::nullopt;

@@ -19,6 +19,8 @@ class GapTracker {
                     std::vector<ByteRange>* added = nullptr);
 
   bool contains(std::uint64_t begin, std::uint64_t end) const;
+  /// No byte of [begin, end) is present.
+  bool disjoint(std::uint64_t begin, std::uint64_t end) const;
   /// The range holding `offset`, if any.
   std::optional<ByteRange> find(std::uint64_t offset) const;
   /// End of the range that starts at 0, or 0.

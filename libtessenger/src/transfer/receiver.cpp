@@ -1,4 +1,6 @@
 #include <algorithm>
+#include <cstring>
+#include <optional>
 
 #include <tessenger/file_transfer.hpp>
 
@@ -33,7 +35,9 @@ struct Receiver::Impl {
         config(cfg),
         aead(p.key),
         hasher(std::move(given_hasher)),
+        memory(s.memory()),
         last_peer_activity(now) {
+    if (memory.size() < p.size) memory = {};
     if (params.size > config.max_receive_size) {
       fail(errc::transfer_too_large,
            "the file (" + std::to_string(params.size) + " bytes) is larger than the limit of " +
@@ -57,6 +61,7 @@ struct Receiver::Impl {
   // The caller's hasher (e.g. one on a thread of its own); it is dropped as
   // soon as the outcome is known, so a finished transfer holds no thread.
   std::unique_ptr<FileHasher> hasher;
+  std::span<std::byte> memory;  // sink.memory(), if it holds the whole file
   std::uint64_t hashed = 0;
   std::vector<std::byte> hash_buffer;
   std::vector<ByteRange> scratch;
@@ -102,6 +107,11 @@ struct Receiver::Impl {
   std::size_t max_ranges() const { return 4 * std::max<std::size_t>(config.max_inflight, 16); }
 
   bool hash_from_sink(std::uint64_t until, TimePoint now) {
+    if (!memory.empty()) {
+      if (hashed < until) hash().update_stable(memory.subspan(hashed, until - hashed));
+      hashed = std::max(hashed, until);
+      return true;
+    }
     if (hash_buffer.empty()) hash_buffer.resize(hash_buffer_size);
     while (hashed < until) {
       const auto n =
@@ -140,35 +150,52 @@ struct Receiver::Impl {
     ack_deadline = never;
   }
 
-  void on_data(const wire::Header& h, std::span<const std::byte> payload, bool out_of_order,
-               TimePoint now) {
-    std::uint64_t offset = 0;
-    std::span<const std::byte> bytes;
-    if (wire::decode_data(payload, offset, bytes) != wire::Error::none ||
-        offset + bytes.size() > params.size) {
+  // Whether [offset, offset + size) is inside the file and the window and,
+  // unless it only repeats what is held, within the holes the receiver tracks.
+  bool acceptable(std::uint64_t offset, std::size_t size) const {
+    if (offset > params.size || size > params.size - offset) return false;
+    const std::uint64_t end = offset + size;
+    return end <= window_end() &&
+           (size == 0 || have.range_count() < max_ranges() || have.find(offset));
+  }
+
+  // Stores newly received bytes: in the sink's memory, or through write().
+  bool store(std::uint64_t offset, std::span<const std::byte> part, TimePoint now) {
+    if (!memory.empty()) {
+      const auto into = memory.subspan(offset, part.size());
+      if (into.data() != part.data()) std::memcpy(into.data(), part.data(), part.size());
+      return true;
+    }
+    if (const auto ec = sink.write(offset, part)) {
+      fail(errc::disk_error, "cannot write the received file: " + ec.message(), true,
+           now + config.idle_timeout);
+      return false;
+    }
+    return true;
+  }
+
+  // `bytes` are in the datagram, or already in place in memory.
+  void on_data(const wire::Header& h, std::uint64_t offset, std::span<const std::byte> bytes,
+               bool out_of_order, TimePoint now) {
+    if (!acceptable(offset, bytes.size())) {
       ++stats.dropped_malformed;
       return;
     }
     const std::uint64_t end = offset + bytes.size();
-    if (end > window_end() ||
-        (!bytes.empty() && have.range_count() >= max_ranges() && !have.find(offset))) {
-      ++stats.dropped_malformed;
-      return;
-    }
     if (!bytes.empty()) {
       scratch.clear();
       const auto fresh = have.add(offset, end, &scratch);
       stats.duplicate_bytes += bytes.size() - fresh;
       for (const auto& piece : scratch) {
         const auto part = bytes.subspan(piece.begin - offset, piece.end - piece.begin);
-        if (const auto ec = sink.write(piece.begin, part)) {
-          fail(errc::disk_error, "cannot write the received file: " + ec.message(), true,
-               now + config.idle_timeout);
-          return;
-        }
-        // In-order data is hashed straight from the datagram, never read back.
+        if (!store(piece.begin, part, now)) return;
+        // In-order data is hashed where it is, never read back.
         if (piece.begin == hashed) {
-          hash().update(part);
+          if (memory.empty()) {
+            hash().update(part);
+          } else {
+            hash().update_stable(memory.subspan(piece.begin, part.size()));
+          }
           hashed = piece.end;
         }
       }
@@ -186,6 +213,34 @@ struct Receiver::Impl {
     check_complete(now);
   }
 
+  // Opens a datagram from the sender in place, except that the file bytes of
+  // a DATA datagram that are all new go straight into the sink's memory (its
+  // offset is decrypted first to learn where): `placed` then says where they
+  // are. A forgery leaves garbage only where nothing is held, and marks nothing.
+  bool open_sender_datagram(const wire::Header& h, std::span<std::byte> datagram,
+                            std::span<std::byte>& payload, std::optional<ByteRange>& placed) {
+    constexpr auto overhead = wire::header_size + wire::tag_size;
+    if (memory.empty() || state != State::active || h.type != wire::Type::data ||
+        datagram.size() <= overhead + wire::data_prefix) {
+      return open_datagram(aead, datagram, false, h.packet_number, payload);
+    }
+    const auto text = datagram.subspan(wire::header_size, datagram.size() - overhead);
+    const auto prefix = text.first(wire::data_prefix);
+    const auto rest = text.subspan(wire::data_prefix);
+    if (!aead.open_begin(false, h.packet_number, datagram.first(wire::header_size)) ||
+        !aead.open_update(prefix, prefix)) {
+      return false;
+    }
+    const auto at = wire::get_u64(prefix.data());
+    const bool direct = acceptable(at, rest.size()) && have.disjoint(at, at + rest.size());
+    const auto into = direct ? memory.subspan(at, rest.size()) : rest;
+    if (!aead.open_update(rest, into) || !aead.open_end(datagram.last(wire::tag_size)))
+      return false;
+    payload = text;
+    if (direct) placed = ByteRange{at, at + rest.size()};
+    return true;
+  }
+
   void on_datagram(std::span<std::byte> datagram, TimePoint now) {
     wire::Header h;
     if (wire::parse_header(datagram, h) != wire::Error::none || h.from_receiver ||
@@ -198,7 +253,8 @@ struct Receiver::Impl {
       return;
     }
     std::span<std::byte> payload;
-    if (!open_datagram(aead, datagram, false, h.packet_number, payload)) {
+    std::optional<ByteRange> placed;
+    if (!open_sender_datagram(h, datagram, payload, placed)) {
       ++stats.dropped_auth;
       return;
     }
@@ -225,9 +281,19 @@ struct Receiver::Impl {
       case State::failed:
         abort_pending = true;
         return;
-      case State::active:
-        on_data(h, payload, out_of_order, now);
+      case State::active: {
+        std::uint64_t offset = 0;
+        std::span<const std::byte> bytes;
+        if (placed) {
+          offset = placed->begin;
+          bytes = memory.subspan(offset, placed->end - offset);
+        } else if (wire::decode_data(payload, offset, bytes) != wire::Error::none) {
+          ++stats.dropped_malformed;
+          return;
+        }
+        on_data(h, offset, bytes, out_of_order, now);
         return;
+      }
     }
   }
 

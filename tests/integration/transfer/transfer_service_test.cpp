@@ -299,25 +299,33 @@ TEST_CASE("hashing threads: none for small files, at most the configured number 
 }
 
 TEST_CASE("a file received into a memory sink: the bytes in memory, nothing on disk") {
-  asio::io_context io;
-  Peer a(io), b(io);
-  const auto content = random_content(3'000'001, 9);
-  const auto o = make_offer(a, b, "m.bin", content);
-  auto sink = std::make_unique<transfer::MemorySink>(content.size());
-  const auto& held = *sink;
-  Watch sent, received;
-  REQUIRE_FALSE(b.service->expect_file(o.incoming, std::move(sink), received.callbacks()));
-  REQUIRE_FALSE(a.service->send_file(o.id, o.key, o.path, b.endpoint(), sent.callbacks()));
-  REQUIRE(run_until(io, [&] { return sent.finished() && received.finished(); }));
-  REQUIRE(received.completed);
-  CHECK(received.result.path.empty());
-  CHECK(received.result.size == content.size());
-  CHECK(held.committed());
-  CHECK(std::equal(content.begin(), content.end(), held.data().begin(), held.data().end(),
-                   [](char c, std::byte got) { return static_cast<std::byte>(c) == got; }));
-  CHECK(listing(b.dir.download()).empty());
-  Watch refused;
-  CHECK(b.service->expect_file(o.incoming, nullptr, refused.callbacks()) == errc::invalid_argument);
+  // The larger file is hashed on a thread of its own, which reads the sink's memory.
+  for (const std::size_t size : {std::size_t{3'000'001}, std::size_t{9'000'001}}) {
+    CAPTURE(size);
+    asio::io_context io;
+    TransferOptions options;
+    options.chunk_size = 8000;
+    Peer a(io, options), b(io, options);
+    const auto content = random_content(size, 9);
+    const auto o = make_offer(a, b, "m.bin", content);
+    auto sink = std::make_unique<transfer::MemorySink>(content.size());
+    const auto& held = *sink;
+    Watch sent, received;
+    REQUIRE_FALSE(b.service->expect_file(o.incoming, std::move(sink), received.callbacks()));
+    CHECK(b.service->stats().hashed_on_own_thread == (size > 4u << 20 ? 1 : 0));
+    REQUIRE_FALSE(a.service->send_file(o.id, o.key, o.path, b.endpoint(), sent.callbacks()));
+    REQUIRE(run_until(io, [&] { return sent.finished() && received.finished(); }));
+    REQUIRE(received.completed);
+    CHECK(received.result.path.empty());
+    CHECK(received.result.size == content.size());
+    CHECK(held.committed());
+    CHECK(std::equal(content.begin(), content.end(), held.data().begin(), held.data().end(),
+                     [](char c, std::byte got) { return static_cast<std::byte>(c) == got; }));
+    CHECK(listing(b.dir.download()).empty());
+    Watch refused;
+    CHECK(b.service->expect_file(o.incoming, nullptr, refused.callbacks()) ==
+          errc::invalid_argument);
+  }
 }
 
 TEST_CASE("several transfers at once in both directions") {

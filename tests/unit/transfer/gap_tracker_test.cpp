@@ -51,6 +51,16 @@ TEST_CASE("contains and find") {
   CHECK(g.find(199) == ByteRange{100, 200});
   CHECK_FALSE(g.find(200));
   CHECK_FALSE(g.find(99));
+  g.add(300, 400);
+  CHECK(g.disjoint(0, 100));
+  CHECK(g.disjoint(200, 300));
+  CHECK(g.disjoint(250, 260));
+  CHECK(g.disjoint(400, 1000));
+  CHECK_FALSE(g.disjoint(99, 101));
+  CHECK_FALSE(g.disjoint(199, 201));
+  CHECK_FALSE(g.disjoint(150, 160));
+  CHECK_FALSE(g.disjoint(50, 1000));
+  CHECK_FALSE(g.disjoint(299, 300 + 1));
 }
 
 TEST_CASE("offsets above 4 GiB") {
@@ -77,6 +87,7 @@ TEST_CASE("random pushes drain to the whole range, same as a bitmap") {
         if (!bitmap[x]) ++expect;
         bitmap[x] = true;
       }
+      CHECK(g.disjoint(b, e) == (expect == e - b));
       std::vector<ByteRange> added;
       const auto fresh = g.add(b, e, &added);
       CHECK(fresh == expect);

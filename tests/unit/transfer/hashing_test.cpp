@@ -46,6 +46,31 @@ TEST_CASE("the background hasher's digest is SHA-256 of the bytes in order") {
   }
 }
 
+TEST_CASE("the background hasher reads stable bytes in place, in order with copied ones") {
+  const auto data = random_bytes(9'000'011, 2);
+  const auto expected = sha256(data);
+  const std::span<const std::byte> all(data);
+  for (const std::size_t piece : {std::size_t{8'000}, std::size_t{3'000'000}}) {
+    CAPTURE(piece);
+    BackgroundHasher hasher(256 * 1024);
+    std::size_t at = 0;
+    // Runs of stable pieces, then copied ones, then stable ones again (as a
+    // receiver switches between in-order data and catching up).
+    for (int run = 0; at < data.size(); ++run) {
+      for (int i = 0; i < 40 && at < data.size(); ++i) {
+        const auto n = std::min(piece, data.size() - at);
+        if (run % 2 == 0) {
+          hasher.update_stable(all.subspan(at, n));
+        } else {
+          hasher.update(all.subspan(at, n));
+        }
+        at += n;
+      }
+    }
+    CHECK(hasher.finish() == expected);
+  }
+}
+
 TEST_CASE("the background hasher of nothing gives the empty file's digest") {
   BackgroundHasher hasher;
   CHECK(hasher.finish() == sha256({}));
@@ -66,4 +91,6 @@ TEST_CASE("a memory sink holds what is written and refuses what is outside it") 
   CHECK(sink.committed());
   CHECK(sink.data().size() == 10);
   CHECK(std::equal(bytes.begin(), bytes.end(), sink.data().begin() + 6));
+  CHECK(sink.memory().data() == sink.data().data());
+  CHECK(sink.memory().size() == 10);
 }
