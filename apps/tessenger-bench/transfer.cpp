@@ -240,10 +240,13 @@ Run transfer_once(const fs::path& source, const tessenger::transfer::Digest& dig
       receiver_io.run_one_for(std::chrono::milliseconds(100));
     run.receiver_cpu = thread_cpu() - start_cpu;
   });
+  // This thread is the sending peer while the transfer runs.
+  pthread_setname_np(pthread_self(), "bench-sender");
   const auto sender_start_cpu = thread_cpu();
   while (!both_done())
     sender_io.run_one_for(std::chrono::milliseconds(100));
   run.sender_cpu = thread_cpu() - sender_start_cpu;
+  pthread_setname_np(pthread_self(), "tessenger-bench");
   receiving.join();
   run.process_cpu = self_cpu() - cpu_start;
   run.seconds = static_cast<double>(std::max(sent.finished_ns, received.finished_ns) - start) / 1e9;
