@@ -105,12 +105,13 @@ class ChunkSink {
   /// The whole file arrived and its SHA-256 matched: put it in place. An
   /// error here fails the transfer with errc::disk_error on both sides.
   virtual std::error_code commit() = 0;
-  /// The storage of the whole file, if the sink keeps it in memory; empty
-  /// (the default) otherwise. When given, the Receiver decrypts datagrams
-  /// straight into it and hashes from it, and calls neither write() nor
-  /// read(); its FileHasher may read bytes already received there from
-  /// another thread while later ones are written elsewhere in it. Bytes where
-  /// nothing verified has arrived yet are unspecified.
+  /// The storage of the whole file, if the sink keeps it in memory (and
+  /// never moves it); empty (the default) otherwise. When given, the
+  /// Receiver decrypts datagrams straight into it and hashes from it, and
+  /// calls neither write() nor read(); its FileHasher may read bytes already
+  /// received there from another thread while later ones are written
+  /// elsewhere in it. Bytes where nothing verified has arrived yet are
+  /// unspecified.
   virtual std::span<std::byte> memory() { return {}; }
 };
 
