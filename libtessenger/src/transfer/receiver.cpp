@@ -108,8 +108,10 @@ struct Receiver::Impl {
 
   bool hash_from_sink(std::uint64_t until, TimePoint now) {
     if (!memory.empty()) {
-      if (hashed < until) hash().update_stable(memory.subspan(hashed, until - hashed));
-      hashed = std::max(hashed, until);
+      if (hashed < until) {
+        hash().update_stable(memory.subspan(hashed, until - hashed));
+        hashed = until;
+      }
       return true;
     }
     if (hash_buffer.empty()) hash_buffer.resize(hash_buffer_size);
