@@ -21,6 +21,9 @@ enum class errc : int {
   empty_frame = 7,          ///< a zero-length frame
   unexpected_message = 8,   ///< valid message in the wrong direction or state
   bad_flags = 9,            ///< reserved header bits set
+  /// A request type the peer does not implement (a newer peer's request):
+  /// answered with an Error, nothing happened, the connection stays open.
+  unsupported_request = 10,
 
   // Login (100..199), SPEC §3.
   invalid_username = 100,        ///< no such account
@@ -59,6 +62,11 @@ enum class errc : int {
   transfer_aborted = 305,    ///< the peer aborted (reason in the message)
   transfer_too_large = 306,  ///< above the receiver's --max-receive-size
   disk_error = 307,          ///< a local file could not be written or read
+  /// No answer in time: a connect, a request, or a ping of a silent peer.
+  timed_out = 308,
+  host_not_found = 309,       ///< the server's name did not resolve
+  tls_error = 310,            ///< TLS handshake or certificate check failed (detail: why)
+  service_unavailable = 311,  ///< storage or cluster backend cannot take the request now
   internal_error = 399,
 };
 

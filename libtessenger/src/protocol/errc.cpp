@@ -29,6 +29,8 @@ class Category final : public std::error_category {
         return "message not expected in this direction or state";
       case errc::bad_flags:
         return "reserved frame header flags are set";
+      case errc::unsupported_request:
+        return "request not supported by the peer";
       case errc::invalid_username:
         return "invalid username";
       case errc::invalid_password:
@@ -91,6 +93,14 @@ class Category final : public std::error_category {
         return "file transfer aborted by the peer";
       case errc::transfer_too_large:
         return "file is larger than the receiver accepts";
+      case errc::timed_out:
+        return "no answer within the time limit";
+      case errc::host_not_found:
+        return "host not found";
+      case errc::tls_error:
+        return "TLS handshake failed";
+      case errc::service_unavailable:
+        return "the service is temporarily unavailable";
       case errc::disk_error:
         return "local file could not be read or written";
       case errc::internal_error:
