@@ -21,8 +21,14 @@ struct Limits {
   // Server (SPEC §3-§5).
   std::size_t max_group_members = 1024;
   std::size_t max_groups_per_user = 256;
+  std::size_t max_groups = 100'000;                       ///< groups in total on a server
   std::size_t max_pending_write_bytes = 4 * 1024 * 1024;  ///< per connection
   std::uint32_t login_timeout_seconds = 60;
+  /// A session silent this long is pinged (protocol version 2 and later;
+  /// older sessions rely on TCP keepalive)...
+  std::uint32_t idle_ping_seconds = 30;
+  /// ...and closed when nothing comes back within this many seconds more.
+  std::uint32_t ping_timeout_seconds = 15;
 
   // Abuse limits (docs/security.md). 0 switches one off, for a trusted load
   // generator; no default is 0.

@@ -2,17 +2,23 @@
 
 // tessenger::Server: the chat server, an Asio adapter around the domain core.
 //
-// Threading: the server serialises all its work (every connection, the
-// domain state, the logs, the observer callbacks) on one strand of the
-// io_context it runs on. Running that io_context on several threads is safe
-// but does not make the server faster; one thread is the intended setup.
+// Threading: every public member may be called from any thread. The server
+// serialises all its work (every connection, the domain state, the logs and
+// the observer callbacks) on one strand of the executor it runs on; running
+// that executor on several threads is safe but does not make it faster.
 //
-// Thread safety: distinct objects: safe. Shared objects: start() and the
-// destructor from one thread; stop() and local_port() from any thread.
+// Lifetime: once the destructor has returned no observer callback or log
+// sink call runs any more, also on an io_context the caller owns and runs on
+// other threads (the destructor waits for a callback running on another
+// thread to return). No callback runs while the library holds a lock, and a
+// callback may destroy the Server it is called from, unless the Server owns
+// its thread (that destructor joins the thread, so it must run on another).
+// The rule is the same for Client and FileTransfer.
 
 #include <memory>
 #include <system_error>
 
+#include <asio/any_io_executor.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 
@@ -23,7 +29,9 @@ namespace tessenger {
 
 class TESSENGER_EXPORT Server {
  public:
-  /// Runs on the caller's io_context: the caller calls io.run().
+  /// Runs on the caller's executor (an io_context's, a strand, a thread
+  /// pool's): the caller runs it.
+  Server(const asio::any_io_executor& executor, ServerConfig config, ServerObserver observer = {});
   Server(asio::io_context& io, ServerConfig config, ServerObserver observer = {});
   /// Owns an io_context and runs it on one thread of its own, started by
   /// start() and joined by stop() or the destructor.
@@ -50,8 +58,14 @@ class TESSENGER_EXPORT Server {
   /// owned thread it also joins that thread.
   void stop();
 
-  /// Number of live connections (logged in or not). Safe from any thread.
+  /// Number of open connections (logged in or not, closing ones included).
   std::size_t connection_count() const noexcept;
+
+  /// Replaces the observer; takes effect for events after the call.
+  void set_observer(ServerObserver observer);
+
+  /// What the server is doing and has done, read without stopping it.
+  ServerStats stats() const;
 
  private:
   class Impl;

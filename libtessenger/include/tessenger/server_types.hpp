@@ -12,16 +12,19 @@
 #include <string>
 #include <string_view>
 
+#include <tessenger/clock.hpp>
 #include <tessenger/export.hpp>
 #include <tessenger/limits.hpp>
+#include <tessenger/store.hpp>
 
 namespace tessenger {
 
 enum class LogLevel { debug, info, warn, error };
 
 /// Where the library writes its diagnostics. Unset `write` = logging disabled.
-/// The sink is called on the server's strand; the text is valid only during
-/// the call.
+/// The sink is called on the server's strand, or on the log-writer thread for
+/// errors writing the log files, never two at once and never after the
+/// Server's destructor returned; the text is valid only during the call.
 struct LogSink {
   LogLevel min_level = LogLevel::info;
   std::function<void(LogLevel, std::string_view)> write;
@@ -61,9 +64,10 @@ TESSENGER_EXPORT std::string hash_password(std::string_view password);
 
 /// Optional notifications of what happens on the server. Every member may be
 /// left empty. Each runs on the server's strand, synchronously while the
-/// request is handled: keep it short, copy what you keep (string views and
-/// spans are valid only during the call), and never call back into the Server
-/// from inside except Server::stop().
+/// request is handled, never under a lock of the library and never after the
+/// Server's destructor returned: keep it short, copy what you keep (string
+/// views and spans are valid only during the call). Calling back into the
+/// Server from inside is fine, destroying it too (see server.hpp).
 struct ServerObserver {
   std::function<void(std::string_view user, std::string_view address, std::uint16_t udp_port)>
       on_login;
@@ -104,6 +108,44 @@ struct ServerConfig {
   /// server runs. Empty: checks run on the strand and stall every connection
   /// while they last (about 0.1-0.5 s for each Argon2id hash).
   std::function<void(std::function<void()>)> offload;
+  /// Where groups, memberships, blocks and messages are kept. Empty: in
+  /// memory (make_memory_store()), lost at exit.
+  std::shared_ptr<Store> store;
+  /// Where the server reads the time. Empty: the system's clocks. A
+  /// ManualClock makes every timeout and block testable without waiting.
+  std::shared_ptr<Clock> clock;
+};
+
+/// A snapshot of what a Server is doing and has done (Server::stats()).
+/// Gauges describe now; totals count since start().
+struct ServerStats {
+  // Gauges.
+  std::uint64_t connections = 0;          ///< sockets open, closing ones included
+  std::uint64_t closing = 0;              ///< closing, still counted against the limits
+  std::uint64_t sessions_online = 0;      ///< users logged in
+  std::uint64_t pending_write_bytes = 0;  ///< queued for clients, all connections
+  std::uint64_t parked_input_bytes = 0;   ///< read but held while a login is decided
+  std::uint64_t store_operations = 0;     ///< store/presence operations awaiting results
+  // Totals.
+  std::uint64_t connections_accepted = 0;
+  std::uint64_t connections_refused = 0;  ///< over max_connections or the per-address limit
+  std::uint64_t bytes_received = 0;
+  std::uint64_t bytes_sent = 0;
+  std::uint64_t logins = 0;
+  std::uint64_t failed_logins = 0;  ///< unknown names and wrong passwords
+  std::uint64_t blocks = 0;         ///< accounts blocked after max_attempts failures
+  std::uint64_t direct_messages = 0;
+  std::uint64_t group_messages = 0;
+  std::uint64_t group_deliveries = 0;  ///< group messages times their online recipients
+  std::uint64_t rate_limited = 0;      ///< requests refused for their rate
+  std::uint64_t protocol_errors = 0;   ///< connections closed for a malformed stream
+  std::uint64_t slow_consumers = 0;    ///< connections dropped for not reading
+  std::uint64_t login_timeouts = 0;
+  std::uint64_t pings_sent = 0;     ///< to sessions silent for Limits::idle_ping_seconds
+  std::uint64_t ping_timeouts = 0;  ///< sessions closed for not answering
+  std::uint64_t login_probes = 0;   ///< second logins that probed the live session
+  std::uint64_t unsupported_requests = 0;
+  std::uint64_t store_failures = 0;
 };
 
 }  // namespace tessenger

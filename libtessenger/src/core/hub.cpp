@@ -35,29 +35,41 @@ protocol::RequestId request_id_of(const protocol::Message& message) {
       message);
 }
 
-}  // namespace
-
-Hub::Member* Hub::Group::find(std::string_view name) {
-  const auto it =
-      std::find_if(members.begin(), members.end(), [&](const Member& m) { return m.name == name; });
-  return it == members.end() ? nullptr : &*it;
+// A name or file name forwarded to other people must not carry control
+// characters: they could rewrite the receiver's terminal.
+bool printable(std::string_view text) {
+  return std::none_of(text.begin(), text.end(), [](char c) {
+    const auto byte = static_cast<unsigned char>(c);
+    return byte < 0x20 || byte == 0x7f;
+  });
 }
 
-Hub::Hub(HubConfig config, std::shared_ptr<const Authenticator> authenticator, LogStore& logs,
-         Outbox& outbox, ServerObserver observer, LogSink log, RandomBytes random,
-         PasswordChecker* checker)
-    : config_(std::move(config)),
-      authenticator_(std::move(authenticator)),
-      logs_(logs),
-      outbox_(outbox),
-      observer_(std::move(observer)),
-      log_(std::move(log)),
-      random_(std::move(random)),
-      checker_(checker) {}
+}  // namespace
 
-bool Hub::connected(SessionId id, std::string address) {
+Hub::Hub(HubConfig config, HubParts parts)
+    : config_(std::move(config)),
+      authenticator_(std::move(parts.authenticator)),
+      logs_(parts.logs),
+      store_(parts.store),
+      presence_(parts.presence),
+      outbox_(parts.outbox),
+      completions_(std::move(parts.post)),
+      random_(std::move(parts.random)),
+      checker_(parts.checker),
+      log_(std::move(parts.log)) {
+  store_.configure({config_.limits, config_.max_attempts, config_.block_duration});
+}
+
+Hub::Session* Hub::find(SessionId id) {
+  const auto it = sessions_.find(id);
+  return it == sessions_.end() ? nullptr : &it->second;
+}
+
+bool Hub::connected(SessionId id, std::string address, const Instant& now) {
+  seen(now);
   const auto& limits = config_.limits;
   if (limits.max_connections != 0 && sessions_.size() >= limits.max_connections) {
+    counters_.connections_refused.add();
     if (worth_logging(++refused_over_total_)) {
       warn("{}: connection refused: {} connections is the limit ({} refused so far)", address,
            limits.max_connections, refused_over_total_);
@@ -67,6 +79,7 @@ bool Hub::connected(SessionId id, std::string address) {
   auto key = address_key(address);
   Peer& peer = peers_[key];
   if (limits.max_connections_per_ip != 0 && peer.connections >= limits.max_connections_per_ip) {
+    counters_.connections_refused.add();
     if (worth_logging(++peer.refused)) {
       warn(
           "{}: connection refused: {} connections from this address is the limit ({} refused so "
@@ -81,6 +94,9 @@ bool Hub::connected(SessionId id, std::string address) {
   Session& session = sessions_[id];
   session.address = std::move(address);
   session.peer_key = std::move(key);
+  session.connected_at = now.steady;
+  session.last_input = now.steady;
+  schedule(id, session, now.steady + std::chrono::seconds(limits.login_timeout_seconds));
   if (peers_.size() >= prune_peers_at_) forget_idle_peers();
   return true;
 }
@@ -90,30 +106,107 @@ bool Hub::connected(SessionId id, std::string address) {
 // of recently active addresses.
 void Hub::forget_idle_peers() {
   std::erase_if(peers_, [&](const auto& entry) {
-    return entry.second.connections == 0 && entry.second.failed_logins.full(latest_);
+    return entry.second.connections == 0 && entry.second.failed_logins.full(latest_.steady);
   });
   prune_peers_at_ = std::max<std::size_t>(1024, 2 * peers_.size());
 }
 
-bool Hub::is_online(std::string_view username) const {
-  return online_session(username) != 0;
+void Hub::input(SessionId id, const Instant& now) {
+  Session* session = find(id);
+  if (session == nullptr || session->stage == Stage::closed) return;
+  seen(now);
+  session->last_input = now.steady;
+  session->ping.reset();
+  if (session->probe) resolve_probe(id, *session, true, now);
 }
 
-SessionId Hub::peer_for(SessionId id, const Session& session, protocol::RequestId request,
-                        const std::string& to) {
-  if (to == session.username) {
-    reply_error(id, request, errc::cannot_message_self);
-    return 0;
+bool Hub::wants_input(SessionId id) const {
+  const auto it = sessions_.find(id);
+  return it != sessions_.end() && it->second.stage != Stage::logging_in &&
+         it->second.stage != Stage::closed;
+}
+
+// ---- Deadlines ----
+
+void Hub::schedule(SessionId id, Session& session, SteadyTime at) {
+  if (session.due == at) return;
+  unschedule(id, session);
+  deadlines_.emplace(at, id);
+  session.due = at;
+}
+
+void Hub::unschedule(SessionId id, Session& session) {
+  if (session.due) deadlines_.erase({*session.due, id});
+  session.due.reset();
+}
+
+std::optional<Hub::SteadyTime> Hub::next_expiry() const {
+  if (deadlines_.empty()) return std::nullopt;
+  return deadlines_.begin()->first;
+}
+
+void Hub::expire(const Instant& now) {
+  seen(now);
+  while (!deadlines_.empty() && deadlines_.begin()->first <= now.steady) {
+    const auto id = deadlines_.begin()->second;
+    deadlines_.erase(deadlines_.begin());
+    Session* session = find(id);
+    if (session == nullptr) continue;
+    session->due.reset();
+    check_deadlines(id, *session, now);
   }
-  const auto target = online_session(to);
-  if (target == 0) reply_error(id, request, errc::user_not_online, to);
-  return target;
 }
 
-SessionId Hub::online_session(std::string_view username) const {
-  const auto it = online_by_name_.find(std::string(username));
-  return it == online_by_name_.end() ? 0 : it->second;
+// Input is only time-stamped as it arrives; a session's deadline is checked
+// (and moved on) when it comes due, so no input ever touches the schedule.
+void Hub::check_deadlines(SessionId id, Session& session, const Instant& now) {
+  using std::chrono::seconds;
+  const auto& limits = config_.limits;
+  if (session.stage == Stage::closed) return;
+  if (session.stage != Stage::online) {
+    const auto deadline = session.connected_at + seconds(limits.login_timeout_seconds);
+    if (now.steady < deadline) return schedule(id, session, deadline);
+    counters_.login_timeouts.add();
+    info("{}: no login within {} s; closing the connection", session.address,
+         limits.login_timeout_seconds);
+    outbox_.send(id, protocol::ShutdownEvent{static_cast<std::uint16_t>(errc::login_timeout),
+                                             "no login within the time limit"});
+    return close_session(id, session, errc::login_timeout);
+  }
+  if (session.probe && now.steady >= *session.probe) {
+    return resolve_probe(id, session, false, now);
+  }
+  // Sessions of version 1 do not answer pings: TCP keepalive watches them.
+  if (session.version < 2 || limits.idle_ping_seconds == 0) {
+    if (session.probe) schedule(id, session, *session.probe);
+    return;
+  }
+  SteadyTime next;
+  if (session.ping) {
+    const auto deadline = *session.ping + seconds(limits.ping_timeout_seconds);
+    if (now.steady >= deadline) {
+      counters_.ping_timeouts.add();
+      info("{}: {} did not answer a ping within {} s; closing the connection", session.address,
+           session.username, limits.ping_timeout_seconds);
+      return close_session(id, session, errc::timed_out);
+    }
+    next = deadline;
+  } else {
+    const auto idle_until = session.last_input + seconds(limits.idle_ping_seconds);
+    if (now.steady >= idle_until) {
+      session.ping = now.steady;
+      counters_.pings_sent.add();
+      outbox_.send(id, protocol::Ping{next_ping_id_++, 0});
+      next = now.steady + seconds(limits.ping_timeout_seconds);
+    } else {
+      next = idle_until;
+    }
+  }
+  if (session.probe) next = std::min(next, *session.probe);
+  schedule(id, session, next);
 }
+
+// ---- Requests ----
 
 void Hub::reply_error(SessionId id, protocol::RequestId request, errc code,
                       std::string_view detail) {
@@ -121,22 +214,26 @@ void Hub::reply_error(SessionId id, protocol::RequestId request, errc code,
 }
 
 void Hub::fail_and_close(SessionId id, protocol::RequestId request, errc code) {
+  Session* session = find(id);
+  if (session == nullptr || session->stage == Stage::closed) return;
   reply_error(id, request, code);
-  outbox_.close(id, code);
+  close_session(id, *session, code);
 }
 
 void Hub::handle(SessionId id, const protocol::Message& message, const Instant& now) {
-  const auto it = sessions_.find(id);
-  if (it == sessions_.end()) return;
-  Session& session = it->second;
+  Session* found = find(id);
+  if (found == nullptr || found->stage == Stage::closed) return;
+  Session& session = *found;
   const auto type = protocol::type_of(message);
   const auto request = request_id_of(message);
+  seen(now);
 
+  // The answer to one of our pings: input() has already taken note.
+  if (type == protocol::MessageType::pong && session.version >= 2) return;
   if (!protocol::is_request(type)) {
     fail_and_close(id, 0, errc::unexpected_message);
     return;
   }
-  if (now.steady > latest_) latest_ = now.steady;
   if (!within_rate(id, session, request, now)) return;
   if (session.stage == Stage::awaiting_hello) {
     if (const auto* hello = std::get_if<protocol::Hello>(&message)) {
@@ -148,11 +245,6 @@ void Hub::handle(SessionId id, const protocol::Message& message, const Instant& 
   }
   if (const auto* ping = std::get_if<protocol::Ping>(&message)) {
     outbox_.send(id, protocol::Pong{ping->request_id, ping->payload});
-    return;
-  }
-  if (session.stage == Stage::checking_password) {
-    // Unreachable through the adapter, which holds input back meanwhile.
-    reply_error(id, request, errc::unexpected_message);
     return;
   }
   if (session.stage == Stage::awaiting_login) {
@@ -179,6 +271,13 @@ void Hub::handle(SessionId id, const protocol::Message& message, const Instant& 
              message);
 }
 
+void Hub::unsupported(SessionId id, protocol::RequestId request) {
+  Session* session = find(id);
+  if (session == nullptr || session->stage == Stage::closed) return;
+  counters_.unsupported_requests.add();
+  reply_error(id, request, errc::unsupported_request);
+}
+
 // One token per request of any kind. A refused request is answered with
 // rate_limited and not carried out; a connection that goes on regardless is
 // closed.
@@ -190,6 +289,7 @@ bool Hub::within_rate(SessionId id, Session& session, protocol::RequestId reques
   const auto interval = TokenBucket::interval_for(limits.message_rate, std::chrono::seconds(1));
   if (session.requests.try_take(now.steady, interval, limits.message_burst)) return true;
 
+  counters_.rate_limited.add();
   const auto& who = session.username.empty() ? std::string_view("a client") : session.username;
   if (++session.refusals == 1) {
     warn("{}: {} is sending faster than {} requests/s; refusing requests", session.address, who,
@@ -200,7 +300,7 @@ bool Hub::within_rate(SessionId id, Session& session, protocol::RequestId reques
          session.refusals);
     outbox_.send(id, protocol::ShutdownEvent{static_cast<std::uint16_t>(errc::rate_limited),
                                              "sending too fast"});
-    outbox_.close(id, errc::rate_limited);
+    close_session(id, session, errc::rate_limited);
     return false;
   }
   reply_error(id, request, errc::rate_limited);
@@ -215,6 +315,7 @@ TokenBucket::Duration Hub::failed_login_interval() const noexcept {
 
 void Hub::count_failed_login(const Session& session, const Instant& now) {
   const auto& limits = config_.limits;
+  counters_.failed_logins.add();
   if (limits.max_failed_logins_per_ip == 0) return;
   const auto interval = failed_login_interval();
   auto& bucket = peers_[session.peer_key].failed_logins;
@@ -226,14 +327,19 @@ void Hub::count_failed_login(const Session& session, const Instant& now) {
 }
 
 void Hub::on_hello(SessionId id, Session& session, const protocol::Hello& hello) {
-  if (hello.min_version > protocol::version || hello.max_version < protocol::version) {
+  const auto version = std::min(hello.max_version, protocol::version);
+  if (version < hello.min_version || version < protocol::min_version) {
     fail_and_close(id, hello.request_id, errc::unsupported_version);
     return;
   }
   session.stage = Stage::awaiting_login;
-  outbox_.send(id, protocol::HelloOk{hello.request_id, protocol::version, config_.software,
+  session.version = version;
+  outbox_.negotiated(id, version);
+  outbox_.send(id, protocol::HelloOk{hello.request_id, version, config_.software,
                                      static_cast<std::uint32_t>(config_.limits.max_frame_size)});
 }
+
+// ---- Login: block check, password, block check again, name claim ----
 
 void Hub::on_login(SessionId id, Session& session, const protocol::Login& login,
                    const Instant& now) {
@@ -251,113 +357,235 @@ void Hub::on_login(SessionId id, Session& session, const protocol::Login& login,
     reply_error(id, login.request_id, errc::invalid_username);
     return;
   }
-  if (accounts_[login.username].blocked_until > now.steady) {
-    info("{}: {} tried to log in while blocked", session.address, login.username);
-    fail_and_close(id, login.request_id, errc::account_blocked);
-    return;
-  }
-  if (checker_ != nullptr && authenticator_->slow(login.username)) {
+  session.stage = Stage::logging_in;
+  session.pending = {login.request_id, login.username, login.password, login.udp_port, false};
+  store_.is_blocked(login.username, now.wall, then<bool>([this, id, now](bool blocked) {
+                      Session* s = find(id);
+                      if (s == nullptr || s->stage != Stage::logging_in) return;
+                      if (blocked) {
+                        info("{}: {} tried to log in while blocked", s->address,
+                             s->pending.username);
+                        return fail_and_close(id, s->pending.request, errc::account_blocked);
+                      }
+                      check_password(id, *s, now);
+                    }));
+}
+
+void Hub::check_password(SessionId id, Session& session, const Instant& now) {
+  const auto& limits = config_.limits;
+  auto& pending = session.pending;
+  if (checker_ != nullptr && authenticator_->slow(pending.username)) {
     if (limits.max_pending_password_checks != 0 &&
         checks_in_flight_ >= limits.max_pending_password_checks) {
       warn("{}: login as {} refused: {} password checks are already waiting", session.address,
-           login.username, checks_in_flight_);
-      reply_error(id, login.request_id, errc::rate_limited, "too many logins in progress");
-      return;
+           pending.username, checks_in_flight_);
+      counters_.rate_limited.add();
+      reply_error(id, pending.request, errc::rate_limited, "too many logins in progress");
+      return end_login(id, session);
     }
     ++checks_in_flight_;
     // Counted as failed until it succeeds, so guesses sent side by side
     // cannot outrun the per-address limit.
     count_failed_login(session, now);
-    session.stage = Stage::checking_password;
-    session.pending = PendingLogin{login.request_id, login.username, login.udp_port};
-    checker_->check(id, login.username, login.password);
+    pending.counted = true;
+    checker_->check(id, pending.username, std::exchange(pending.password, {}));
     return;
   }
-  const bool ok = authenticator_->verify(login.username, login.password);
-  if (!ok) count_failed_login(session, now);
-  finish_login(id, session, login.request_id, login.username, login.udp_port, ok, now);
+  const bool ok = authenticator_->verify(pending.username, pending.password);
+  pending.password.clear();
+  password_result(id, ok, now);
 }
 
 void Hub::password_checked(SessionId id, bool ok, const Instant& now) {
   if (checks_in_flight_ > 0) --checks_in_flight_;
-  if (now.steady > latest_) latest_ = now.steady;
-  const auto it = sessions_.find(id);
-  if (it == sessions_.end() || it->second.stage != Stage::checking_password) return;
-  Session& session = it->second;
-  const auto pending = std::move(*session.pending);
-  session.pending.reset();
-  session.stage = Stage::awaiting_login;
-  if (ok && config_.limits.max_failed_logins_per_ip != 0) {
-    peers_[session.peer_key].failed_logins.give_back(failed_login_interval());
+  seen(now);
+  password_result(id, ok, now);
+}
+
+void Hub::password_result(SessionId id, bool ok, const Instant& now) {
+  Session* session = find(id);
+  if (session == nullptr || session->stage != Stage::logging_in) return;
+  auto& pending = session->pending;
+  if (!ok) {
+    if (!pending.counted) count_failed_login(*session, now);
+    store_.login_failed(
+        pending.username, now.wall, then<FailedLogin>([this, id](FailedLogin failed) {
+          Session* s = find(id);
+          if (s == nullptr || s->stage != Stage::logging_in) return;
+          if (failed.blocked_now) {
+            counters_.blocks.add();
+            warn("{}: {} blocked after {} failed logins", s->address, s->pending.username,
+                 config_.max_attempts);
+            return fail_and_close(id, s->pending.request, errc::account_blocked_now);
+          }
+          reply_error(id, s->pending.request, errc::invalid_password);
+          end_login(id, *s);
+        }));
+    return;
+  }
+  if (pending.counted && config_.limits.max_failed_logins_per_ip != 0) {
+    peers_[session->peer_key].failed_logins.give_back(failed_login_interval());
   }
   // Guesses checked meanwhile may have blocked the account: then even a
   // right password must not get in.
-  if (accounts_[pending.username].blocked_until > now.steady) {
-    info("{}: {} tried to log in while blocked", session.address, pending.username);
-    fail_and_close(id, pending.request, errc::account_blocked);
-    return;
-  }
-  finish_login(id, session, pending.request, pending.username, pending.udp_port, ok, now);
+  store_.is_blocked(pending.username, now.wall, then<bool>([this, id, now](bool blocked) {
+                      Session* s = find(id);
+                      if (s == nullptr || s->stage != Stage::logging_in) return;
+                      if (blocked) {
+                        info("{}: {} tried to log in while blocked", s->address,
+                             s->pending.username);
+                        return fail_and_close(id, s->pending.request, errc::account_blocked);
+                      }
+                      claim_name(id, now);
+                    }));
 }
 
-void Hub::finish_login(SessionId id, Session& session, protocol::RequestId request,
-                       std::string_view username, std::uint16_t udp_port, bool ok,
-                       const Instant& now) {
-  auto& account = accounts_[std::string(username)];
-  if (!ok) {
-    if (++account.failures >= config_.max_attempts) {
-      account.failures = 0;
-      account.blocked_until = now.steady + config_.block_duration;
-      warn("{}: {} blocked after {} failed logins", session.address, username,
-           config_.max_attempts);
-      fail_and_close(id, request, errc::account_blocked_now);
-    } else {
-      reply_error(id, request, errc::invalid_password);
+void Hub::claim_name(SessionId id, const Instant& now) {
+  Session* session = find(id);
+  if (session == nullptr || session->stage != Stage::logging_in) return;
+  PresenceEntry entry{
+      {session->pending.username, now.wall, session->address, session->pending.udp_port}, {{}, id}};
+  presence_.claim(
+      std::move(entry),
+      then<std::optional<PresenceEntry>>([this, id, now](std::optional<PresenceEntry> holder) {
+        Session* s = find(id);
+        if (s == nullptr || s->stage != Stage::logging_in) {
+          // Gone while the claim was decided: give the name back.
+          if (!holder && s != nullptr) presence_.release(s->pending.username, id);
+          return;
+        }
+        if (holder) return name_taken(id, *holder, now);
+        auto& pending = s->pending;
+        s->stage = Stage::online;
+        s->username = pending.username;
+        s->udp_port = pending.udp_port;
+        s->last_input = now.steady;
+        const auto online = presence_.online();
+        logs_.user_online(online.size(), online.back());
+        store_.login_succeeded(s->username);
+        counters_.logins.add();
+        counters_.online.set(online.size());
+        outbox_.send(id, protocol::LoginOk{pending.request, s->username});
+        outbox_.resume(id);
+        info("{} is online", s->username);
+        unschedule(id, *s);
+        check_deadlines(id, *s, now);
+        if (observer_.on_login) observer_.on_login(s->username, s->address, s->udp_port);
+      }));
+}
+
+// A second login to an online account: a session that can answer pings is
+// probed first, so that a peer that vanished without closing (a dropped
+// network) does not keep its user out until TCP notices.
+void Hub::name_taken(SessionId id, const PresenceEntry& holder, const Instant& now) {
+  Session* session = find(id);
+  Session* live = holder.where.local() ? find(holder.where.session) : nullptr;
+  if (live == nullptr || live->stage != Stage::online || live->version < 2) {
+    reply_error(id, session->pending.request, errc::already_logged_in);
+    end_login(id, *session);
+    return;
+  }
+  live->waiting.push_back(id);
+  if (live->probe) return;
+  counters_.login_probes.add();
+  live->probe = now.steady + config_.probe_timeout;
+  outbox_.send(holder.where.session, protocol::Ping{next_ping_id_++, 0});
+  if (!live->due || *live->due > *live->probe) schedule(holder.where.session, *live, *live->probe);
+}
+
+void Hub::resolve_probe(SessionId id, Session& session, bool alive, const Instant& now) {
+  session.probe.reset();
+  auto waiting = std::exchange(session.waiting, {});
+  if (alive) {
+    for (const auto other : waiting) {
+      Session* login = find(other);
+      if (login == nullptr || login->stage != Stage::logging_in) continue;
+      reply_error(other, login->pending.request, errc::already_logged_in);
+      end_login(other, *login);
+      if (session.version >= 2) {
+        outbox_.send(id, protocol::LoginAttemptEvent{login->address, now.wall});
+      }
     }
     return;
   }
-  if (online_session(username) != 0) {
-    reply_error(id, request, errc::already_logged_in);
-    return;
+  info("{}: {} did not answer within {} ms while another login waited; closing it", session.address,
+       session.username, config_.probe_timeout.count());
+  counters_.ping_timeouts.add();
+  close_session(id, session, errc::timed_out);
+  for (const auto other : waiting)
+    claim_name(other, now);
+}
+
+// The login is over without a session: input flows again.
+void Hub::end_login(SessionId id, Session& session) {
+  session.stage = Stage::awaiting_login;
+  session.pending.password.clear();
+  outbox_.resume(id);
+}
+
+// ---- Commands ----
+
+const PresenceEntry* Hub::peer_for(SessionId id, const Session& session,
+                                   protocol::RequestId request, const std::string& to) {
+  if (to == session.username) {
+    reply_error(id, request, errc::cannot_message_self);
+    return nullptr;
   }
-  account.failures = 0;
-  session.stage = Stage::online;
-  session.username = username;
-  session.udp_port = udp_port;
-  online_by_name_.emplace(session.username, id);
-  online_.push_back({session.username, now.wall, session.address, session.udp_port});
-  logs_.user_online(online_.size(), online_.back());
-  outbox_.send(id, protocol::LoginOk{request, session.username});
-  info("{} is online", session.username);
-  if (observer_.on_login) observer_.on_login(session.username, session.address, session.udp_port);
+  const auto* target = presence_.find(to);
+  if (target == nullptr) reply_error(id, request, errc::user_not_online, to);
+  return target;
+}
+
+void Hub::deliver(std::span<const std::string> users, const protocol::Message& message) {
+  recipients_.clear();
+  for (const auto& user : users) {
+    const auto* entry = presence_.find(user);
+    if (entry != nullptr && entry->where.local()) recipients_.push_back(entry->where.session);
+  }
+  outbox_.send_to_many(recipients_, message);
+}
+
+void Hub::deliver(const std::string& user, const protocol::Message& message) {
+  deliver(std::span<const std::string>(&user, 1), message);
 }
 
 void Hub::on_direct(SessionId id, Session& session, const protocol::DirectSend& request,
                     const Instant& now) {
   info("{} issued msgto command", session.username);
-  const auto text = clean_text(request.text, config_.limits.max_text);
+  auto text = clean_text(request.text, config_.limits.max_text);
   if (!text) {
     reply_error(id, request.request_id, errc::invalid_text);
     return;
   }
-  const auto target = peer_for(id, session, request.request_id, request.to);
-  if (target == 0) return;
-  auto& event = std::get<protocol::DirectEvent>(direct_event_);
-  event.from = session.username;
-  event.timestamp = now.wall;
-  event.text = *text;
-  outbox_.send(target, direct_event_);
-  outbox_.send(id, protocol::DirectSent{request.request_id, now.wall});
-  logs_.direct_message(now.wall, session.username, *text);
-  if (observer_.on_direct_message) observer_.on_direct_message(session.username, request.to, *text);
+  if (peer_for(id, session, request.request_id, request.to) == nullptr) return;
+  std::string body(*text);
+  store_.append_direct_message(
+      session.username, request.to, body, now.wall,
+      then<StoredMessage>([this, id, request_id = request.request_id, from = session.username,
+                           to = request.to, body, wall = now.wall](StoredMessage stored) {
+        if (!stored.outcome.ok()) {
+          counters_.store_failures.add();
+          return reply_error(id, request_id, stored.outcome.code, stored.outcome.detail);
+        }
+        auto& event = std::get<protocol::DirectEvent>(direct_event_);
+        event.from = from;
+        event.timestamp = wall;
+        event.text = body;
+        deliver(to, direct_event_);
+        outbox_.send(id, protocol::DirectSent{request_id, wall});
+        logs_.direct_message(wall, from, body);
+        counters_.direct_messages.add();
+        if (observer_.on_direct_message) observer_.on_direct_message(from, to, body);
+      }));
 }
 
 void Hub::on_active_users(SessionId id, const Session& session,
                           const protocol::ActiveUsersQuery& request) {
   info("{} issued activeuser command", session.username);
   protocol::ActiveUsers reply{request.request_id, {}};
-  reply.users.reserve(online_.size());
-  for (const auto& record : online_) {
+  const auto online = presence_.online();
+  reply.users.reserve(online.size());
+  for (const auto& record : online) {
     if (record.username == session.username) continue;
     reply.users.push_back({record.username, record.address, record.udp_port, record.since});
     if (reply.users.size() == config_.limits.max_list_entries) break;
@@ -371,180 +599,176 @@ void Hub::on_group_create(SessionId id, Session& session, const protocol::GroupC
     reply_error(id, request.request_id, errc::invalid_group_name, request.group);
     return;
   }
-  if (groups_.contains(request.group)) {
-    reply_error(id, request.request_id, errc::group_exists, request.group);
-    return;
-  }
-  Group group;
-  group.members.push_back({session.username, true});
+  std::vector<std::string> invited;
   for (const auto& name : request.members) {
-    if (name == session.username || group.find(name) != nullptr) continue;
-    if (!is_valid_username(name, config_.limits.max_username) || online_session(name) == 0) {
+    if (name == session.username ||
+        std::find(invited.begin(), invited.end(), name) != invited.end()) {
+      continue;
+    }
+    if (!is_valid_username(name, config_.limits.max_username) || presence_.find(name) == nullptr) {
       reply_error(id, request.request_id, errc::user_not_online, name);
       return;
     }
-    group.members.push_back({name, false});
+    invited.push_back(name);
   }
-  if (group.members.size() > config_.limits.max_group_members) {
+  if (invited.size() + 1 > config_.limits.max_group_members) {
     warn("{}: {} tried to create group {} with {} members; the limit is {}", session.address,
-         session.username, request.group, group.members.size(), config_.limits.max_group_members);
+         session.username, request.group, invited.size() + 1, config_.limits.max_group_members);
     reply_error(id, request.request_id, errc::limit_reached, request.group);
     return;
   }
-  for (const auto& member : group.members) {
-    if (groups_per_user_[member.name] >= config_.limits.max_groups_per_user) {
-      warn("{}: {} tried to create group {}, but {} is in {} groups already (the limit)",
-           session.address, session.username, request.group, member.name,
-           config_.limits.max_groups_per_user);
-      reply_error(id, request.request_id, errc::limit_reached, member.name);
-      return;
-    }
-  }
-  for (const auto& member : group.members)
-    ++groups_per_user_[member.name];
-
-  protocol::GroupCreated reply{request.request_id, request.group, {}};
-  reply.members.reserve(group.members.size());
-  for (const auto& member : group.members)
-    reply.members.push_back(member.name);
-  std::vector<std::string> invited(reply.members.begin() + 1, reply.members.end());
-
-  logs_.group_created(request.group);
-  outbox_.send(id, reply);
-  const protocol::InviteEvent invitation{request.group, session.username};
-  recipients_.clear();
-  for (const auto& name : invited)
-    recipients_.push_back(online_session(name));
-  outbox_.send_to_many(recipients_, invitation);
-  groups_.emplace(request.group, std::move(group));
-  info("{} created group {}", session.username, request.group);
-  if (observer_.on_group_created) {
-    observer_.on_group_created(request.group, session.username, invited);
-  }
+  store_.create_group(
+      request.group, session.username, invited,
+      then<StoreOutcome>([this, id, request_id = request.request_id, group = request.group,
+                          creator = session.username, address = session.address,
+                          invited](StoreOutcome outcome) {
+        if (!outcome.ok()) {
+          if (outcome.code == errc::limit_reached) {
+            warn("{}: {} tried to create group {}: limit reached for {}", address, creator, group,
+                 outcome.detail);
+          }
+          return reply_error(id, request_id, outcome.code, outcome.detail);
+        }
+        protocol::GroupCreated reply{request_id, group, {}};
+        reply.members.reserve(invited.size() + 1);
+        reply.members.push_back(creator);
+        reply.members.insert(reply.members.end(), invited.begin(), invited.end());
+        logs_.group_created(group);
+        outbox_.send(id, reply);
+        deliver(invited, protocol::InviteEvent{group, creator});
+        info("{} created group {}", creator, group);
+        if (observer_.on_group_created) observer_.on_group_created(group, creator, invited);
+      }));
 }
 
 void Hub::on_group_join(SessionId id, Session& session, const protocol::GroupJoin& request) {
   info("{} issued joingroup command", session.username);
-  const auto it = groups_.find(request.group);
-  if (it == groups_.end()) {
-    reply_error(id, request.request_id, errc::group_not_found, request.group);
-    return;
-  }
-  Member* member = it->second.find(session.username);
-  if (member == nullptr) {
-    reply_error(id, request.request_id, errc::not_invited, request.group);
-    return;
-  }
-  if (member->joined) {
-    reply_error(id, request.request_id, errc::already_joined, request.group);
-    return;
-  }
-  member->joined = true;
-  outbox_.send(id, protocol::GroupJoined{request.request_id, request.group});
-  if (observer_.on_group_joined) observer_.on_group_joined(request.group, session.username);
+  store_.join_group(
+      request.group, session.username,
+      then<StoreOutcome>([this, id, request_id = request.request_id, group = request.group,
+                          user = session.username](StoreOutcome outcome) {
+        if (!outcome.ok()) {
+          return reply_error(id, request_id, outcome.code, outcome.detail);
+        }
+        outbox_.send(id, protocol::GroupJoined{request_id, group});
+        if (observer_.on_group_joined) observer_.on_group_joined(group, user);
+      }));
 }
 
 void Hub::on_group_send(SessionId id, Session& session, const protocol::GroupSend& request,
                         const Instant& now) {
   info("{} issued groupmsg command", session.username);
-  const auto it = groups_.find(request.group);
-  if (it == groups_.end()) {
-    reply_error(id, request.request_id, errc::group_not_found_for_message, request.group);
-    return;
-  }
-  Group& group = it->second;
-  const Member* sender = group.find(session.username);
-  if (sender == nullptr) {
-    reply_error(id, request.request_id, errc::not_group_member, request.group);
-    return;
-  }
-  if (!sender->joined) {
-    reply_error(id, request.request_id, errc::group_not_joined, request.group);
-    return;
-  }
   const auto text = clean_text(request.text, config_.limits.max_text);
   if (!text) {
     reply_error(id, request.request_id, errc::invalid_text);
     return;
   }
-  recipients_.clear();
-  for (const auto& member : group.members) {
-    if (!member.joined || member.name == session.username) continue;
-    if (const auto target = online_session(member.name); target != 0) {
-      recipients_.push_back(target);
-    }
-  }
-  auto& event = std::get<protocol::GroupEvent>(group_event_);
-  event.group = request.group;
-  event.from = session.username;
-  event.timestamp = now.wall;
-  event.text = *text;
-  outbox_.send_to_many(recipients_, group_event_);
-  outbox_.send(id, protocol::GroupSent{request.request_id, now.wall});
-  logs_.group_message(request.group, now.wall, session.username, *text);
-  if (observer_.on_group_message) {
-    observer_.on_group_message(request.group, session.username, *text);
-  }
+  std::string body(*text);
+  store_.append_group_message(
+      request.group, session.username, body, now.wall,
+      then<StoredGroupMessage>([this, id, request_id = request.request_id, group = request.group,
+                                from = session.username, body,
+                                wall = now.wall](StoredGroupMessage stored) {
+        if (!stored.outcome.ok()) {
+          return reply_error(id, request_id, stored.outcome.code, stored.outcome.detail);
+        }
+        auto& event = std::get<protocol::GroupEvent>(group_event_);
+        event.group = group;
+        event.from = from;
+        event.timestamp = wall;
+        event.text = body;
+        deliver(stored.recipients, group_event_);
+        outbox_.send(id, protocol::GroupSent{request_id, wall});
+        logs_.group_message(group, wall, from, body);
+        counters_.group_messages.add();
+        counters_.group_deliveries.add(recipients_.size());
+        if (observer_.on_group_message) observer_.on_group_message(group, from, body);
+      }));
 }
 
 void Hub::on_file_offer(SessionId id, Session& session, const protocol::FileOffer& request) {
   info("{} issued p2pvideo command", session.username);
-  const auto target = peer_for(id, session, request.request_id, request.to);
-  if (target == 0) return;
-  const Session& receiver = sessions_.at(target);
+  if (!printable(request.file_name)) {
+    reply_error(id, request.request_id, errc::invalid_argument, "file name");
+    return;
+  }
+  const auto* receiver = peer_for(id, session, request.request_id, request.to);
+  if (receiver == nullptr) return;
   std::uint64_t transfer_id = 0;
   while (transfer_id == 0) {
     random_({reinterpret_cast<std::uint8_t*>(&transfer_id), sizeof transfer_id});
   }
   protocol::TransferKey key{};
   random_(key);
-  outbox_.send(target, protocol::FileIncomingEvent{transfer_id, session.username, request.file_name,
-                                                   request.size, request.sha256, session.address,
-                                                   session.udp_port, key});
-  outbox_.send(id, protocol::FileOfferOk{request.request_id, transfer_id, receiver.address,
-                                         receiver.udp_port, key});
+  const auto address = receiver->record.address;
+  const auto udp_port = receiver->record.udp_port;
+  deliver(request.to, protocol::FileIncomingEvent{transfer_id, session.username, request.file_name,
+                                                  request.size, request.sha256, session.address,
+                                                  session.udp_port, key});
+  outbox_.send(id, protocol::FileOfferOk{request.request_id, transfer_id, address, udp_port, key});
 }
 
 void Hub::on_logout(SessionId id, Session& session, const protocol::Logout& request) {
   outbox_.send(id, protocol::LoggedOut{request.request_id, session.username});
-  go_offline(session);
-  outbox_.close(id, errc::peer_closed);
+  close_session(id, session, errc::peer_closed);
 }
 
-void Hub::go_offline(Session& session) {
+// ---- Ends ----
+
+void Hub::go_offline(SessionId id, Session& session) {
   if (session.stage != Stage::online) return;
-  online_by_name_.erase(session.username);
-  std::erase_if(online_, [&](const OnlineRecord& r) { return r.username == session.username; });
+  presence_.release(session.username, id);
+  counters_.online.set(presence_.online().size());
   logs_.user_offline();
   session.stage = Stage::awaiting_login;
   info("{} logged out", session.username);
   if (observer_.on_logout) observer_.on_logout(session.username);
 }
 
+void Hub::close_session(SessionId id, Session& session, errc reason) {
+  if (session.stage == Stage::closed) return;
+  go_offline(id, session);
+  unschedule(id, session);
+  session.stage = Stage::closed;
+  session.ping.reset();
+  // Logins that waited for this session's probe may have the name now.
+  session.probe.reset();
+  const auto waiting = std::exchange(session.waiting, {});
+  outbox_.close(id, reason);
+  if (!waiting.empty()) {
+    const Instant now = latest_;
+    for (const auto other : waiting)
+      claim_name(other, now);
+  }
+}
+
 void Hub::disconnected(SessionId id) {
   const auto it = sessions_.find(id);
   if (it == sessions_.end()) return;
-  go_offline(it->second);
-  const auto peer = peers_.find(it->second.peer_key);
+  Session& session = it->second;
+  if (session.stage != Stage::closed) {
+    go_offline(id, session);
+    unschedule(id, session);
+    const auto waiting = std::exchange(session.waiting, {});
+    session.stage = Stage::closed;
+    const Instant now = latest_;
+    for (const auto other : waiting)
+      claim_name(other, now);
+  }
+  if (session.due) deadlines_.erase({*session.due, id});
+  const auto peer = peers_.find(session.peer_key);
   if (peer != peers_.end() && --peer->second.connections == 0 &&
-      peer->second.failed_logins.full(latest_)) {
+      peer->second.failed_logins.full(latest_.steady)) {
     peers_.erase(peer);
   }
   sessions_.erase(it);
 }
 
-void Hub::login_timeout(SessionId id) {
-  const auto it = sessions_.find(id);
-  if (it == sessions_.end() || it->second.stage == Stage::online) return;
-  info("{}: no login within {} s; closing the connection", it->second.address,
-       config_.limits.login_timeout_seconds);
-  outbox_.send(id, protocol::ShutdownEvent{static_cast<std::uint16_t>(errc::login_timeout),
-                                           "no login within the time limit"});
-  outbox_.close(id, errc::login_timeout);
+void Hub::close(SessionId id, errc reason) {
+  if (Session* session = find(id)) close_session(id, *session, reason);
 }
 
 void Hub::protocol_error(SessionId id, std::error_code error) {
-  if (!sessions_.contains(id)) return;
   const auto code =
       error.category() == category() ? static_cast<errc>(error.value()) : errc::malformed_frame;
   fail_and_close(id, 0, code);
@@ -554,11 +778,13 @@ void Hub::shutdown() {
   const protocol::ShutdownEvent notice{static_cast<std::uint16_t>(errc::server_shutdown),
                                        "server shutting down"};
   recipients_.clear();
-  for (const auto& [id, session] : sessions_)
-    recipients_.push_back(id);
+  for (const auto& [id, session] : sessions_) {
+    if (session.stage != Stage::closed) recipients_.push_back(id);
+  }
   outbox_.send_to_many(recipients_, notice);
-  for (const auto id : recipients_)
-    outbox_.close(id, errc::server_shutdown);
+  for (const auto id : std::vector<SessionId>(recipients_)) {
+    if (Session* session = find(id)) close_session(id, *session, errc::server_shutdown);
+  }
 }
 
 }  // namespace tessenger::core

@@ -1,15 +1,20 @@
 #pragma once
 
-// The chat domain without I/O: sessions, accounts and blocks, presence,
-// groups and what gets logged. The adapter feeds it decoded requests and the
-// time; it answers through an Outbox. Single-threaded by design: the server
-// calls it from one strand.
+// The chat domain without I/O: sessions and their deadlines, logins and
+// blocks, presence, groups and what gets logged. The adapter feeds it
+// decoded requests and the time; it answers through an Outbox, and it owns
+// every deadline (login, idle ping, ping answer, duplicate-login probe): the
+// adapter arms one timer for next_expiry() and calls expire() when it fires,
+// as ngtcp2's get_expiry/handle_expiry do. Groups, memberships, blocks and
+// messages live behind the asynchronous Store; names behind Presence.
+// Single-threaded by design: the server calls it from one strand.
 
 #include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
@@ -21,15 +26,17 @@
 #include <tessenger/errc.hpp>
 #include <tessenger/protocol.hpp>
 #include <tessenger/server_types.hpp>
+#include <tessenger/store.hpp>
 
+#include "core/completions.hpp"
+#include "core/counters.hpp"
 #include "core/log_store.hpp"
+#include "core/presence.hpp"
 #include "core/rate_limit.hpp"
 
 namespace tessenger::core {
 
-using SessionId = std::uint64_t;
-
-/// The time, injected: steady for blocks and timeouts, wall for timestamps.
+/// The time, injected: steady for deadlines, wall for timestamps and blocks.
 struct Instant {
   std::chrono::steady_clock::time_point steady;
   protocol::Timestamp wall = 0;  ///< microseconds since the epoch
@@ -41,10 +48,16 @@ class Outbox {
  public:
   virtual ~Outbox() = default;
   virtual void send(SessionId to, const protocol::Message& message) = 0;
-  /// One message to many sessions; the adapter encodes it once.
+  /// One message to many sessions; the adapter encodes it once per version.
   virtual void send_to_many(std::span<const SessionId> to, const protocol::Message& message) = 0;
-  /// Close the session once what is queued for it has been written.
+  /// The session's protocol version, agreed in Hello: encode what it is sent in it.
+  virtual void negotiated(SessionId session, std::uint8_t version) = 0;
+  /// Close the session: write what is queued, then close the socket, and
+  /// call Hub::disconnected when it is closed. The hub has already
+  /// forgotten the session's user.
   virtual void close(SessionId session, errc reason) = 0;
+  /// The session wants input again (see Hub::wants_input).
+  virtual void resume(SessionId session) = 0;
 };
 
 /// Runs slow password checks (Authenticator::slow) away from the hub's
@@ -53,8 +66,7 @@ class PasswordChecker {
  public:
   virtual ~PasswordChecker() = default;
   /// Starts checking; the result must come back, exactly once and on the
-  /// hub's thread, through Hub::password_checked. Until then the adapter
-  /// feeds the hub nothing more from that session.
+  /// hub's thread, through Hub::password_checked.
   virtual void check(SessionId session, std::string username, std::string password) = 0;
 };
 
@@ -63,54 +75,97 @@ struct HubConfig {
   std::chrono::seconds block_duration{10};
   Limits limits;
   std::string software = "tessenger-server";
+  /// How long a session that looks alive has to answer the probe that a
+  /// second login to its account starts.
+  std::chrono::milliseconds probe_timeout{2000};
 };
 
 using RandomBytes = std::function<void(std::span<std::uint8_t>)>;
 
+/// What the hub needs from outside, besides its configuration.
+struct HubParts {
+  std::shared_ptr<const Authenticator> authenticator;
+  LogStore& logs;
+  Store& store;
+  Presence& presence;
+  Outbox& outbox;
+  Completions::Post post;  ///< runs a task later on the hub's thread
+  RandomBytes random;
+  PasswordChecker* checker = nullptr;  ///< none: passwords are checked inline
+  LogSink log;
+};
+
 class Hub {
  public:
-  /// Without a `checker`, every password is checked at once, on the caller's thread.
-  Hub(HubConfig config, std::shared_ptr<const Authenticator> authenticator, LogStore& logs,
-      Outbox& outbox, ServerObserver observer, LogSink log, RandomBytes random,
-      PasswordChecker* checker = nullptr);
+  using SteadyTime = std::chrono::steady_clock::time_point;
+
+  Hub(HubConfig config, HubParts parts);
+
+  void set_observer(ServerObserver observer) { observer_ = std::move(observer); }
 
   /// A connection was accepted from `address` (textual IP). Returns false,
   /// having logged why, if a connection limit refuses it; the adapter then
-  /// closes it without telling the hub again.
-  bool connected(SessionId session, std::string address);
+  /// closes it without telling the hub again. A session counts against the
+  /// limits until disconnected(), even while it is closing.
+  bool connected(SessionId session, std::string address, const Instant& now);
+  /// Bytes arrived from the session (any bytes prove it alive).
+  void input(SessionId session, const Instant& now);
   void handle(SessionId session, const protocol::Message& message, const Instant& now);
-  /// The connection is gone (closed by either side). Logs the user out.
+  /// The session sent a request of a type this version does not know.
+  void unsupported(SessionId session, protocol::RequestId request);
+  /// The session's socket is closed (by either side): it is forgotten.
   void disconnected(SessionId session);
   /// The result of a PasswordChecker::check; the login goes on from there.
   void password_checked(SessionId session, bool ok, const Instant& now);
-  /// The login timer of a session expired; closes it if it is not logged in.
-  void login_timeout(SessionId session);
+  /// Closes the session for a reason found outside the protocol (no reply is sent).
+  void close(SessionId session, errc reason);
   /// The session's byte stream failed to decode.
   void protocol_error(SessionId session, std::error_code error);
   /// Server stopping: every session gets a ShutdownEvent and is closed.
   void shutdown();
-  /// Writes buffered log lines (call after each batch of work).
-  void flush_logs() { logs_.flush(online_); }
 
-  std::span<const OnlineRecord> online() const noexcept { return online_; }
-  bool is_online(std::string_view username) const;
+  /// False while the session must not be fed (a login under way, closing):
+  /// the adapter keeps its input until Outbox::resume.
+  bool wants_input(SessionId session) const;
+  /// The earliest deadline of any session, if there is one.
+  std::optional<SteadyTime> next_expiry() const;
+  /// Acts on every deadline at or before `now`.
+  void expire(const Instant& now);
+
+  /// Writes buffered log lines (call after each batch of work).
+  void flush_logs() { logs_.flush(presence_.online()); }
+  std::span<const OnlineRecord> online() const { return presence_.online(); }
+  bool is_online(std::string_view username) const { return presence_.find(username) != nullptr; }
+  const HubCounters& counters() const noexcept { return counters_; }
+  std::size_t sessions() const noexcept { return sessions_.size(); }
+  /// Store and presence operations whose results have not come back yet.
+  std::uint64_t pending_operations() const noexcept { return completions_.pending(); }
 
  private:
-  enum class Stage { awaiting_hello, awaiting_login, checking_password, online };
+  enum class Stage { awaiting_hello, awaiting_login, logging_in, online, closed };
   struct PendingLogin {
     protocol::RequestId request = 0;
     std::string username;
+    std::string password;
     std::uint16_t udp_port = 0;
+    bool counted = false;  // counted against the address's failed-login budget
   };
   struct Session {
     std::string address;
     std::string peer_key;  // address_key(address)
     Stage stage = Stage::awaiting_hello;
+    std::uint8_t version = 0;
     std::string username;
     std::uint16_t udp_port = 0;
     TokenBucket requests;
-    std::uint32_t refusals = 0;           // requests refused since the bucket was last full
-    std::optional<PendingLogin> pending;  // while its password is being checked
+    std::uint32_t refusals = 0;  // requests refused since the bucket was last full
+    PendingLogin pending;        // while logging_in
+    SteadyTime connected_at{};
+    SteadyTime last_input{};
+    std::optional<SteadyTime> due;    // its entry in deadlines_
+    std::optional<SteadyTime> ping;   // when the unanswered ping was sent
+    std::optional<SteadyTime> probe;  // deadline of a duplicate-login probe
+    std::vector<SessionId> waiting;   // logins to this account waiting for the probe
   };
   // What is counted per address (see address_key).
   struct Peer {
@@ -118,23 +173,15 @@ class Hub {
     TokenBucket failed_logins;
     std::uint64_t refused = 0;  // connections refused since one was last admitted
   };
-  struct Account {
-    std::uint32_t failures = 0;
-    std::chrono::steady_clock::time_point blocked_until{};
-  };
-  struct Member {
-    std::string name;
-    bool joined = false;
-  };
-  struct Group {
-    std::vector<Member> members;  // creator first, then invitees in order
-    Member* find(std::string_view name);
-  };
 
+  Session* find(SessionId id);
   void on_hello(SessionId id, Session& session, const protocol::Hello& hello);
   void on_login(SessionId id, Session& session, const protocol::Login& login, const Instant& now);
-  void finish_login(SessionId id, Session& session, protocol::RequestId request,
-                    std::string_view username, std::uint16_t udp_port, bool ok, const Instant& now);
+  void check_password(SessionId id, Session& session, const Instant& now);
+  void password_result(SessionId id, bool ok, const Instant& now);
+  void claim_name(SessionId id, const Instant& now);
+  void name_taken(SessionId id, const PresenceEntry& holder, const Instant& now);
+  void end_login(SessionId id, Session& session);
   void on_direct(SessionId id, Session& session, const protocol::DirectSend& request,
                  const Instant& now);
   void on_active_users(SessionId id, const Session& session,
@@ -154,12 +201,27 @@ class Hub {
   void reply_error(SessionId id, protocol::RequestId request, errc code,
                    std::string_view detail = {});
   void fail_and_close(SessionId id, protocol::RequestId request, errc code);
-  void go_offline(Session& session);
-  SessionId online_session(std::string_view username) const;
-  /// The session of `to`, the target of a one-to-one request; 0 after
-  /// answering the request with the error if it is the sender or offline.
-  SessionId peer_for(SessionId id, const Session& session, protocol::RequestId request,
-                     const std::string& to);
+  /// Ends the session in the domain now (its user goes offline) and asks
+  /// the adapter to close it.
+  void close_session(SessionId id, Session& session, errc reason);
+  void go_offline(SessionId id, Session& session);
+  /// Sends `message` to every listed user wherever they are online.
+  void deliver(std::span<const std::string> users, const protocol::Message& message);
+  void deliver(const std::string& user, const protocol::Message& message);
+  /// The online entry of `to`, the target of a one-to-one request; null
+  /// after answering the request with the error if it is the sender or offline.
+  const PresenceEntry* peer_for(SessionId id, const Session& session, protocol::RequestId request,
+                                const std::string& to);
+
+  void schedule(SessionId id, Session& session, SteadyTime at);
+  void unschedule(SessionId id, Session& session);
+  void check_deadlines(SessionId id, Session& session, const Instant& now);
+  void resolve_probe(SessionId id, Session& session, bool alive, const Instant& now);
+
+  template <class T, class Continuation>
+  std::function<void(T)> then(Continuation continuation) {
+    return completions_.wrap<T>(std::move(continuation));
+  }
   template <typename... Args>
   void info(fmt::format_string<Args...> format, Args&&... args) {
     if (log_.enabled(LogLevel::info)) {
@@ -176,28 +238,32 @@ class Hub {
   HubConfig config_;
   std::shared_ptr<const Authenticator> authenticator_;
   LogStore& logs_;
+  Store& store_;
+  Presence& presence_;
   Outbox& outbox_;
-  ServerObserver observer_;
-  LogSink log_;
+  Completions completions_;
   RandomBytes random_;
   PasswordChecker* checker_;
+  LogSink log_;
+  ServerObserver observer_;
+  HubCounters counters_;
 
   std::unordered_map<SessionId, Session> sessions_;
-  std::unordered_map<std::string, Account> accounts_;
-  std::unordered_map<std::string, SessionId> online_by_name_;
-  std::vector<OnlineRecord> online_;  // login order
-  std::unordered_map<std::string, Group> groups_;
-  std::unordered_map<std::string, std::size_t> groups_per_user_;
+  std::set<std::pair<SteadyTime, SessionId>> deadlines_;
   std::vector<SessionId> recipients_;  // reused for every fan-out
   // Events are built in place here, so their strings keep their memory from
-  // one message to the next: no allocation per message.
+  // one message to the next.
   protocol::Message direct_event_{protocol::DirectEvent{}};
   protocol::Message group_event_{protocol::GroupEvent{}};
-  std::unordered_map<std::string, Peer> peers_;
+  StringMap<Peer> peers_;
   std::uint64_t refused_over_total_ = 0;  // refused at max_connections since one was admitted
   std::size_t prune_peers_at_ = 1024;
   std::size_t checks_in_flight_ = 0;
-  SteadyTime latest_{};  // the latest time handle() was given
+  std::uint32_t next_ping_id_ = 1;
+  Instant latest_{};  // the latest time the hub was given
+  void seen(const Instant& now) noexcept {
+    if (now.steady > latest_.steady) latest_ = now;
+  }
 };
 
 }  // namespace tessenger::core

@@ -1,5 +1,7 @@
 #include <tessenger/server.hpp>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
@@ -21,15 +23,18 @@
 #include <asio/strand.hpp>
 #include <asio/write.hpp>
 
+#include "core/counters.hpp"
 #include "core/credentials.hpp"
 #include "core/hub.hpp"
 #include "core/log_store.hpp"
+#include "core/presence.hpp"
+#include "net/callback_gate.hpp"
 
 namespace tessenger {
 namespace {
 
 using asio::ip::tcp;
-using Strand = asio::strand<asio::io_context::executor_type>;
+using Strand = asio::strand<asio::any_io_executor>;
 
 constexpr std::size_t read_buffer_size = 64 * 1024;
 // An idle connection reads into a few hundred bytes of its own; one whose
@@ -37,16 +42,14 @@ constexpr std::size_t read_buffer_size = 64 * 1024;
 // small one again. Only busy connections hold a large buffer, so a server
 // full of idle sessions stays small.
 constexpr std::size_t small_read_size = 512;
-// How long a closing connection may keep its socket half-open so the peer
-// reads our last frames before the close (an early close can turn into a RST
-// that discards them).
+// How long a closing connection may live, whatever its peer does: the time
+// to write what is queued and to wait for the peer's close, so that a last
+// reply is not lost to a reset. A peer that never reads cannot hold it open.
 constexpr auto linger_time = std::chrono::seconds(2);
-
-core::Instant now() {
-  using namespace std::chrono;
-  return {steady_clock::now(),
-          duration_cast<microseconds>(system_clock::now().time_since_epoch()).count()};
-}
+// TCP keepalive for sessions that cannot be pinged (protocol version 1):
+// probes every 5 s after the idle time, 3 unanswered ones close.
+constexpr int keepalive_interval_seconds = 5;
+constexpr int keepalive_probes = 3;
 
 std::string printable_address(const tcp::endpoint& endpoint) {
   auto address = endpoint.address();
@@ -67,56 +70,94 @@ void random_bytes(std::span<std::uint8_t> out) {
   }
 }
 
+void set_keepalive(tcp::socket& socket, std::uint32_t idle_seconds) {
+  std::error_code ec;
+  socket.set_option(asio::socket_base::keep_alive(true), ec);
+  const int fd = socket.native_handle();
+  const int idle = static_cast<int>(std::max<std::uint32_t>(idle_seconds, 1));
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &keepalive_interval_seconds,
+               sizeof keepalive_interval_seconds);
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &keepalive_probes, sizeof keepalive_probes);
+}
+
+// Asio's system category does not compare equal to std::errc values;
+// embedders expect `ec == std::errc::address_in_use` to work.
+std::error_code portable(std::error_code error) {
+  return error.category() == asio::system_category()
+             ? std::error_code(error.value(), std::system_category())
+             : error;
+}
+
 }  // namespace
 
 class Server::Impl final : public std::enable_shared_from_this<Server::Impl>,
                            public core::Outbox,
                            public core::PasswordChecker {
  public:
-  Impl(asio::io_context& io, ServerConfig config, ServerObserver observer)
-      : strand_(asio::make_strand(io)),
+  Impl(const asio::any_io_executor& executor, ServerConfig config, ServerObserver observer)
+      : strand_(asio::make_strand(executor)),
         acceptor_(strand_),
+        expiry_(strand_),
+        accept_retry_(strand_),
         config_(std::move(config)),
-        observer_(std::move(observer)) {}
-
-  const std::string& bind_address() const noexcept { return config_.bind_address; }
+        observer_(std::move(observer)),
+        clock_(config_.clock ? config_.clock : system_clock()),
+        store_(config_.store ? config_.store : make_memory_store()) {
+    // Every call into the embedder's code goes through the gate.
+    if (config_.log.write) {
+      config_.log.write = [gate = gate_, write = std::move(config_.log.write)](
+                              LogLevel level, std::string_view text) {
+        gate->run(write, level, text);
+      };
+    }
+  }
 
   void start(std::error_code& ec, std::string* what);
   void stop();
+  /// From the destructor: no user callback runs once this returns.
+  void detach() { gate_->close(); }
+  void set_observer(ServerObserver observer);
+  ServerStats stats() const;
 
   std::atomic<std::uint16_t> port{0};
   std::atomic<std::size_t> connections{0};
+  const std::string& bind_address() const noexcept { return config_.bind_address; }
 
  private:
+  // A connection's life: handshaking (TLS only) -> open -> closing (writes
+  // what is queued) -> lingering (sent FIN, waits for the peer's) -> closed.
+  // Closing and lingering together last at most linger_time.
+  enum class State { handshaking, open, closing, lingering, closed };
+
   struct Connection {
     Connection(Strand& strand, tcp::socket s, core::SessionId session_id, const Limits& limits)
-        : socket(std::move(s)), id(session_id), decoder(limits), timer(strand) {}
+        : socket(std::move(s)), id(session_id), decoder(limits), linger(strand) {}
     tcp::socket socket;
     core::SessionId id;
+    State state = State::open;
+    std::uint8_t version = protocol::version;
     protocol::Decoder decoder;
-    asio::steady_timer timer;  // login timeout, then linger after close
+    asio::steady_timer linger;
     std::array<std::byte, small_read_size> small_read;
     std::unique_ptr<std::byte[]> large_read;  // while the connection is busy
     std::span<std::byte> read_space() noexcept;
     std::vector<std::byte> pending;   // frames waiting for the next write
     std::vector<std::byte> inflight;  // frames being written
+    std::vector<std::byte> parked;    // input held while the hub wants none
     std::string address;
+    std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls;  // over `socket`, on a TLS server
+    std::shared_ptr<std::atomic<bool>> check_cancelled;    // while a password check runs
+    // Operations in flight and batching, not states.
+    bool reading = false;
     bool writing = false;
     bool dirty = false;
-    bool closing = false;  // write what is queued, then close
-    bool half_closed = false;
-    bool abort = false;                                    // drop without flushing
-    bool detached = false;                                 // the hub has forgotten this session
-    std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls;  // over `socket`, on a TLS server
-    bool handshaking = false;
+    bool abort = false;  // drop at the next flush without writing
     bool any_input = false;
-    bool reading = false;
-    bool checking = false;  // a password check is under way: input waits in `parked`
-    std::vector<std::byte> parked;
-    std::shared_ptr<std::atomic<bool>> check_cancelled;
   };
   using ConnectionPtr = std::shared_ptr<Connection>;
 
+  core::Instant now() const;
   void accept();
   void on_accept(tcp::socket socket);
   void refuse(tcp::socket& socket);
@@ -127,17 +168,23 @@ class Server::Impl final : public std::enable_shared_from_this<Server::Impl>,
   void consume(const ConnectionPtr& connection, std::span<const std::byte> input);
   bool wants_read(const Connection& connection) const;
   void flush(const ConnectionPtr& connection);
-  void flush_dirty();
+  void after_work();
+  void arm_expiry();
+  void on_expiry();
   void schedule_log_flush();
   void drop(const ConnectionPtr& connection);
   void warn(std::string_view text);
+  core::Completions::Post poster();
+  ServerObserver gated(ServerObserver observer) const;
 
   // core::Outbox
   void send(core::SessionId to, const protocol::Message& message) override;
   void send_to_many(std::span<const core::SessionId> to, const protocol::Message& message) override;
+  void negotiated(core::SessionId session, std::uint8_t version) override;
   void close(core::SessionId session, errc reason) override;
+  void resume(core::SessionId session) override;
   bool queued(Connection& connection);
-  Connection* find(core::SessionId id);
+  Connection* writable(core::SessionId id);
 
   // core::PasswordChecker
   void check(core::SessionId session, std::string username, std::string password) override;
@@ -145,19 +192,39 @@ class Server::Impl final : public std::enable_shared_from_this<Server::Impl>,
 
   Strand strand_;
   tcp::acceptor acceptor_;
-  asio::steady_timer accept_retry_{strand_};
+  asio::steady_timer expiry_;
+  std::optional<std::chrono::steady_clock::time_point> expiry_armed_;
+  asio::steady_timer accept_retry_;
   ServerConfig config_;
   ServerObserver observer_;
+  std::shared_ptr<net::CallbackGate> gate_ = std::make_shared<net::CallbackGate>();
+  std::shared_ptr<Clock> clock_;
+  Clock::Subscription clock_jumps_;
+  std::shared_ptr<Store> store_;
+  core::LocalPresence presence_;
   std::unique_ptr<core::FileLogStore> logs_;
   std::shared_ptr<const Authenticator> authenticator_;
   std::optional<asio::ssl::context> tls_context_;
   std::unique_ptr<core::Hub> hub_;
   std::unordered_map<core::SessionId, ConnectionPtr> connections_;
   std::vector<ConnectionPtr> dirty_;
-  std::vector<std::byte> shared_frame_;
+  std::array<std::vector<std::byte>, protocol::version + 1> shared_frames_;  // by version
   bool log_flush_scheduled_ = false;
+  std::uint64_t pending_total_ = 0;  // bytes queued or being written, all connections
   core::SessionId next_id_ = 1;
   bool stopping_ = false;
+
+  struct Counters {
+    core::Counter accepted;
+    core::Counter closing;
+    core::Counter bytes_received;
+    core::Counter bytes_sent;
+    core::Counter pending_write_bytes;
+    core::Counter parked_input_bytes;
+    core::Counter store_operations;
+    core::Counter protocol_errors;
+    core::Counter slow_consumers;
+  } counters_;
 };
 
 struct Server::OwnedContext {
@@ -165,17 +232,52 @@ struct Server::OwnedContext {
   std::thread thread;
 
   void join() {
-    if (thread.joinable() && thread.get_id() != std::this_thread::get_id()) thread.join();
+    if (!thread.joinable()) return;
+    if (thread.get_id() == std::this_thread::get_id()) {
+      thread.detach();
+    } else {
+      thread.join();
+    }
   }
 };
 
+core::Instant Server::Impl::now() const {
+  using namespace std::chrono;
+  return {clock_->steady(), duration_cast<microseconds>(clock_->wall().time_since_epoch()).count()};
+}
+
+core::Completions::Post Server::Impl::poster() {
+  // Results of the store come back here: each batch is followed by the
+  // writes and the timer it caused, like any other work on the strand.
+  return [weak = weak_from_this(), strand = strand_](std::function<void()> task) {
+    asio::post(strand, [weak, task = std::move(task)] {
+      const auto self = weak.lock();
+      if (!self) return;
+      task();
+      self->after_work();
+    });
+  };
+}
+
+ServerObserver Server::Impl::gated(ServerObserver observer) const {
+  auto wrap = [this](auto& callback) {
+    if (!callback) return;
+    callback = [gate = gate_, inner = std::move(callback)](auto&&... args) {
+      gate->run(inner, std::forward<decltype(args)>(args)...);
+    };
+  };
+  wrap(observer.on_login);
+  wrap(observer.on_logout);
+  wrap(observer.on_direct_message);
+  wrap(observer.on_group_created);
+  wrap(observer.on_group_joined);
+  wrap(observer.on_group_message);
+  return observer;
+}
+
 void Server::Impl::start(std::error_code& ec, std::string* what) {
   auto fail = [&](std::error_code error, std::string message) {
-    // Asio's system category does not compare equal to std::errc values;
-    // embedders expect `ec == std::errc::address_in_use` to work.
-    ec = error.category() == asio::system_category()
-             ? std::error_code(error.value(), std::system_category())
-             : error;
+    ec = portable(error);
     if (what) *what = std::move(message);
   };
   if (config_.max_attempts < 1 || config_.max_attempts > 1000) {
@@ -200,8 +302,10 @@ void Server::Impl::start(std::error_code& ec, std::string* what) {
     hub_ = std::make_unique<core::Hub>(
         core::HubConfig{config_.max_attempts, config_.block_duration, config_.limits,
                         config_.software},
-        authenticator_, *logs_, *this, observer_, config_.log, random_bytes,
-        config_.offload ? static_cast<core::PasswordChecker*>(this) : nullptr);
+        core::HubParts{authenticator_, *logs_, *store_, presence_, *this, poster(), random_bytes,
+                       config_.offload ? static_cast<core::PasswordChecker*>(this) : nullptr,
+                       config_.log});
+    hub_->set_observer(gated(std::move(observer_)));
   } catch (const std::system_error& e) {
     return fail(e.code(), e.what());
   }
@@ -227,6 +331,11 @@ void Server::Impl::start(std::error_code& ec, std::string* what) {
     return fail(ec, fmt::format("cannot listen on {}: {}", where, ec.message()));
   }
   port = acceptor_.local_endpoint().port();
+  clock_jumps_ = clock_->on_jump([weak = weak_from_this(), strand = strand_] {
+    asio::post(strand, [weak] {
+      if (const auto self = weak.lock()) self->on_expiry();
+    });
+  });
   asio::post(strand_, [self = shared_from_this()] { self->accept(); });
 }
 
@@ -262,6 +371,49 @@ void Server::Impl::warn(std::string_view text) {
   if (config_.log.enabled(LogLevel::warn)) config_.log.write(LogLevel::warn, text);
 }
 
+void Server::Impl::set_observer(ServerObserver observer) {
+  asio::post(strand_, [self = shared_from_this(), observer = std::move(observer)]() mutable {
+    if (self->hub_) {
+      self->hub_->set_observer(self->gated(std::move(observer)));
+    } else {
+      self->observer_ = std::move(observer);
+    }
+  });
+}
+
+ServerStats Server::Impl::stats() const {
+  ServerStats s;
+  s.connections = connections.load(std::memory_order_relaxed);
+  s.closing = counters_.closing.get();
+  s.pending_write_bytes = counters_.pending_write_bytes.get();
+  s.parked_input_bytes = counters_.parked_input_bytes.get();
+  s.store_operations = counters_.store_operations.get();
+  s.connections_accepted = counters_.accepted.get();
+  s.bytes_received = counters_.bytes_received.get();
+  s.bytes_sent = counters_.bytes_sent.get();
+  s.protocol_errors = counters_.protocol_errors.get();
+  s.slow_consumers = counters_.slow_consumers.get();
+  // The hub exists from start() on; before it every total is 0.
+  if (!port.load()) return s;
+  const auto& hub = hub_->counters();
+  s.sessions_online = hub.online.get();
+  s.connections_refused = hub.connections_refused.get();
+  s.logins = hub.logins.get();
+  s.failed_logins = hub.failed_logins.get();
+  s.blocks = hub.blocks.get();
+  s.direct_messages = hub.direct_messages.get();
+  s.group_messages = hub.group_messages.get();
+  s.group_deliveries = hub.group_deliveries.get();
+  s.rate_limited = hub.rate_limited.get();
+  s.login_timeouts = hub.login_timeouts.get();
+  s.pings_sent = hub.pings_sent.get();
+  s.ping_timeouts = hub.ping_timeouts.get();
+  s.login_probes = hub.login_probes.get();
+  s.unsupported_requests = hub.unsupported_requests.get();
+  s.store_failures = hub.store_failures.get();
+  return s;
+}
+
 void Server::Impl::accept() {
   acceptor_.async_accept(strand_,
                          [self = shared_from_this()](std::error_code ec, tcp::socket socket) {
@@ -278,6 +430,7 @@ void Server::Impl::accept() {
                              return;
                            }
                            self->on_accept(std::move(socket));
+                           self->after_work();
                            self->accept();
                          });
 }
@@ -288,26 +441,19 @@ void Server::Impl::on_accept(tcp::socket socket) {
   if (ec) return;
   const auto id = next_id_++;
   auto address = printable_address(peer);
-  if (!hub_->connected(id, address)) {
+  if (!hub_->connected(id, address, now())) {
     refuse(socket);
     return;
   }
   socket.set_option(tcp::no_delay(true), ec);
+  set_keepalive(socket, config_.limits.idle_ping_seconds ? config_.limits.idle_ping_seconds : 30);
   // flush() sends what it can at once and leaves only the rest to Asio.
   socket.non_blocking(true, ec);
   auto connection = std::make_shared<Connection>(strand_, std::move(socket), id, config_.limits);
   connection->address = std::move(address);
   connections_.emplace(connection->id, connection);
   ++connections;
-
-  connection->timer.expires_after(std::chrono::seconds(config_.limits.login_timeout_seconds));
-  connection->timer.async_wait([self = shared_from_this(), connection](std::error_code wait_error) {
-    if (wait_error || connection->closing) return;
-    // Nothing can be said to a peer that never finished its TLS handshake.
-    if (connection->handshaking) return self->drop(connection);
-    self->hub_->login_timeout(connection->id);
-    self->flush_dirty();
-  });
+  counters_.accepted.add();
   if (tls_context_) {
     handshake(connection);
   } else {
@@ -320,36 +466,36 @@ void Server::Impl::on_accept(tcp::socket socket) {
 // answer plain HTTP sent to an HTTPS port, instead of a TLS alert it cannot
 // read.
 void Server::Impl::handshake(const ConnectionPtr& connection) {
-  connection->handshaking = true;
+  connection->state = State::handshaking;
   connection->socket.async_receive(
       asio::buffer(connection->read_space().data(), 1), tcp::socket::message_peek,
       [self = shared_from_this(), connection](std::error_code ec, std::size_t length) {
-        if (!self->connections_.contains(connection->id)) return;
+        if (connection->state != State::handshaking) return;
         if (ec || length == 0) return self->drop(connection);
         // Every TLS connection opens with a handshake record (0x16); no
         // TESSENGER frame can, as its length would be far above the limit.
         if (connection->read_space()[0] != std::byte{0x16}) {
-          connection->handshaking = false;
+          connection->state = State::open;
           self->warn(fmt::format("{}: a client without TLS on a TLS port; told so and closed",
                                  connection->address));
           self->send(connection->id,
                      protocol::ShutdownEvent{static_cast<std::uint16_t>(errc::unsupported_version),
                                              "the server requires TLS"});
-          self->close(connection->id, errc::unsupported_version);
-          self->flush_dirty();
+          self->hub_->close(connection->id, errc::unsupported_version);
+          self->after_work();
           return self->read(connection);
         }
         connection->tls = std::make_unique<asio::ssl::stream<tcp::socket&>>(connection->socket,
                                                                             *self->tls_context_);
         connection->tls->async_handshake(
             asio::ssl::stream_base::server, [self, connection](std::error_code error) {
-              connection->handshaking = false;
-              if (!self->connections_.contains(connection->id)) return;
+              if (connection->state != State::handshaking) return;
               if (error) {
                 self->warn(fmt::format("{}: TLS handshake failed: {}", connection->address,
                                        error.message()));
                 return self->drop(connection);
               }
+              connection->state = State::open;
               self->read(connection);
             });
       });
@@ -372,16 +518,23 @@ std::span<std::byte> Server::Impl::Connection::read_space() noexcept {
   return small_read;
 }
 
+bool Server::Impl::wants_read(const Connection& connection) const {
+  return !connection.reading && connection.parked.size() < read_buffer_size &&
+         (connection.state == State::open || connection.state == State::closing ||
+          connection.state == State::lingering);
+}
+
 void Server::Impl::read(const ConnectionPtr& connection) {
+  if (!wants_read(*connection)) return;
   const auto space = connection->read_space();
   connection->reading = true;
   auto done = [self = shared_from_this(), connection](std::error_code ec, std::size_t length) {
     connection->reading = false;
-    if (ec) {
-      self->drop(connection);
-      return;
-    }
+    if (connection->state == State::closed) return;
+    if (ec) return self->drop(connection);
     self->on_read(connection, length);
+    self->after_work();
+    self->read(connection);
   };
   const auto buffer = asio::buffer(space.data(), space.size());
   if (connection->tls) {
@@ -393,6 +546,9 @@ void Server::Impl::read(const ConnectionPtr& connection) {
 
 void Server::Impl::on_read(const ConnectionPtr& connection, std::size_t length) {
   const std::span<const std::byte> received(connection->read_space().data(), length);
+  counters_.bytes_received.add(length);
+  // A closing connection's input is read only to see the peer's close.
+  if (connection->state != State::open) return;
   if (!connection->any_input && !tls_context_ && looks_like_tls(received)) {
     warn(
         fmt::format("{}: a TLS handshake on a plain-TCP port: the client must connect without "
@@ -400,10 +556,12 @@ void Server::Impl::on_read(const ConnectionPtr& connection, std::size_t length) 
                     connection->address));
   }
   connection->any_input = true;
-  if (connection->checking) {
-    // Held back, in order, until the password check ends; reading goes on
-    // so that a close is seen and the check called off.
+  hub_->input(connection->id, now());
+  if (!connection->parked.empty() || !hub_->wants_input(connection->id)) {
+    // Held back, in order, until the hub wants input again; reading goes on
+    // (up to a bound) so that a close is seen.
     connection->parked.insert(connection->parked.end(), received.begin(), received.end());
+    counters_.parked_input_bytes.add(length);
   } else {
     consume(connection, received);
   }
@@ -412,74 +570,75 @@ void Server::Impl::on_read(const ConnectionPtr& connection, std::size_t length) 
   } else if (length < small_read_size) {
     connection->large_read.reset();
   }
-  if (wants_read(*connection)) read(connection);
-}
-
-bool Server::Impl::wants_read(const Connection& connection) const {
-  return !connection.reading && connection.parked.size() < read_buffer_size &&
-         connections_.contains(connection.id);
 }
 
 void Server::Impl::consume(const ConnectionPtr& connection, std::span<const std::byte> input) {
-  // A closing connection's input is read only to wait for the peer's close.
-  if (!connection->closing) {
-    const auto instant = now();
-    while (!input.empty() && !connection->closing) {
-      auto result = connection->decoder.feed(input);
-      input = input.subspan(result.consumed);
-      if (result.error) {
-        warn(fmt::format("{}: protocol error: {}", connection->address, result.error.message()));
-        hub_->protocol_error(connection->id, result.error);
-        break;
-      }
-      if (result.message) {
-        hub_->handle(connection->id, *result.message, instant);
-        // Requests after a login are answered after it: they wait for the
-        // password check.
-        if (connection->checking) {
-          connection->parked.assign(input.begin(), input.end());
-          break;
-        }
-      }
+  const auto instant = now();
+  while (!input.empty() && connection->state == State::open) {
+    if (!hub_->wants_input(connection->id)) {
+      connection->parked.insert(connection->parked.begin(), input.begin(), input.end());
+      counters_.parked_input_bytes.add(input.size());
+      return;
     }
-    flush_dirty();
-    schedule_log_flush();
+    auto result = connection->decoder.feed(input);
+    input = input.subspan(result.consumed);
+    if (result.error) {
+      warn(fmt::format("{}: protocol error: {}", connection->address, result.error.message()));
+      counters_.protocol_errors.add();
+      hub_->protocol_error(connection->id, result.error);
+      return;
+    }
+    if (result.message) hub_->handle(connection->id, *result.message, instant);
+    if (result.unknown && result.unknown->request_id) {
+      hub_->unsupported(connection->id, *result.unknown->request_id);
+    }
   }
+}
+
+void Server::Impl::resume(core::SessionId id) {
+  // Later, not inside the hub's call that asked for it.
+  asio::post(strand_, [self = shared_from_this(), id] {
+    const auto it = self->connections_.find(id);
+    if (it == self->connections_.end()) return;
+    const auto connection = it->second;
+    const auto parked = std::exchange(connection->parked, {});
+    self->counters_.parked_input_bytes.set(self->counters_.parked_input_bytes.get() -
+                                           parked.size());
+    self->consume(connection, parked);
+    self->after_work();
+    self->read(connection);
+  });
 }
 
 void Server::Impl::check(core::SessionId id, std::string username, std::string password) {
   auto cancelled = std::make_shared<std::atomic<bool>>(false);
   if (const auto it = connections_.find(id); it != connections_.end()) {
-    it->second->checking = true;
     it->second->check_cancelled = cancelled;
   }
-  config_.offload([self = shared_from_this(), id, username = std::move(username),
-                   password = std::move(password), cancelled]() mutable {
+  auto task = [self = shared_from_this(), id, username = std::move(username),
+               password = std::move(password), cancelled]() mutable {
     // A connection that went away meanwhile is not worth the hashing.
     const bool ok = !cancelled->load() && self->authenticator_->verify(username, password);
     OPENSSL_cleanse(password.data(), password.size());
     asio::post(self->strand_, [self, id, ok] { self->on_checked(id, ok); });
-  });
+  };
+  // The offload function is the embedder's: not called once the Server is gone.
+  if (!gate_->run(config_.offload, std::move(task))) on_checked(id, false);
 }
 
 void Server::Impl::on_checked(core::SessionId id, bool ok) {
+  if (const auto it = connections_.find(id); it != connections_.end()) {
+    it->second->check_cancelled.reset();
+  }
   hub_->password_checked(id, ok, now());
-  flush_dirty();
-  schedule_log_flush();
-  const auto it = connections_.find(id);
-  if (it == connections_.end()) return;
-  const auto connection = it->second;
-  connection->checking = false;
-  connection->check_cancelled.reset();
-  const auto parked = std::exchange(connection->parked, {});
-  consume(connection, parked);
-  if (wants_read(*connection)) read(connection);
+  after_work();
 }
 
-Server::Impl::Connection* Server::Impl::find(core::SessionId id) {
+Server::Impl::Connection* Server::Impl::writable(core::SessionId id) {
   const auto it = connections_.find(id);
-  if (it == connections_.end() || it->second->closing) return nullptr;
-  return it->second.get();
+  if (it == connections_.end()) return nullptr;
+  const auto state = it->second->state;
+  return state == State::open || state == State::handshaking ? it->second.get() : nullptr;
 }
 
 // Queues frames already encoded at the end of `connection.pending`; a
@@ -488,6 +647,7 @@ bool Server::Impl::queued(Connection& connection) {
   if (connection.pending.size() > config_.limits.max_pending_write_bytes) {
     warn(fmt::format("{}: disconnecting a client that does not read ({} bytes queued)",
                      connection.address, connection.pending.size()));
+    counters_.slow_consumers.add();
     close(connection.id, errc::slow_consumer);
     return false;
   }
@@ -499,8 +659,10 @@ bool Server::Impl::queued(Connection& connection) {
 }
 
 void Server::Impl::send(core::SessionId to, const protocol::Message& message) {
-  if (Connection* connection = find(to)) {
-    protocol::encode(message, connection->pending);
+  if (Connection* connection = writable(to)) {
+    const auto before = connection->pending.size();
+    protocol::encode(message, connection->pending, connection->version);
+    pending_total_ += connection->pending.size() - before;
     queued(*connection);
   }
 }
@@ -508,37 +670,82 @@ void Server::Impl::send(core::SessionId to, const protocol::Message& message) {
 void Server::Impl::send_to_many(std::span<const core::SessionId> to,
                                 const protocol::Message& message) {
   if (to.empty()) return;
-  shared_frame_.clear();
-  protocol::encode(message, shared_frame_);
+  for (auto& frame : shared_frames_)
+    frame.clear();
   for (const auto id : to) {
-    if (Connection* connection = find(id)) {
-      connection->pending.insert(connection->pending.end(), shared_frame_.begin(),
-                                 shared_frame_.end());
+    if (Connection* connection = writable(id)) {
+      auto& frame = shared_frames_[connection->version];
+      if (frame.empty()) protocol::encode(message, frame, connection->version);
+      connection->pending.insert(connection->pending.end(), frame.begin(), frame.end());
+      pending_total_ += frame.size();
       queued(*connection);
     }
   }
 }
 
-void Server::Impl::close(core::SessionId session, errc reason) {
-  const auto it = connections_.find(session);
-  if (it == connections_.end() || it->second->closing) return;
-  auto& connection = *it->second;
-  connection.closing = true;
-  // A reader that fell this far behind would not read a goodbye either: its
-  // connection is dropped at the next flush, outside the hub's call stack.
-  connection.abort = reason == errc::slow_consumer;
-  if (!connection.dirty) {
-    connection.dirty = true;
-    dirty_.push_back(it->second);
+void Server::Impl::negotiated(core::SessionId id, std::uint8_t version) {
+  if (const auto it = connections_.find(id); it != connections_.end()) {
+    it->second->version = version;
   }
 }
 
-void Server::Impl::flush_dirty() {
-  for (auto& connection : dirty_) {
-    connection->dirty = false;
-    flush(connection);
+void Server::Impl::close(core::SessionId id, errc reason) {
+  const auto it = connections_.find(id);
+  if (it == connections_.end()) return;
+  const auto& connection = it->second;
+  if (connection->state != State::open && connection->state != State::handshaking) return;
+  // Nothing can be said to a peer that never finished its TLS handshake, and
+  // a reader that fell this far behind would not read a goodbye either: they
+  // are dropped at the next flush, outside the hub's call stack.
+  connection->abort = reason == errc::slow_consumer || connection->state == State::handshaking;
+  connection->state = State::closing;
+  counters_.closing.add();
+  connection->linger.expires_after(linger_time);
+  connection->linger.async_wait([self = shared_from_this(), connection](std::error_code error) {
+    if (!error) self->drop(connection);
+  });
+  if (!connection->dirty) {
+    connection->dirty = true;
+    dirty_.push_back(connection);
+  }
+}
+
+// After every piece of work on the strand: one write per touched
+// connection, the log batch, and the timer for the hub's next deadline.
+void Server::Impl::after_work() {
+  if (!hub_) return;
+  for (std::size_t i = 0; i < dirty_.size(); ++i) {
+    dirty_[i]->dirty = false;
+    flush(dirty_[i]);
   }
   dirty_.clear();
+  schedule_log_flush();
+  arm_expiry();
+  counters_.store_operations.set(hub_->pending_operations());
+  counters_.pending_write_bytes.set(pending_total_);
+}
+
+void Server::Impl::arm_expiry() {
+  const auto next = hub_->next_expiry();
+  if (next == expiry_armed_) return;
+  expiry_armed_ = next;
+  if (!next) {
+    expiry_.cancel();
+    return;
+  }
+  // The clock may be a manual one: wait for the distance it reports; a jump
+  // of that clock re-checks through on_jump.
+  expiry_.expires_after(*next - clock_->steady());
+  expiry_.async_wait([self = shared_from_this()](std::error_code error) {
+    if (!error) self->on_expiry();
+  });
+}
+
+void Server::Impl::on_expiry() {
+  if (!hub_) return;
+  expiry_armed_.reset();
+  hub_->expire(now());
+  after_work();
 }
 
 // Runs after the other handlers already queued, so the log lines of every
@@ -554,17 +761,8 @@ void Server::Impl::schedule_log_flush() {
 }
 
 void Server::Impl::flush(const ConnectionPtr& connection) {
-  if (connection->abort) {
-    drop(connection);
-    return;
-  }
-  if (!connections_.contains(connection->id)) return;
-  if (connection->closing && !connection->detached) {
-    // The session ends now, not when the peer gets round to closing: its
-    // name is free and others see it offline at once.
-    connection->detached = true;
-    hub_->disconnected(connection->id);
-  }
+  if (connection->state == State::closed) return;
+  if (connection->abort) return drop(connection);
   if (connection->writing) return;
   // The socket usually takes everything at once: a direct send spares the
   // asynchronous write's operation and its completion for every batch.
@@ -572,35 +770,29 @@ void Server::Impl::flush(const ConnectionPtr& connection) {
   if (!connection->pending.empty() && !connection->tls) {
     std::error_code ec;
     const auto sent = connection->socket.write_some(asio::buffer(connection->pending), ec);
-    if (ec && ec != asio::error::would_block) {
-      drop(connection);
-      return;
-    }
+    if (ec && ec != asio::error::would_block) return drop(connection);
+    counters_.bytes_sent.add(sent);
+    pending_total_ -= sent;
     connection->pending.erase(connection->pending.begin(),
                               connection->pending.begin() + static_cast<std::ptrdiff_t>(sent));
   }
   if (connection->pending.empty()) {
-    if (connection->closing && !connection->half_closed) {
-      connection->half_closed = true;
+    if (connection->state == State::closing) {
+      connection->state = State::lingering;
       std::error_code ec;
       connection->socket.shutdown(tcp::socket::shutdown_send, ec);
-      connection->timer.expires_after(linger_time);
-      connection->timer.async_wait(
-          [self = shared_from_this(), connection](std::error_code wait_error) {
-            if (!wait_error) self->drop(connection);
-          });
     }
     return;
   }
   std::swap(connection->pending, connection->inflight);
   connection->writing = true;
-  auto done = [self = shared_from_this(), connection](std::error_code ec, std::size_t) {
+  auto done = [self = shared_from_this(), connection](std::error_code ec, std::size_t length) {
     connection->writing = false;
+    self->pending_total_ -= connection->inflight.size();
     connection->inflight.clear();
-    if (ec) {
-      self->drop(connection);
-      return;
-    }
+    self->counters_.bytes_sent.add(length);
+    if (connection->state == State::closed) return;
+    if (ec) return self->drop(connection);
     self->flush(connection);
   };
   if (connection->tls) {
@@ -611,22 +803,25 @@ void Server::Impl::flush(const ConnectionPtr& connection) {
 }
 
 void Server::Impl::drop(const ConnectionPtr& connection) {
-  const auto it = connections_.find(connection->id);
-  if (it == connections_.end()) return;
-  connections_.erase(it);
-  --connections;
-  connection->closing = true;
-  if (connection->check_cancelled) connection->check_cancelled->store(true);
-  std::error_code ec;
-  connection->timer.cancel();
-  connection->socket.close(ec);
-  if (!connection->detached) {
-    connection->detached = true;
-    hub_->disconnected(connection->id);
+  if (connection->state == State::closed) return;
+  if (connection->state == State::closing || connection->state == State::lingering) {
+    counters_.closing.set(counters_.closing.get() - 1);
   }
+  connection->state = State::closed;
+  pending_total_ -= connection->pending.size();  // inflight: when its write completes
+  connections_.erase(connection->id);
+  --connections;
+  if (connection->check_cancelled) connection->check_cancelled->store(true);
+  counters_.parked_input_bytes.set(counters_.parked_input_bytes.get() - connection->parked.size());
+  connection->parked.clear();
+  std::error_code ec;
+  connection->linger.cancel();
+  connection->socket.close(ec);
+  hub_->disconnected(connection->id);
   // Each logout rewrites userlog.txt: when thousands of clients go at once,
   // one rewrite per pass instead of one per connection.
   schedule_log_flush();
+  arm_expiry();
   if (stopping_ && connections_.empty()) logs_->sync(hub_->online());
 }
 
@@ -637,21 +832,27 @@ void Server::Impl::stop() {
     std::error_code ec;
     self->acceptor_.close(ec);
     self->accept_retry_.cancel();
+    self->clock_jumps_.reset();
     if (!self->hub_) return;
     self->hub_->shutdown();
-    self->flush_dirty();
+    self->after_work();
     self->logs_->sync(self->hub_->online());
   });
 }
 
+Server::Server(const asio::any_io_executor& executor, ServerConfig config, ServerObserver observer)
+    : impl_(std::make_shared<Impl>(executor, std::move(config), std::move(observer))) {}
+
 Server::Server(asio::io_context& io, ServerConfig config, ServerObserver observer)
-    : impl_(std::make_shared<Impl>(io, std::move(config), std::move(observer))) {}
+    : Server(io.get_executor(), std::move(config), std::move(observer)) {}
 
 Server::Server(ServerConfig config, ServerObserver observer)
     : owned_(std::make_unique<OwnedContext>()),
-      impl_(std::make_shared<Impl>(owned_->io, std::move(config), std::move(observer))) {}
+      impl_(std::make_shared<Impl>(owned_->io.get_executor(), std::move(config),
+                                   std::move(observer))) {}
 
 Server::~Server() {
+  impl_->detach();
   impl_->stop();
   if (owned_) owned_->join();
   impl_.reset();
@@ -685,6 +886,14 @@ void Server::stop() {
 
 std::size_t Server::connection_count() const noexcept {
   return impl_->connections;
+}
+
+void Server::set_observer(ServerObserver observer) {
+  impl_->set_observer(std::move(observer));
+}
+
+ServerStats Server::stats() const {
+  return impl_->stats();
 }
 
 }  // namespace tessenger

@@ -47,37 +47,30 @@ struct MemoryLogs : tessenger::core::LogStore {
 };
 
 struct Fixture {
-  RecordingOutbox out;
   MemoryLogs logs;
   tessenger::core::Instant now{std::chrono::steady_clock::time_point{} + std::chrono::hours(1),
                                1'700'000'000'000'000};
-  std::uint8_t random_counter = 0;
-  tessenger::core::Hub hub{
+  tessenger::testing::HubRig rig{
       tessenger::core::HubConfig{3, std::chrono::seconds(10), {}, "test"},
       std::make_shared<tessenger::core::TableAuthenticator>(
           std::unordered_map<std::string, std::string>{
               {"alice", "pa"}, {"bob", "pb"}, {"carol", "pc"}, {"dave", "pd"}}),
-      logs,
-      out,
-      {},
-      {},
-      [this](std::span<std::uint8_t> bytes) {
-        for (auto& b : bytes)
-          b = ++random_counter;
-      }};
+      logs};
+  RecordingOutbox& out = rig.out;
+  tessenger::core::Hub& hub = rig.hub;
   SessionId next = 1;
   p::RequestId request = 100;
 
-  SessionId connect(const std::string& address = "127.0.0.1") {
+  SessionId connect(const std::string& address = "127.0.0.1", std::uint8_t version = 2) {
     const SessionId id = next++;
-    hub.connected(id, address);
-    hub.handle(id, p::Hello{request++, 1, 1, "test"}, now);
+    rig.connected(id, address, now);
+    rig.handle(id, p::Hello{request++, version, version, "test"}, now);
     REQUIRE(std::holds_alternative<p::HelloOk>(out.sent[id].back()));
     return id;
   }
   p::Message login(SessionId id, const std::string& user, const std::string& password,
                    std::uint16_t udp = 5000) {
-    hub.handle(id, p::Login{request++, user, password, udp}, now);
+    rig.handle(id, p::Login{request++, user, password, udp}, now);
     return out.sent[id].back();
   }
   SessionId online(const std::string& user) {
@@ -87,10 +80,14 @@ struct Fixture {
     return id;
   }
   p::Message request_reply(SessionId id, p::Message message) {
-    hub.handle(id, message, now);
+    rig.handle(id, message, now);
     return out.sent[id].back();
   }
-  void advance(std::chrono::seconds s) { now.steady += s; }
+  void advance(std::chrono::milliseconds d) {
+    now.steady += d;
+    now.wall += std::chrono::duration_cast<std::chrono::microseconds>(d).count();
+    rig.expire(now);
+  }
 };
 
 errc error_code(const p::Message& m) {
@@ -104,23 +101,29 @@ std::string error_detail(const p::Message& m) {
 }  // namespace
 
 TEST_CASE_FIXTURE(Fixture, "the first frame must be a Hello with a version we speak") {
-  hub.connected(1, "127.0.0.1");
-  hub.handle(1, p::Login{7, "alice", "pa", 1}, now);
+  rig.connected(1, "127.0.0.1", now);
+  rig.handle(1, p::Login{7, "alice", "pa", 1}, now);
   CHECK(error_code(out.sent[1].back()) == errc::unexpected_message);
   CHECK(out.closed.at(1) == errc::unexpected_message);
 
-  hub.connected(2, "127.0.0.1");
-  hub.handle(2, p::Hello{8, 2, 3, "future"}, now);
+  rig.connected(2, "127.0.0.1", now);
+  rig.handle(2, p::Hello{8, 3, 4, "future"}, now);
   CHECK(error_code(out.sent[2].back()) == errc::unsupported_version);
   CHECK(std::get<p::Error>(out.sent[2].back()).request_id == 8);
   CHECK(out.closed.contains(2));
 
-  hub.connected(3, "127.0.0.1");
-  hub.handle(3, p::Hello{9, 1, 5, "newer but compatible"}, now);
+  rig.connected(3, "127.0.0.1", now);
+  rig.handle(3, p::Hello{9, 1, 5, "newer but compatible"}, now);
   const auto ok = std::get<p::HelloOk>(out.sent[3].back());
   CHECK(ok.request_id == 9);
-  CHECK(ok.version == 1);
+  CHECK(ok.version == 2);
   CHECK(ok.max_frame_size == 64 * 1024);
+  CHECK(out.versions.at(3) == 2);
+
+  rig.connected(4, "127.0.0.1", now);
+  rig.handle(4, p::Hello{10, 1, 1, "older"}, now);
+  CHECK(std::get<p::HelloOk>(out.sent[4].back()).version == 1);
+  CHECK(out.versions.at(4) == 1);
 }
 
 TEST_CASE_FIXTURE(Fixture, "login: unknown user, wrong password, success") {
@@ -173,8 +176,8 @@ TEST_CASE_FIXTURE(Fixture, "a successful login resets the failure count") {
   CHECK(error_code(login(id, "alice", "x")) == errc::invalid_password);
   CHECK(error_code(login(id, "alice", "x")) == errc::invalid_password);
   REQUIRE(std::holds_alternative<p::LoginOk>(login(id, "alice", "pa")));
-  hub.handle(id, p::Logout{1}, now);
-  hub.disconnected(id);
+  rig.handle(id, p::Logout{1}, now);
+  rig.disconnected(id);
   auto again = connect();
   CHECK(error_code(login(again, "alice", "x")) == errc::invalid_password);
   CHECK(error_code(login(again, "alice", "x")) == errc::invalid_password);
@@ -194,12 +197,14 @@ TEST_CASE_FIXTURE(Fixture, "a second login to an online account is refused; the 
 TEST_CASE_FIXTURE(Fixture, "login timeout closes only sessions that have not logged in") {
   const auto waiting = connect();
   const auto alice = online("alice");
-  hub.login_timeout(waiting);
-  hub.login_timeout(alice);
+  advance(std::chrono::seconds(59));
+  CHECK_FALSE(out.closed.contains(waiting));
+  advance(std::chrono::seconds(1));
   const auto& notice = std::get<p::ShutdownEvent>(out.sent[waiting].back());
   CHECK(static_cast<errc>(notice.code) == errc::login_timeout);
   CHECK(out.closed.at(waiting) == errc::login_timeout);
   CHECK_FALSE(out.closed.contains(alice));
+  CHECK(hub.counters().login_timeouts.get() == 1);
 }
 
 TEST_CASE_FIXTURE(Fixture, "msgto: delivery, offline, unknown, self, bad text") {
@@ -250,11 +255,11 @@ TEST_CASE_FIXTURE(Fixture, "userlog lists who is online, renumbered after a logo
   const auto bye = request_reply(alice, p::Logout{5});
   CHECK(std::get<p::LoggedOut>(bye) == p::LoggedOut{5, "alice"});
   CHECK(out.closed.contains(alice));
-  hub.disconnected(alice);
+  rig.disconnected(alice);
   hub.flush_logs();
   CHECK(logs.userlog == std::vector<std::string>{"1; bob", "2; carol"});
   // A dropped connection is a logout too.
-  hub.disconnected(carol);
+  rig.disconnected(carol);
   hub.flush_logs();
   CHECK(logs.userlog == std::vector<std::string>{"1; bob"});
   CHECK_FALSE(hub.is_online("carol"));
@@ -308,8 +313,8 @@ TEST_CASE_FIXTURE(Fixture, "group life cycle and every error") {
   CHECK(logs.groups.at("chat") == std::vector<std::string>{"1; alice; hello group"});
 
   // A logged-out member stays a member; messages to them are simply not delivered.
-  hub.handle(bob, p::Logout{15}, now);
-  hub.disconnected(bob);
+  rig.handle(bob, p::Logout{15}, now);
+  rig.disconnected(bob);
   CHECK(std::holds_alternative<p::GroupSent>(
       request_reply(alice, p::GroupSend{16, "chat", "while bob is away"})));
   const auto bob_again = online("bob");
@@ -356,7 +361,7 @@ TEST_CASE_FIXTURE(Fixture, "file offer introduces the peers with a shared id and
 
 TEST_CASE_FIXTURE(Fixture, "replies and events sent by a client are protocol violations") {
   const auto alice = online("alice");
-  hub.handle(alice, p::DirectEvent{"x", 1, "spoof"}, now);
+  rig.handle(alice, p::DirectEvent{"x", 1, "spoof"}, now);
   CHECK(error_code(out.sent[alice].back()) == errc::unexpected_message);
   CHECK(out.closed.contains(alice));
 }
@@ -379,4 +384,254 @@ TEST_CASE_FIXTURE(Fixture, "a protocol error is reported and closes only that se
   CHECK(error_code(out.sent[alice].back()) == errc::frame_too_large);
   CHECK(out.closed.contains(alice));
   CHECK_FALSE(out.closed.contains(bob));
+}
+
+// ---- Liveness: the hub owns every deadline ----
+
+TEST_CASE_FIXTURE(Fixture, "a silent session is pinged, and closed when the ping goes unanswered") {
+  const auto alice = online("alice");
+  const auto bob = online("bob");
+  REQUIRE(hub.next_expiry().has_value());
+  advance(std::chrono::seconds(29));
+  CHECK(hub.counters().pings_sent.get() == 0);
+  advance(std::chrono::seconds(1));
+  CHECK(std::holds_alternative<p::Ping>(out.sent[alice].back()));
+  CHECK(std::holds_alternative<p::Ping>(out.sent[bob].back()));
+  // bob answers, alice does not.
+  const auto ping = std::get<p::Ping>(out.sent[bob].back());
+  rig.handle(bob, p::Pong{ping.request_id, ping.payload}, now);
+  advance(std::chrono::seconds(14));
+  CHECK_FALSE(out.closed.contains(alice));
+  advance(std::chrono::seconds(1));
+  CHECK(out.closed.at(alice) == errc::timed_out);
+  CHECK_FALSE(hub.is_online("alice"));
+  CHECK_FALSE(out.closed.contains(bob));
+  CHECK(hub.is_online("bob"));
+  CHECK(hub.counters().ping_timeouts.get() == 1);
+}
+
+TEST_CASE_FIXTURE(Fixture, "any input counts as alive; a busy session is never pinged") {
+  const auto alice = online("alice");
+  for (int i = 0; i < 10; ++i) {
+    advance(std::chrono::seconds(20));
+    rig.handle(alice, p::ActiveUsersQuery{request++}, now);
+  }
+  CHECK(hub.counters().pings_sent.get() == 0);
+  CHECK_FALSE(out.closed.contains(alice));
+}
+
+TEST_CASE_FIXTURE(Fixture, "version 1 sessions are never pinged") {
+  const auto old = connect("127.0.0.1", 1);
+  REQUIRE(std::holds_alternative<p::LoginOk>(login(old, "alice", "pa")));
+  advance(std::chrono::minutes(10));
+  CHECK(hub.counters().pings_sent.get() == 0);
+  CHECK(hub.is_online("alice"));
+}
+
+TEST_CASE_FIXTURE(Fixture, "a second login probes the live session; an answer keeps it") {
+  const auto alice = online("alice");
+  const auto intruder = connect("10.9.9.9");
+  const auto before = out.sent[intruder].size();
+  rig.handle(intruder, p::Login{request++, "alice", "pa", 1}, now);
+  // Undecided until the probe is answered or runs out; its input waits.
+  CHECK(out.sent[intruder].size() == before);
+  CHECK_FALSE(hub.wants_input(intruder));
+  const auto probe = std::get<p::Ping>(out.sent[alice].back());
+  advance(std::chrono::milliseconds(500));
+  rig.handle(alice, p::Pong{probe.request_id, probe.payload}, now);
+  CHECK(error_code(out.sent[intruder].back()) == errc::already_logged_in);
+  CHECK(hub.wants_input(intruder));
+  const auto told = std::get<p::LoginAttemptEvent>(out.sent[alice].back());
+  CHECK(told.address == "10.9.9.9");
+  CHECK(told.timestamp == now.wall);
+  CHECK_FALSE(out.closed.contains(alice));
+  CHECK(hub.counters().login_probes.get() == 1);
+}
+
+TEST_CASE_FIXTURE(Fixture, "a session that does not answer the probe within 2 s gives way") {
+  const auto alice = online("alice");
+  const auto again = connect();
+  rig.handle(again, p::Login{request++, "alice", "pa", 4242}, now);
+  advance(std::chrono::milliseconds(1999));
+  CHECK_FALSE(out.closed.contains(alice));
+  advance(std::chrono::milliseconds(1));
+  CHECK(out.closed.at(alice) == errc::timed_out);
+  REQUIRE(std::holds_alternative<p::LoginOk>(out.sent[again].back()));
+  REQUIRE(hub.online().size() == 1);
+  CHECK(hub.online()[0].udp_port == 4242);
+  // The old session is closing: a late answer changes nothing.
+  rig.handle(alice, p::Pong{1, 0}, now);
+  CHECK(hub.online().size() == 1);
+}
+
+TEST_CASE_FIXTURE(Fixture,
+                  "a version 1 session is not probed: the second login is refused at once") {
+  const auto old = connect("127.0.0.1", 1);
+  REQUIRE(std::holds_alternative<p::LoginOk>(login(old, "alice", "pa")));
+  const auto again = connect();
+  CHECK(error_code(login(again, "alice", "pa")) == errc::already_logged_in);
+  CHECK(hub.counters().login_probes.get() == 0);
+}
+
+TEST_CASE_FIXTURE(Fixture, "an unknown request is answered unsupported and the session goes on") {
+  const auto alice = online("alice");
+  hub.unsupported(alice, 77);
+  CHECK(error_code(out.sent[alice].back()) == errc::unsupported_request);
+  CHECK(std::get<p::Error>(out.sent[alice].back()).request_id == 77);
+  CHECK_FALSE(out.closed.contains(alice));
+  CHECK(std::holds_alternative<p::Pong>(request_reply(alice, p::Ping{78, 1})));
+}
+
+TEST_CASE_FIXTURE(Fixture, "file names with control characters are not forwarded") {
+  const auto alice = online("alice");
+  const auto bob = online("bob");
+  const auto before = out.sent[bob].size();
+  p::Sha256 digest{};
+  const auto reply =
+      request_reply(alice, p::FileOffer{1, "bob", "evil\x1b]0;TITLE\x07.mp4", 10, digest});
+  CHECK(error_code(reply) == errc::invalid_argument);
+  CHECK(out.sent[bob].size() == before);
+}
+
+TEST_CASE_FIXTURE(Fixture, "a closed session counts against the limits until its socket is gone") {
+  const auto alice = online("alice");
+  CHECK(hub.sessions() == 1);
+  rig.handle(alice, p::Logout{request++}, now);
+  CHECK(out.closed.contains(alice));
+  CHECK_FALSE(hub.is_online("alice"));
+  CHECK(hub.sessions() == 1);
+  rig.disconnected(alice);
+  CHECK(hub.sessions() == 0);
+}
+
+// ---- The store seam: results that come back late and out of order ----
+
+namespace {
+
+// A store whose results are held until release(), then delivered newest
+// first: the hub must still act on them in the order it asked.
+class HeldStore final : public tessenger::Store {
+ public:
+  explicit HeldStore(std::shared_ptr<tessenger::Store> inner) : inner_(std::move(inner)) {}
+  void configure(const tessenger::StorePolicy& policy) override { inner_->configure(policy); }
+  void create_group(std::string g, std::string c, std::vector<std::string> i,
+                    Done<tessenger::StoreOutcome> done) override {
+    inner_->create_group(std::move(g), std::move(c), std::move(i), hold(std::move(done)));
+  }
+  void join_group(std::string g, std::string u, Done<tessenger::StoreOutcome> done) override {
+    inner_->join_group(std::move(g), std::move(u), hold(std::move(done)));
+  }
+  void append_group_message(std::string g, std::string f, std::string t, p::Timestamp ts,
+                            Done<tessenger::StoredGroupMessage> done) override {
+    if (fail) return done({{errc::service_unavailable, {}}, 0, {}});
+    inner_->append_group_message(std::move(g), std::move(f), std::move(t), ts,
+                                 hold(std::move(done)));
+  }
+  void append_direct_message(std::string f, std::string to, std::string t, p::Timestamp ts,
+                             Done<tessenger::StoredMessage> done) override {
+    if (fail) return done({{errc::service_unavailable, {}}, 0});
+    inner_->append_direct_message(std::move(f), std::move(to), std::move(t), ts,
+                                  hold(std::move(done)));
+  }
+  void is_blocked(std::string u, p::Timestamp now, Done<bool> done) override {
+    inner_->is_blocked(std::move(u), now, std::move(done));
+  }
+  void login_failed(std::string u, p::Timestamp now, Done<tessenger::FailedLogin> done) override {
+    inner_->login_failed(std::move(u), now, std::move(done));
+  }
+  void login_succeeded(std::string u) override { inner_->login_succeeded(std::move(u)); }
+
+  void release() {
+    auto held = std::exchange(held_, {});
+    for (auto it = held.rbegin(); it != held.rend(); ++it)
+      (*it)();
+  }
+  bool holding = true;
+  bool fail = false;
+
+ private:
+  template <class T>
+  Done<T> hold(Done<T> done) {
+    if (!holding) return done;
+    return [this, done = std::move(done)](T result) mutable {
+      held_.push_back([done = std::move(done), result = std::move(result)]() mutable {
+        done(std::move(result));
+      });
+    };
+  }
+  std::shared_ptr<tessenger::Store> inner_;
+  std::vector<std::function<void()>> held_;
+};
+
+}  // namespace
+
+TEST_CASE("results of the store are acted on in the order they were asked for") {
+  MemoryLogs logs;
+  tessenger::core::Instant now{std::chrono::steady_clock::time_point{} + std::chrono::hours(1),
+                               1'700'000'000'000'000};
+  auto store = std::make_shared<HeldStore>(tessenger::make_memory_store());
+  tessenger::testing::HubRig rig{
+      tessenger::core::HubConfig{3, std::chrono::seconds(10), {}, "test"},
+      std::make_shared<tessenger::core::TableAuthenticator>(
+          std::unordered_map<std::string, std::string>{{"alice", "pa"}, {"bob", "pb"}}),
+      logs,
+      nullptr,
+      {},
+      store};
+  store->holding = false;
+  SessionId ids[2] = {1, 2};
+  const char* users[2] = {"alice", "bob"};
+  for (int i = 0; i < 2; ++i) {
+    rig.connected(ids[i], "127.0.0.1", now);
+    rig.handle(ids[i], p::Hello{1, 2, 2, "t"}, now);
+    rig.handle(ids[i], p::Login{2, users[i], std::string("p") + users[i][0], 1}, now);
+    REQUIRE(std::holds_alternative<p::LoginOk>(rig.out.sent[ids[i]].back()));
+  }
+  store->holding = true;
+  for (p::RequestId r = 10; r < 20; ++r)
+    rig.handle(1, p::DirectSend{r, "bob", "message " + std::to_string(r)}, now);
+  // Nothing is acknowledged or delivered before the store has answered.
+  CHECK_FALSE(std::holds_alternative<p::DirectSent>(rig.out.sent[1].back()));
+  CHECK(logs.messages.empty());
+  store->release();
+  rig.tasks.run();
+  std::vector<std::string> delivered;
+  for (const auto& m : rig.out.sent[2]) {
+    if (const auto* e = std::get_if<p::DirectEvent>(&m)) delivered.push_back(e->text);
+  }
+  REQUIRE(delivered.size() == 10);
+  for (int i = 0; i < 10; ++i)
+    CHECK(delivered[static_cast<std::size_t>(i)] == "message " + std::to_string(10 + i));
+  std::vector<p::RequestId> acknowledged;
+  for (const auto& m : rig.out.sent[1]) {
+    if (const auto* a = std::get_if<p::DirectSent>(&m)) acknowledged.push_back(a->request_id);
+  }
+  CHECK(acknowledged == std::vector<p::RequestId>{10, 11, 12, 13, 14, 15, 16, 17, 18, 19});
+  CHECK(logs.messages.size() == 10);
+
+  // A store that cannot take the message: the sender is told, nothing is delivered or logged.
+  store->fail = true;
+  const auto bob_before = rig.out.sent[2].size();
+  rig.handle(1, p::DirectSend{30, "bob", "lost?"}, now);
+  CHECK(error_code(rig.out.sent[1].back()) == errc::service_unavailable);
+  CHECK(rig.out.sent[2].size() == bob_before);
+  CHECK(logs.messages.size() == 10);
+}
+
+TEST_CASE("completions run in issue order whatever order the results arrive in") {
+  tessenger::testing::TaskQueue tasks;
+  tessenger::core::Completions completions(tasks.poster());
+  std::vector<int> order;
+  auto first = completions.wrap<int>([&](int v) { order.push_back(v); });
+  auto second = completions.wrap<int>([&](int v) { order.push_back(v); });
+  auto third = completions.wrap<int>([&](int v) { order.push_back(v); });
+  CHECK(completions.pending() == 3);
+  third(3);
+  tasks.run();
+  CHECK(order.empty());
+  second(2);
+  first(1);
+  tasks.run();
+  CHECK(order == std::vector<int>{1, 2, 3});
+  CHECK(completions.pending() == 0);
 }

@@ -1,0 +1,116 @@
+#pragma once
+
+// tessenger::Store: what the server remembers — groups and memberships,
+// login failures and blocks, and the messages themselves — behind an
+// asynchronous interface, so that a database writer thread or a remote
+// store (Redis) can answer without ever blocking the server's event loop.
+//
+// Threading and lifetime: the server calls every member from its strand.
+// Each operation completes by calling its `done` exactly once, from any
+// thread, possibly before the call returns; the server brings the result
+// back to its strand and continues the request there, in the order the
+// operations were issued (a store need not keep that order itself). A store
+// must outlive the servers that use it; callbacks it calls after a server
+// was destroyed are dropped by that server.
+//
+// The default is an in-memory store (make_memory_store()); it keeps
+// nothing across restarts.
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <tessenger/errc.hpp>
+#include <tessenger/export.hpp>
+#include <tessenger/limits.hpp>
+#include <tessenger/protocol.hpp>
+
+namespace tessenger {
+
+/// Unique and increasing within one conversation.
+using MessageId = std::uint64_t;
+
+/// errc{} on success; otherwise why, with the subject (a user or group
+/// name) in `detail` where the SPEC's text names one.
+struct StoreOutcome {
+  errc code{};
+  std::string detail;
+  bool ok() const noexcept { return code == errc{}; }
+};
+
+struct GroupMember {
+  std::string name;
+  bool joined = false;
+};
+
+/// A stored message: the id the store gave it and the server's time.
+struct StoredMessage {
+  StoreOutcome outcome;
+  MessageId id = 0;
+};
+
+/// A group message the store accepted, with the joined members (sender
+/// excluded) it must reach.
+struct StoredGroupMessage {
+  StoreOutcome outcome;
+  MessageId id = 0;
+  std::vector<std::string> recipients;
+};
+
+/// What a failed login did to the account.
+struct FailedLogin {
+  bool blocked_now = false;  ///< this failure reached max_attempts
+};
+
+/// The rules a store enforces for the server (a copy of the server's
+/// configuration, given once).
+struct StorePolicy {
+  Limits limits;
+  std::uint32_t max_attempts = 3;
+  std::chrono::seconds block_duration{10};
+};
+
+class TESSENGER_EXPORT Store {
+ public:
+  template <class T>
+  using Done = std::function<void(T)>;
+
+  virtual ~Store();
+
+  /// Called once by the server before any other member.
+  virtual void configure(const StorePolicy& policy) = 0;
+
+  /// Creates `group` with `creator` joined and `invited` invited, at once
+  /// or not at all. Fails with group_exists (detail: the group) or
+  /// limit_reached (detail: the group, or the member over a quota).
+  virtual void create_group(std::string group, std::string creator,
+                            std::vector<std::string> invited, Done<StoreOutcome> done) = 0;
+  /// Fails with group_not_found, not_invited or already_joined (detail: the group).
+  virtual void join_group(std::string group, std::string user, Done<StoreOutcome> done) = 0;
+  /// Checks that `from` has joined `group` and appends the message. Fails
+  /// with group_not_found_for_message, not_group_member or group_not_joined
+  /// (detail: the group).
+  virtual void append_group_message(std::string group, std::string from, std::string text,
+                                    protocol::Timestamp time, Done<StoredGroupMessage> done) = 0;
+  virtual void append_direct_message(std::string from, std::string to, std::string text,
+                                     protocol::Timestamp time, Done<StoredMessage> done) = 0;
+
+  /// True while `user` may not log in (a block from failed logins). `now`
+  /// is wall time: blocks outlive restarts, steady clocks do not.
+  virtual void is_blocked(std::string user, protocol::Timestamp now, Done<bool> done) = 0;
+  /// Counts a failed login; the max_attempts-th blocks the account for
+  /// block_duration and resets the count.
+  virtual void login_failed(std::string user, protocol::Timestamp now, Done<FailedLogin> done) = 0;
+  /// A successful login resets the failure count.
+  virtual void login_succeeded(std::string user) = 0;
+};
+
+/// Today's behaviour: everything in memory, lost at exit. Answers through
+/// the same asynchronous path as any store.
+TESSENGER_EXPORT std::shared_ptr<Store> make_memory_store();
+
+}  // namespace tessenger

@@ -1,0 +1,120 @@
+#include <algorithm>
+#include <unordered_map>
+
+#include <tessenger/store.hpp>
+
+#include "core/presence.hpp"
+
+namespace tessenger {
+
+Store::~Store() = default;
+
+namespace {
+
+class MemoryStore final : public Store {
+ public:
+  void configure(const StorePolicy& policy) override { policy_ = policy; }
+
+  void create_group(std::string group, std::string creator, std::vector<std::string> invited,
+                    Done<StoreOutcome> done) override {
+    if (groups_.contains(group)) return done({errc::group_exists, std::move(group)});
+    if (policy_.limits.max_groups != 0 && groups_.size() >= policy_.limits.max_groups) {
+      return done({errc::limit_reached, std::move(group)});
+    }
+    Group entry;
+    entry.members.push_back({std::move(creator), true});
+    for (auto& name : invited)
+      entry.members.push_back({std::move(name), false});
+    for (const auto& member : entry.members) {
+      if (groups_per_user_[member.name] >= policy_.limits.max_groups_per_user) {
+        return done({errc::limit_reached, member.name});
+      }
+    }
+    for (const auto& member : entry.members)
+      ++groups_per_user_[member.name];
+    groups_.emplace(std::move(group), std::move(entry));
+    done({});
+  }
+
+  void join_group(std::string group, std::string user, Done<StoreOutcome> done) override {
+    const auto it = groups_.find(group);
+    if (it == groups_.end()) return done({errc::group_not_found, std::move(group)});
+    GroupMember* member = it->second.find(user);
+    if (member == nullptr) return done({errc::not_invited, std::move(group)});
+    if (member->joined) return done({errc::already_joined, std::move(group)});
+    member->joined = true;
+    done({});
+  }
+
+  void append_group_message(std::string group, std::string from, std::string, protocol::Timestamp,
+                            Done<StoredGroupMessage> done) override {
+    const auto it = groups_.find(group);
+    if (it == groups_.end()) {
+      return done({{errc::group_not_found_for_message, std::move(group)}, 0, {}});
+    }
+    Group& entry = it->second;
+    const GroupMember* sender = entry.find(from);
+    if (sender == nullptr) return done({{errc::not_group_member, std::move(group)}, 0, {}});
+    if (!sender->joined) return done({{errc::group_not_joined, std::move(group)}, 0, {}});
+    StoredGroupMessage stored{{}, ++entry.last_id, {}};
+    stored.recipients.reserve(entry.members.size() - 1);
+    for (const auto& member : entry.members) {
+      if (member.joined && member.name != from) stored.recipients.push_back(member.name);
+    }
+    done(std::move(stored));
+  }
+
+  void append_direct_message(std::string from, std::string to, std::string, protocol::Timestamp,
+                             Done<StoredMessage> done) override {
+    auto key = from < to ? from + '\n' + to : to + '\n' + from;
+    done({{}, ++direct_ids_[std::move(key)]});
+  }
+
+  void is_blocked(std::string user, protocol::Timestamp now, Done<bool> done) override {
+    const auto it = accounts_.find(user);
+    done(it != accounts_.end() && it->second.blocked_until > now);
+  }
+
+  void login_failed(std::string user, protocol::Timestamp now, Done<FailedLogin> done) override {
+    auto& account = accounts_[std::move(user)];
+    if (++account.failures < policy_.max_attempts) return done({false});
+    account.failures = 0;
+    account.blocked_until =
+        now + std::chrono::duration_cast<std::chrono::microseconds>(policy_.block_duration).count();
+    done({true});
+  }
+
+  void login_succeeded(std::string user) override {
+    const auto it = accounts_.find(user);
+    if (it != accounts_.end()) it->second.failures = 0;
+  }
+
+ private:
+  struct Group {
+    std::vector<GroupMember> members;  // creator first, then invitees in order
+    MessageId last_id = 0;
+    GroupMember* find(std::string_view name) {
+      const auto it = std::find_if(members.begin(), members.end(),
+                                   [&](const GroupMember& m) { return m.name == name; });
+      return it == members.end() ? nullptr : &*it;
+    }
+  };
+  struct Account {
+    std::uint32_t failures = 0;
+    protocol::Timestamp blocked_until = 0;
+  };
+
+  StorePolicy policy_;
+  core::StringMap<Group> groups_;
+  core::StringMap<std::size_t> groups_per_user_;
+  core::StringMap<Account> accounts_;
+  core::StringMap<MessageId> direct_ids_;
+};
+
+}  // namespace
+
+std::shared_ptr<Store> make_memory_store() {
+  return std::make_shared<MemoryStore>();
+}
+
+}  // namespace tessenger
