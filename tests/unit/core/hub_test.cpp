@@ -187,7 +187,11 @@ TEST_CASE_FIXTURE(Fixture, "a successful login resets the failure count") {
 TEST_CASE_FIXTURE(Fixture, "a second login to an online account is refused; the first is kept") {
   const auto alice = online("alice");
   const auto intruder = connect();
-  CHECK(error_code(login(intruder, "alice", "pa")) == errc::already_logged_in);
+  rig.handle(intruder, p::Login{request++, "alice", "pa", 1}, now);
+  // alice is alive: she answers the probe the second login caused.
+  const auto probe = std::get<p::Ping>(out.sent[alice].back());
+  rig.handle(alice, p::Pong{probe.request_id, probe.payload}, now);
+  CHECK(error_code(out.sent[intruder].back()) == errc::already_logged_in);
   CHECK_FALSE(out.closed.contains(alice));
   CHECK_FALSE(out.closed.contains(intruder));
   const auto bob = online("bob");
