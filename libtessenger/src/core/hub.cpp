@@ -226,12 +226,14 @@ void Hub::count_failed_login(const Session& session, const Instant& now) {
 }
 
 void Hub::on_hello(SessionId id, Session& session, const protocol::Hello& hello) {
-  if (hello.min_version > protocol::version || hello.max_version < protocol::version) {
+  const auto low = std::max(hello.min_version, protocol::min_version);
+  const auto high = std::min(hello.max_version, protocol::version);
+  if (low > high) {
     fail_and_close(id, hello.request_id, errc::unsupported_version);
     return;
   }
   session.stage = Stage::awaiting_login;
-  outbox_.send(id, protocol::HelloOk{hello.request_id, protocol::version, config_.software,
+  outbox_.send(id, protocol::HelloOk{hello.request_id, high, config_.software,
                                      static_cast<std::uint32_t>(config_.limits.max_frame_size)});
 }
 

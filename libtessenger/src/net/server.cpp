@@ -432,6 +432,12 @@ void Server::Impl::consume(const ConnectionPtr& connection, std::span<const std:
         hub_->protocol_error(connection->id, result.error);
         break;
       }
+      if (result.unknown && result.unknown->request_id) {
+        // A newer client's request: refused, the connection goes on.
+        send(connection->id, protocol::Error{*result.unknown->request_id,
+                                             static_cast<std::uint16_t>(errc::unsupported_request),
+                                             {}});
+      }
       if (result.message) {
         hub_->handle(connection->id, *result.message, instant);
         // Requests after a login are answered after it: they wait for the

@@ -110,7 +110,7 @@ TEST_CASE_FIXTURE(Fixture, "the first frame must be a Hello with a version we sp
   CHECK(out.closed.at(1) == errc::unexpected_message);
 
   hub.connected(2, "127.0.0.1");
-  hub.handle(2, p::Hello{8, 2, 3, "future"}, now);
+  hub.handle(2, p::Hello{8, p::version + 1, p::version + 2, "future"}, now);
   CHECK(error_code(out.sent[2].back()) == errc::unsupported_version);
   CHECK(std::get<p::Error>(out.sent[2].back()).request_id == 8);
   CHECK(out.closed.contains(2));
@@ -119,8 +119,13 @@ TEST_CASE_FIXTURE(Fixture, "the first frame must be a Hello with a version we sp
   hub.handle(3, p::Hello{9, 1, 5, "newer but compatible"}, now);
   const auto ok = std::get<p::HelloOk>(out.sent[3].back());
   CHECK(ok.request_id == 9);
-  CHECK(ok.version == 1);
+  CHECK(ok.version == p::version);
   CHECK(ok.max_frame_size == 64 * 1024);
+
+  // The lower of the two maxima.
+  hub.connected(4, "127.0.0.1");
+  hub.handle(4, p::Hello{10, 1, 1, "older"}, now);
+  CHECK(std::get<p::HelloOk>(out.sent[4].back()).version == 1);
 }
 
 TEST_CASE_FIXTURE(Fixture, "login: unknown user, wrong password, success") {
