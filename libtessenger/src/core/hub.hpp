@@ -89,8 +89,9 @@ class Hub {
   void protocol_error(SessionId session, std::error_code error);
   /// Server stopping: every session gets a ShutdownEvent and is closed.
   void shutdown();
-  /// Writes buffered log lines (call after each batch of work).
-  void flush_logs() { logs_.flush(online_); }
+  /// Hands buffered log lines to the store (call after each batch of work);
+  /// `done` runs once they are written (LogStore::flush).
+  void flush_logs(LogStore::Done done = {}) { logs_.flush(online_, std::move(done)); }
 
   std::span<const OnlineRecord> online() const noexcept { return online_; }
   bool is_online(std::string_view username) const;

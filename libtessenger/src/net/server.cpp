@@ -6,6 +6,7 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <future>
 #include <memory>
 #include <optional>
 #include <span>
@@ -549,7 +550,12 @@ void Server::Impl::schedule_log_flush() {
   log_flush_scheduled_ = true;
   asio::post(strand_, [self = shared_from_this()] {
     self->log_flush_scheduled_ = false;
-    self->hub_->flush_logs();
+    // Until replies wait for their lines, the strand waits for the writer, so
+    // that a reply sent later follows every line logged before it.
+    auto written = std::make_shared<std::promise<void>>();
+    auto future = written->get_future();
+    self->hub_->flush_logs([written] { written->set_value(); });
+    future.wait();
   });
 }
 
