@@ -47,7 +47,10 @@ struct NullLogs : core::LogStore {
   void group_created(std::string_view) override {}
   void group_message(std::string_view, protocol::Timestamp, std::string_view,
                      std::string_view) override {}
-  void flush(std::span<const core::OnlineRecord>) override {}
+  void group_removed(std::string_view) override {}
+  void flush(std::span<const core::OnlineRecord>, Done done) override {
+    if (done) done();
+  }
 };
 
 /// What the server's strand does with the hub's posted tasks: here they wait

@@ -21,7 +21,11 @@ struct Limits {
   // Server (SPEC §3-§5).
   std::size_t max_group_members = 1024;
   std::size_t max_groups_per_user = 256;
-  std::size_t max_groups = 100'000;                       ///< groups in total on a server
+  /// Groups on the server in total; a creation beyond gets
+  /// Error{limit_reached}. Each group costs its members and a few dozen bytes
+  /// plus its name for its log's numbering; its log file is open only while
+  /// written (at most 32 are).
+  std::size_t max_groups = 100'000;
   std::size_t max_pending_write_bytes = 4 * 1024 * 1024;  ///< per connection
   std::uint32_t login_timeout_seconds = 60;
   /// A session silent this long is pinged (protocol version 2 and later;

@@ -22,9 +22,11 @@ namespace tessenger {
 enum class LogLevel { debug, info, warn, error };
 
 /// Where the library writes its diagnostics. Unset `write` = logging disabled.
-/// The sink is called on the server's strand, or on the log-writer thread for
-/// errors writing the log files, never two at once and never after the
-/// Server's destructor returned; the text is valid only during the call.
+/// The sink is called on the server's strand, and for problems with the log
+/// files (a full disk, a file that cannot be opened) on the server's log
+/// thread, possibly at the same time: it must be thread-safe. It is never
+/// called after the Server's destructor returned. The text is valid only
+/// during the call.
 struct LogSink {
   LogLevel min_level = LogLevel::info;
   std::function<void(LogLevel, std::string_view)> write;

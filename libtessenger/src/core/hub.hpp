@@ -132,8 +132,9 @@ class Hub {
   /// Acts on every deadline at or before `now`.
   void expire(const Instant& now);
 
-  /// Writes buffered log lines (call after each batch of work).
-  void flush_logs() { logs_.flush(presence_.online()); }
+  /// Hands buffered log lines to the store (call after each batch of work);
+  /// `done` runs once they are written (LogStore::flush).
+  void flush_logs(LogStore::Done done = {}) { logs_.flush(presence_.online(), std::move(done)); }
   std::span<const OnlineRecord> online() const { return presence_.online(); }
   bool is_online(std::string_view username) const { return presence_.find(username) != nullptr; }
   const HubCounters& counters() const noexcept { return counters_; }

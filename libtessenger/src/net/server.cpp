@@ -144,7 +144,13 @@ class Server::Impl final : public std::enable_shared_from_this<Server::Impl>,
     std::span<std::byte> read_space() noexcept;
     std::vector<std::byte> pending;   // frames waiting for the next write
     std::vector<std::byte> inflight;  // frames being written
-    std::vector<std::byte> parked;    // input held while the hub wants none
+    // Byte counts since the connection opened: pending holds
+    // [moved, queued); bytes below `released` may leave, the rest wait for
+    // the log lines written with them (a reply is sent once it is logged).
+    std::uint64_t queued = 0;
+    std::uint64_t moved = 0;
+    std::uint64_t released = 0;
+    std::vector<std::byte> parked;  // input held while the hub wants none
     std::string address;
     std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls;  // over `socket`, on a TLS server
     std::shared_ptr<std::atomic<bool>> check_cancelled;    // while a password check runs
@@ -171,7 +177,8 @@ class Server::Impl final : public std::enable_shared_from_this<Server::Impl>,
   void after_work();
   void arm_expiry();
   void on_expiry();
-  void schedule_log_flush();
+  void schedule_after_work();
+  void release(const std::vector<std::pair<ConnectionPtr, std::uint64_t>>& batch);
   void drop(const ConnectionPtr& connection);
   void warn(std::string_view text);
   core::Completions::Post poster();
@@ -208,8 +215,9 @@ class Server::Impl final : public std::enable_shared_from_this<Server::Impl>,
   std::unique_ptr<core::Hub> hub_;
   std::unordered_map<core::SessionId, ConnectionPtr> connections_;
   std::vector<ConnectionPtr> dirty_;
+  std::vector<ConnectionPtr> paused_;  // not reading while the log writer is behind
   std::array<std::vector<std::byte>, protocol::version + 1> shared_frames_;  // by version
-  bool log_flush_scheduled_ = false;
+  bool after_work_scheduled_ = false;
   std::uint64_t pending_total_ = 0;  // bytes queued or being written, all connections
   core::SessionId next_id_ = 1;
   bool stopping_ = false;
@@ -520,12 +528,20 @@ std::span<std::byte> Server::Impl::Connection::read_space() noexcept {
 
 bool Server::Impl::wants_read(const Connection& connection) const {
   return !connection.reading && connection.parked.size() < read_buffer_size &&
+         logs_->queued_bytes() < core::FileLogStore::recommended_max_queued_bytes &&
          (connection.state == State::open || connection.state == State::closing ||
           connection.state == State::lingering);
 }
 
 void Server::Impl::read(const ConnectionPtr& connection) {
-  if (!wants_read(*connection)) return;
+  if (!wants_read(*connection)) {
+    // The log writer is behind: read again once it has caught up.
+    if (!connection->reading && connection->state != State::closed &&
+        logs_->queued_bytes() >= core::FileLogStore::recommended_max_queued_bytes) {
+      paused_.push_back(connection);
+    }
+    return;
+  }
   const auto space = connection->read_space();
   connection->reading = true;
   auto done = [self = shared_from_this(), connection](std::error_code ec, std::size_t length) {
@@ -662,7 +678,9 @@ void Server::Impl::send(core::SessionId to, const protocol::Message& message) {
   if (Connection* connection = writable(to)) {
     const auto before = connection->pending.size();
     protocol::encode(message, connection->pending, connection->version);
-    pending_total_ += connection->pending.size() - before;
+    const auto added = connection->pending.size() - before;
+    connection->queued += added;
+    pending_total_ += added;
     queued(*connection);
   }
 }
@@ -677,6 +695,7 @@ void Server::Impl::send_to_many(std::span<const core::SessionId> to,
       auto& frame = shared_frames_[connection->version];
       if (frame.empty()) protocol::encode(message, frame, connection->version);
       connection->pending.insert(connection->pending.end(), frame.begin(), frame.end());
+      connection->queued += frame.size();
       pending_total_ += frame.size();
       queued(*connection);
     }
@@ -710,19 +729,45 @@ void Server::Impl::close(core::SessionId id, errc reason) {
   }
 }
 
-// After every piece of work on the strand: one write per touched
-// connection, the log batch, and the timer for the hub's next deadline.
+// After every piece of work on the strand: the log lines it recorded go to
+// the log thread, and the writes it queued leave once those lines are
+// written (at once when it logged nothing); then the timer for the hub's
+// next deadline.
 void Server::Impl::after_work() {
   if (!hub_) return;
-  for (std::size_t i = 0; i < dirty_.size(); ++i) {
-    dirty_[i]->dirty = false;
-    flush(dirty_[i]);
+  std::vector<std::pair<ConnectionPtr, std::uint64_t>> batch;
+  batch.reserve(dirty_.size());
+  for (const auto& connection : dirty_) {
+    connection->dirty = false;
+    const auto mark = connection->queued;
+    batch.emplace_back(connection, mark);
   }
   dirty_.clear();
-  schedule_log_flush();
+  // 0: flush() has not returned; 1: it has; 2: the lines are written.
+  auto progress = std::make_shared<std::atomic<int>>(0);
+  auto shared = std::make_shared<decltype(batch)>(std::move(batch));
+  hub_->flush_logs([weak = weak_from_this(), strand = strand_, progress, shared] {
+    if (progress->exchange(2) == 0) return;  // written inside flush: released below
+    asio::post(strand, [weak, shared] {
+      if (const auto self = weak.lock()) self->release(*shared);
+    });
+  });
+  if (progress->exchange(1) == 2) release(*shared);
   arm_expiry();
   counters_.store_operations.set(hub_->pending_operations());
   counters_.pending_write_bytes.set(pending_total_);
+}
+
+void Server::Impl::release(const std::vector<std::pair<ConnectionPtr, std::uint64_t>>& batch) {
+  for (const auto& [connection, mark] : batch) {
+    connection->released = std::max(connection->released, mark);
+    flush(connection);
+  }
+  if (!paused_.empty() &&
+      logs_->queued_bytes() < core::FileLogStore::recommended_max_queued_bytes) {
+    for (const auto& connection : std::exchange(paused_, {}))
+      read(connection);
+  }
 }
 
 void Server::Impl::arm_expiry() {
@@ -748,15 +793,14 @@ void Server::Impl::on_expiry() {
   after_work();
 }
 
-// Runs after the other handlers already queued, so the log lines of every
-// connection read in one pass of the event loop go out in one write(2) per
-// file, instead of one per read.
-void Server::Impl::schedule_log_flush() {
-  if (log_flush_scheduled_) return;
-  log_flush_scheduled_ = true;
+// Once per pass of the event loop, for work that happened outside a handler
+// that ends in after_work() (a dropped connection rewrites userlog.txt).
+void Server::Impl::schedule_after_work() {
+  if (after_work_scheduled_) return;
+  after_work_scheduled_ = true;
   asio::post(strand_, [self = shared_from_this()] {
-    self->log_flush_scheduled_ = false;
-    self->hub_->flush_logs();
+    self->after_work_scheduled_ = false;
+    self->after_work();
   });
 }
 
@@ -764,27 +808,39 @@ void Server::Impl::flush(const ConnectionPtr& connection) {
   if (connection->state == State::closed) return;
   if (connection->abort) return drop(connection);
   if (connection->writing) return;
+  const auto releasable = static_cast<std::size_t>(std::min<std::uint64_t>(
+      connection->pending.size(), connection->released - connection->moved));
   // The socket usually takes everything at once: a direct send spares the
   // asynchronous write's operation and its completion for every batch.
   // (TLS records go through the stream, never straight to the socket.)
-  if (!connection->pending.empty() && !connection->tls) {
+  std::size_t sent = 0;
+  if (releasable != 0 && !connection->tls) {
     std::error_code ec;
-    const auto sent = connection->socket.write_some(asio::buffer(connection->pending), ec);
+    sent = connection->socket.write_some(asio::buffer(connection->pending.data(), releasable), ec);
     if (ec && ec != asio::error::would_block) return drop(connection);
     counters_.bytes_sent.add(sent);
     pending_total_ -= sent;
+    connection->moved += sent;
     connection->pending.erase(connection->pending.begin(),
                               connection->pending.begin() + static_cast<std::ptrdiff_t>(sent));
   }
-  if (connection->pending.empty()) {
-    if (connection->state == State::closing) {
+  const auto rest = releasable - sent;
+  if (rest == 0) {
+    if (connection->state == State::closing && connection->pending.empty()) {
       connection->state = State::lingering;
       std::error_code ec;
       connection->socket.shutdown(tcp::socket::shutdown_send, ec);
     }
     return;
   }
-  std::swap(connection->pending, connection->inflight);
+  if (rest == connection->pending.size()) {
+    std::swap(connection->pending, connection->inflight);
+  } else {
+    const auto end = connection->pending.begin() + static_cast<std::ptrdiff_t>(rest);
+    connection->inflight.assign(connection->pending.begin(), end);
+    connection->pending.erase(connection->pending.begin(), end);
+  }
+  connection->moved += rest;
   connection->writing = true;
   auto done = [self = shared_from_this(), connection](std::error_code ec, std::size_t length) {
     connection->writing = false;
@@ -820,8 +876,7 @@ void Server::Impl::drop(const ConnectionPtr& connection) {
   hub_->disconnected(connection->id);
   // Each logout rewrites userlog.txt: when thousands of clients go at once,
   // one rewrite per pass instead of one per connection.
-  schedule_log_flush();
-  arm_expiry();
+  schedule_after_work();
   if (stopping_ && connections_.empty()) logs_->sync(hub_->online());
 }
 

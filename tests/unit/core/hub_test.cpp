@@ -21,6 +21,7 @@ struct MemoryLogs : tessenger::core::LogStore {
   std::vector<std::string> messages;
   std::map<std::string, std::vector<std::string>> groups;
   std::vector<std::string> userlog;  // as of the last flush
+  std::vector<std::string> removed;  // groups, in order
   int rewrites = 0;
 
   void user_online(std::size_t seq, const tessenger::core::OnlineRecord& r) override {
@@ -38,11 +39,13 @@ struct MemoryLogs : tessenger::core::LogStore {
     lines.push_back(std::to_string(lines.size() + 1) + "; " + std::string(from) + "; " +
                     std::string(text));
   }
-  void flush(std::span<const tessenger::core::OnlineRecord> online) override {
+  void group_removed(std::string_view group) override { removed.emplace_back(group); }
+  void flush(std::span<const tessenger::core::OnlineRecord> online, Done done) override {
     userlog.clear();
     std::size_t seq = 0;
     for (const auto& r : online)
       userlog.push_back(std::to_string(++seq) + "; " + r.username);
+    if (done) done();
   }
 };
 

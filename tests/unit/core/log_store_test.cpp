@@ -6,9 +6,14 @@
 
 #include <filesystem>
 #include <fstream>
+#include <future>
+#include <memory>
+#include <mutex>
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include <tessenger/timestamp.hpp>
 
 #include "core/log_store.hpp"
 
@@ -62,6 +67,19 @@ std::vector<std::string> fields(const std::string& line) {
   return result;
 }
 
+// Hands the records over and waits until the writer thread has written them.
+void flush_and_wait(FileLogStore& store, std::span<const OnlineRecord> online = {}) {
+  auto written = std::make_shared<std::promise<void>>();
+  auto future = written->get_future();
+  store.flush(online, [written] { written->set_value(); });
+  future.wait();
+}
+
+std::size_t open_descriptors() {
+  return static_cast<std::size_t>(
+      std::distance(fs::directory_iterator("/proc/self/fd"), fs::directory_iterator{}));
+}
+
 }  // namespace
 
 TEST_CASE("messagelog: one line per message, numbering continues across restarts") {
@@ -70,7 +88,7 @@ TEST_CASE("messagelog: one line per message, numbering continues across restarts
     FileLogStore store(dir.path, {});
     store.direct_message(ts, "alice", "hello; with separator");
     store.direct_message(ts, "bob", "second");
-    store.flush({});
+    flush_and_wait(store);
   }
   auto got = lines(dir.path / "messagelog.txt");
   REQUIRE(got.size() == 2);
@@ -83,7 +101,7 @@ TEST_CASE("messagelog: one line per message, numbering continues across restarts
   {
     FileLogStore store(dir.path, {});
     store.direct_message(ts, "carol", "after restart");
-    store.flush({});
+    flush_and_wait(store);
   }
   got = lines(dir.path / "messagelog.txt");
   REQUIRE(got.size() == 3);
@@ -105,7 +123,7 @@ TEST_CASE("messagelog: a torn last line is cut off and numbering follows the las
                           }};
   FileLogStore store(dir.path, sink);
   store.direct_message(ts, "carol", "three");
-  store.flush({});
+  flush_and_wait(store);
   const auto got = lines(dir.path / "messagelog.txt");
   REQUIRE(got.size() == 3);
   CHECK(fields(got[2])[0] == "3");
@@ -126,7 +144,7 @@ TEST_CASE("userlog: emptied at start, appended on login, renumbered after a logo
       {"alice", ts, "127.0.0.1", 5001}, {"bob", ts, "10.0.0.2", 5002}, {"carol", ts, "::1", 5003}};
   for (std::size_t i = 0; i < online.size(); ++i)
     store.user_online(i + 1, online[i]);
-  store.flush(online);
+  flush_and_wait(store, online);
   auto got = lines(dir.path / "userlog.txt");
   REQUIRE(got.size() == 3);
   auto bob = fields(got[1]);
@@ -136,7 +154,7 @@ TEST_CASE("userlog: emptied at start, appended on login, renumbered after a logo
 
   online.erase(online.begin());
   store.user_offline();
-  store.flush(online);
+  flush_and_wait(store, online);
   got = lines(dir.path / "userlog.txt");
   REQUIRE(got.size() == 2);
   CHECK(fields(got[0])[0] == "1");
@@ -148,7 +166,7 @@ TEST_CASE("userlog: emptied at start, appended on login, renumbered after a logo
   // Appends after a rewrite land in the new file.
   online.push_back({"dave", ts, "127.0.0.1", 5004});
   store.user_online(3, online.back());
-  store.flush(online);
+  flush_and_wait(store, online);
   got = lines(dir.path / "userlog.txt");
   REQUIRE(got.size() == 3);
   CHECK(fields(got[2])[0] == "3");
@@ -160,12 +178,13 @@ TEST_CASE("group logs: created with the group, numbered per group") {
   {
     FileLogStore store(dir.path, {});
     store.group_created("chat");
+    flush_and_wait(store);
     CHECK(fs::exists(dir.path / "chat_messagelog.txt"));
     store.group_created("other");
     store.group_message("chat", ts, "alice", "a1");
     store.group_message("other", ts, "bob", "b1");
     store.group_message("chat", ts, "carol", "a2");
-    store.flush({});
+    flush_and_wait(store);
   }
   auto chat = lines(dir.path / "chat_messagelog.txt");
   REQUIRE(chat.size() == 2);
@@ -175,7 +194,7 @@ TEST_CASE("group logs: created with the group, numbered per group") {
   FileLogStore store(dir.path, {});
   store.group_created("chat");
   store.group_message("chat", ts, "alice", "after restart");
-  store.flush({});
+  flush_and_wait(store);
   chat = lines(dir.path / "chat_messagelog.txt");
   REQUIRE(chat.size() == 3);
   CHECK(fields(chat[2])[0] == "3");
@@ -200,8 +219,165 @@ TEST_CASE("a group log that cannot be opened is reported and does not stop the s
   store.group_created("blocked");
   store.group_message("blocked", ts, "alice", "not written");
   store.direct_message(ts, "alice", "still written");
-  store.flush({});
+  flush_and_wait(store);
   REQUIRE(errors.size() == 1);
   CHECK(errors[0].find("blocked_messagelog.txt") != std::string::npos);
   CHECK(lines(dir.path / "messagelog.txt").size() == 1);
+}
+
+TEST_CASE("5,000 group logs hold at most the bound of descriptors and keep their numbering") {
+  TempDir dir;
+  constexpr int groups = 5000;
+  constexpr std::size_t batch = 250;
+  const auto name = [](int i) { return "g" + std::to_string(i); };
+  const auto before = open_descriptors();
+  std::size_t peak = 0;
+  // Each round writes one line to every group, a batch of groups per flush.
+  const auto round = [&](FileLogStore& store, const std::string& text, bool create) {
+    for (int i = 0; i < groups; ++i) {
+      if (create) store.group_created(name(i));
+      store.group_message(name(i), ts, "alice", text + " " + name(i));
+      if ((i + 1) % batch == 0) {
+        flush_and_wait(store);
+        peak = std::max(peak, open_descriptors());
+      }
+    }
+  };
+  {
+    FileLogStore store(dir.path, {});
+    round(store, "first", true);
+    round(store, "second", false);  // every group closed and reopened since
+  }
+  CHECK(open_descriptors() == before);
+  {
+    FileLogStore store(dir.path, {});
+    round(store, "third", false);  // numbering read back from each file
+  }
+  MESSAGE("descriptors: " << before << " before, at most " << peak << " with " << groups
+                          << " groups (bound " << FileLogStore::default_max_open_groups
+                          << " group logs + userlog + messagelog)");
+  CHECK(peak <= before + 2 + FileLogStore::default_max_open_groups);
+  CHECK(peak >= before + 2);
+  for (int i = 0; i < groups; ++i) {
+    const auto got = lines(dir.path / (name(i) + "_messagelog.txt"));
+    REQUIRE(got.size() == 3);
+    int seq = 0;
+    for (const auto* text : {"first", "second", "third"}) {
+      const auto f = fields(got[static_cast<std::size_t>(seq)]);
+      CHECK(f[0] == std::to_string(++seq));
+      CHECK(f[2] == "alice");
+      CHECK(f[3] == std::string(text) + " " + name(i));
+    }
+  }
+}
+
+TEST_CASE("a removed group is forgotten: its file stays and a group of that name numbers on") {
+  TempDir dir;
+  FileLogStore store(dir.path, {}, 1);
+  store.group_created("gone");
+  store.group_message("gone", ts, "alice", "one");
+  store.group_message("gone", ts, "alice", "two");
+  store.group_removed("gone");
+  flush_and_wait(store);
+  CHECK(lines(dir.path / "gone_messagelog.txt").size() == 2);
+  // Written behind the store's back: a forgotten group is read afresh.
+  std::ofstream(dir.path / "gone_messagelog.txt", std::ios::app)
+      << "7; 10 November 2023 20:57:10; bob; appended\n";
+  store.group_created("gone");
+  store.group_message("gone", ts, "carol", "again");
+  flush_and_wait(store);
+  const auto got = lines(dir.path / "gone_messagelog.txt");
+  REQUIRE(got.size() == 4);
+  CHECK(fields(got[3])[0] == "8");
+  CHECK(fields(got[3])[3] == "again");
+}
+
+TEST_CASE("done runs after its lines are in the files, flushes in order; queued bytes drain") {
+  TempDir dir;
+  FileLogStore store(dir.path, {});
+  const auto messagelog = dir.path / "messagelog.txt";
+  const auto grouplog = dir.path / "team_messagelog.txt";
+  struct Seen {
+    int flush;
+    std::size_t messages;
+    std::size_t group;
+  };
+  std::mutex mutex;
+  std::vector<Seen> seen;
+  // The writer waits in the first done until the test lets it go, so the
+  // later flushes queue up behind it.
+  std::promise<void> entered;
+  std::promise<void> release;
+  auto released = release.get_future().share();
+  std::promise<void> all_done;
+  constexpr int flushes = 40;
+  const auto done = [&](int n) {
+    return [&, n] {
+      if (n == 0) {
+        entered.set_value();
+        released.wait();
+      }
+      std::lock_guard lock(mutex);
+      seen.push_back({n, lines(messagelog).size(), lines(grouplog).size()});
+      if (n == flushes - 1) all_done.set_value();
+    };
+  };
+
+  // Nothing queued and nothing to write: done runs at once, inside flush().
+  bool ran = false;
+  store.flush({}, [&] { ran = true; });
+  CHECK(ran);
+
+  store.group_created("team");
+  store.direct_message(ts, "alice", "m0");
+  store.group_message("team", ts, "alice", "g0");
+  store.flush({}, done(0));
+  entered.get_future().wait();
+  const auto body = [](std::string_view from, const std::string& text) {
+    return tessenger::format_timestamp(ts).size() + from.size() + text.size() + 5;
+  };
+  std::size_t expected_queue = 0;
+  for (int n = 1; n < flushes; ++n) {
+    // Every fifth flush has nothing to write: its done still waits its turn.
+    if (n % 5 != 0) {
+      const auto text = "m" + std::to_string(n);
+      store.direct_message(ts, "alice", text);
+      store.group_message("team", ts, "bob", text);
+      expected_queue += body("alice", text) + body("bob", text);
+    }
+    store.flush({}, done(n));
+  }
+  CHECK(store.queued_bytes() == expected_queue);
+  release.set_value();
+  all_done.get_future().wait();
+  CHECK(store.queued_bytes() == 0);
+
+  std::lock_guard lock(mutex);
+  REQUIRE(seen.size() == flushes);
+  std::size_t written = 1;
+  for (int n = 0; n < flushes; ++n) {
+    const auto& s = seen[static_cast<std::size_t>(n)];
+    CHECK(s.flush == n);
+    if (n != 0 && n % 5 != 0) ++written;
+    CHECK(s.messages >= written);  // later flushes may already be written too
+    CHECK(s.group >= written);
+  }
+  const auto got = lines(messagelog);
+  REQUIRE(got.size() == written);
+  for (std::size_t i = 0; i < got.size(); ++i)
+    CHECK(fields(got[i])[0] == std::to_string(i + 1));
+}
+
+TEST_CASE("sync writes what was recorded, even without an earlier flush") {
+  TempDir dir;
+  FileLogStore store(dir.path, {});
+  const std::vector<OnlineRecord> online{{"alice", ts, "127.0.0.1", 5001}};
+  store.user_online(1, online[0]);
+  store.direct_message(ts, "alice", "before sync");
+  store.group_message("late", ts, "alice", "before sync");
+  store.sync(online);
+  CHECK(store.queued_bytes() == 0);
+  CHECK(lines(dir.path / "messagelog.txt").size() == 1);
+  CHECK(lines(dir.path / "late_messagelog.txt").size() == 1);
+  CHECK(lines(dir.path / "userlog.txt").size() == 1);
 }

@@ -24,6 +24,7 @@ TEST_CASE("every Limits default is finite and sane") {
       {"max_software_name", l.max_software_name},
       {"max_group_members", l.max_group_members},
       {"max_groups_per_user", l.max_groups_per_user},
+      {"max_groups", l.max_groups},
       {"max_pending_write_bytes", l.max_pending_write_bytes},
       {"login_timeout_seconds", l.login_timeout_seconds},
       {"max_udp_chunk", l.max_udp_chunk},
