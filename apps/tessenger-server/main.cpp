@@ -172,6 +172,21 @@ int main(int argc, char** argv) {
       ->group("Limits")
       ->check(CLI::Range(1u, 3600u))
       ->capture_default_str();
+  app.add_option("--idle-ping-seconds", config.limits.idle_ping_seconds,
+                 "ping a session silent this long (protocol 2; older clients: TCP keepalive); "
+                 "0: never")
+      ->group("Limits")
+      ->check(CLI::Range(0u, 86400u))
+      ->capture_default_str();
+  app.add_option("--ping-timeout-seconds", config.limits.ping_timeout_seconds,
+                 "close a pinged session that has not answered within this time")
+      ->group("Limits")
+      ->check(CLI::Range(1u, 3600u))
+      ->capture_default_str();
+  app.add_option("--max-groups", config.limits.max_groups, "groups on the server in total")
+      ->group("Limits")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{100'000'000}))
+      ->capture_default_str();
   auto& limits = config.limits;
   const auto limit_group = "Limits";
   app.add_option("--max-connections", limits.max_connections,
