@@ -2,8 +2,10 @@
 // - no crash, leak or undefined behaviour (the sanitizers);
 // - split invariance: any chunking of the input yields the same messages and
 //   the same error as feeding it whole;
-// - canonical round trip: every decoded message re-encodes to exactly the
-//   bytes of its frame, and decoding those gives the same message back.
+// - canonical round trip: every decoded message re-encodes, in its frame's
+//   version, to exactly the bytes of its frame, and decoding those gives the
+//   same message back;
+// - an unknown type is skipped and reported the same way, however split.
 
 #include <algorithm>
 #include <cstddef>
@@ -26,6 +28,7 @@ namespace {
 
 struct Decoded {
   std::vector<Message> messages;
+  std::vector<UnknownMessage> unknown;
   std::error_code error;
 };
 
@@ -42,6 +45,7 @@ Decoded decode(std::span<const std::byte> input, NextChunk next_chunk) {
       if (r.consumed > chunk.size()) violated("consumed more than given");
       if (r.consumed == 0 && !r.error) violated("no progress without an error");
       if (r.message) out.messages.push_back(std::move(*r.message));
+      if (r.unknown) out.unknown.push_back(*r.unknown);
       if (r.error) {
         out.error = r.error;
         if (decoder.feed(chunk).error != r.error) violated("decoder came back to life");
@@ -53,13 +57,15 @@ Decoded decode(std::span<const std::byte> input, NextChunk next_chunk) {
   return out;
 }
 
-void check_round_trip(const Message& message, std::span<const std::byte> frame) {
-  const auto encoded = encode(message);
+void check_round_trip(const Message& message, std::uint8_t frame_version,
+                      std::span<const std::byte> frame) {
+  const auto encoded = encode(message, frame_version);
   if (!std::equal(encoded.begin(), encoded.end(), frame.begin(), frame.end())) {
     violated("re-encoding differs from the frame");
   }
   Message again;
-  if (decode_payload(type_of(message), std::span(encoded).subspan(header_size), {}, again)) {
+  if (decode_payload(type_of(message), std::span(encoded).subspan(header_size), {}, again,
+                     frame_version)) {
     violated("re-encoded frame does not decode");
   }
   if (again != message) violated("decode(encode(m)) != m");
@@ -78,8 +84,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     while (!rest.empty()) {
       auto r = decoder.feed(rest);
       if (r.message) {
-        check_round_trip(*r.message, rest.first(r.consumed));
+        check_round_trip(*r.message, r.version, rest.first(r.consumed));
         whole.messages.push_back(std::move(*r.message));
+      }
+      if (r.unknown) {
+        if (r.unknown->request_id.has_value() != is_request(MessageType{r.unknown->type})) {
+          violated("an unknown request without its id, or another type with one");
+        }
+        whole.unknown.push_back(*r.unknown);
       }
       if (r.error) {
         whole.error = r.error;
@@ -106,7 +118,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const Decoded split = decode(input, next_chunk);
   const Decoded bytewise = decode(input, [] { return std::size_t{1}; });
 
-  if (split.messages != whole.messages || bytewise.messages != whole.messages) {
+  if (split.messages != whole.messages || bytewise.messages != whole.messages ||
+      split.unknown != whole.unknown || bytewise.unknown != whole.unknown) {
     violated("messages depend on how the input is split");
   }
   if (split.error != whole.error || bytewise.error != whole.error) {

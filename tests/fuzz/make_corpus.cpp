@@ -42,15 +42,24 @@ int main(int argc, char** argv) {
   std::vector<Bytes> seeds;
   Bytes stream;
   for (const auto& m : samples::one_of_each()) {
-    seeds.push_back(encode(m));
-    encode(m, stream);
+    for (std::uint8_t v = min_version; v <= version; ++v) {
+      if (since_version(type_of(m)) > v) continue;
+      seeds.push_back(encode(m, v));
+      encode(m, stream, v);
+    }
   }
   seeds.push_back(stream);
 
   const Bytes ping = encode(Ping{1, 2});
-  seeds.push_back(with_header(ping, 4, 2));                                // unsupported version
-  seeds.push_back(with_header(ping, 7, 1));                                // flags set
-  seeds.push_back(with_header(ping, 5, 0x3f));                             // unknown type
+  seeds.push_back(with_header(ping, 4, version + 1));                        // unsupported version
+  seeds.push_back(with_header(ping, 7, 1));                                  // flags set
+  seeds.push_back(with_header(ping, 5, 0x3f));                               // unknown request
+  seeds.push_back(with_header(ping, 5, 0x7f));                               // unknown reply
+  seeds.push_back(with_header(ping, 5, 0xc0));                               // reserved range
+  seeds.push_back(with_header(encode(LoginAttemptEvent{"a", 1}, 2), 4, 1));  // v2 type in v1
+  Bytes short_request(ping.begin(), ping.begin() + 11);                      // id cut short
+  short_request[5] = std::byte{0x3f};
+  seeds.push_back(with_length(short_request, 3));
   seeds.push_back(with_length(Bytes(ping.begin(), ping.begin() + 8), 0));  // empty frame
   seeds.push_back(with_length(ping, 0xffffffff));                          // frame too large
   Bytes truncated(ping.begin(), ping.end() - 1);

@@ -99,6 +99,8 @@ struct ClientEvents {
   std::function<void(const protocol::InviteEvent&)> on_invite;
   /// Another user is about to send this one a file over UDP.
   std::function<void(const protocol::FileIncomingEvent&)> on_file_incoming;
+  /// Someone tried to log in to this account while this session was online.
+  std::function<void(const protocol::LoginAttemptEvent&)> on_login_attempt;
   /// The connection ended without close() or a completed logout(): the
   /// server shut down or closed it (errc::server_shutdown, login_timeout,
   /// peer_closed...), the server's bytes broke the protocol (the codec's

@@ -10,6 +10,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -24,8 +25,11 @@
 
 namespace tessenger::protocol {
 
-/// The only protocol version this build speaks. Every frame header carries it.
-inline constexpr std::uint8_t version = 1;
+/// The newest protocol version this build speaks.
+inline constexpr std::uint8_t version = 2;
+/// The oldest protocol version this build speaks. A frame header may carry
+/// any version from min_version to version (docs/protocol.md §5).
+inline constexpr std::uint8_t min_version = 1;
 /// Bytes before every payload: u32 length, u8 version, u8 type, u16 flags.
 inline constexpr std::size_t header_size = 8;
 
@@ -65,14 +69,16 @@ enum class MessageType : std::uint8_t {
   invite_event = 0x82,
   file_incoming_event = 0x83,
   shutdown_event = 0x84,
+  login_attempt_event = 0x85,  ///< since version 2
 };
 
 // ---- Requests (client to server). Each carries an id its reply echoes. ----
 
-/// First frame on every connection.
+/// First frame on every connection. Its layout is the same in every version,
+/// and its frame header carries min_version, so any older server can read it.
 struct Hello {
   RequestId request_id = 0;
-  std::uint8_t min_version = version;
+  std::uint8_t min_version = protocol::min_version;
   std::uint8_t max_version = version;
   std::string software;  ///< free form, e.g. "tessenger-client/0.1.0"
   bool operator==(const Hello&) const = default;
@@ -133,6 +139,8 @@ struct FileOffer {
   bool operator==(const FileOffer&) const = default;
 };
 
+/// A round trip. Clients send it; since version 2 the server also sends it to
+/// a silent client, which answers Pong with the same request_id and payload.
 struct Ping {
   RequestId request_id = 0;
   std::uint64_t payload = 0;
@@ -141,6 +149,8 @@ struct Ping {
 
 // ---- Replies (server to client), echoing the request id. ----
 
+/// `version` is the one both sides speak from now on: the lower of the two
+/// maxima. This frame and every later one carry it in their headers.
 struct HelloOk {
   RequestId request_id = 0;
   std::uint8_t version = protocol::version;
@@ -269,48 +279,88 @@ struct ShutdownEvent {
   bool operator==(const ShutdownEvent&) const = default;
 };
 
+/// Since version 2: someone tried to log in to this session's account while
+/// it was online (and was refused), from `address` at `timestamp`.
+struct LoginAttemptEvent {
+  std::string address;
+  Timestamp timestamp = 0;
+  bool operator==(const LoginAttemptEvent&) const = default;
+};
+
 using Message =
     std::variant<Hello, Login, DirectSend, ActiveUsersQuery, GroupCreate, GroupJoin, GroupSend,
                  Logout, FileOffer, Ping, HelloOk, LoginOk, DirectSent, ActiveUsers, GroupCreated,
                  GroupJoined, GroupSent, LoggedOut, FileOfferOk, Pong, Error, DirectEvent,
-                 GroupEvent, InviteEvent, FileIncomingEvent, ShutdownEvent>;
+                 GroupEvent, InviteEvent, FileIncomingEvent, ShutdownEvent, LoginAttemptEvent>;
 
 /// The wire type code of a message.
 TESSENGER_EXPORT MessageType type_of(const Message& message) noexcept;
-/// True for messages a client sends (requests).
+/// True for the request range 0x01-0x3f (also for codes this build does not know).
 TESSENGER_EXPORT bool is_request(MessageType type) noexcept;
 /// A short lower-case name of the type, for logs ("direct_send").
 TESSENGER_EXPORT std::string_view name_of(MessageType type) noexcept;
+/// The version that introduced `type`; 0 for a code this build does not know.
+TESSENGER_EXPORT std::uint8_t since_version(MessageType type) noexcept;
 
-/// Appends one encoded frame to `out`. Fields are not validated here: encoding
-/// what the decoder would reject is the caller's bug, caught by the peer.
-TESSENGER_EXPORT void encode(const Message& message, std::vector<std::byte>& out);
-TESSENGER_EXPORT std::vector<std::byte> encode(const Message& message);
+/// Appends one encoded frame to `out`, with `version` in its header and the
+/// layout of that version. Send Hello with protocol::min_version and every
+/// frame after Hello/HelloOk with the negotiated version. Fields are not
+/// validated here: encoding what the decoder would reject (including a type
+/// newer than `version`) is the caller's bug, caught by the peer. Throws
+/// std::invalid_argument for a version outside [min_version, version].
+TESSENGER_EXPORT void encode(const Message& message, std::vector<std::byte>& out,
+                             std::uint8_t frame_version = protocol::version);
+TESSENGER_EXPORT std::vector<std::byte> encode(const Message& message,
+                                               std::uint8_t frame_version = protocol::version);
 
-/// Decodes exactly one frame's payload (header already parsed). Used by the
-/// Decoder and directly by code that has whole frames in hand.
+/// Decodes exactly one frame's payload (header already parsed) as `version`
+/// lays it out. Used by the Decoder and directly by code that has whole
+/// frames in hand. A type not defined in `version` is errc::unknown_message.
 TESSENGER_EXPORT std::error_code decode_payload(MessageType type,
                                                 std::span<const std::byte> payload,
-                                                const Limits& limits, Message& out);
+                                                const Limits& limits, Message& out,
+                                                std::uint8_t frame_version = protocol::version);
 
-/// What one Decoder::feed call produced.
+/// A well-formed frame of a type this build does not define in the frame's
+/// version (a newer peer's message). The decoder consumed it; the stream goes
+/// on. A server answers an unknown request with
+/// Error{request_id, errc::unsupported_request}; a client ignores the rest.
+struct UnknownMessage {
+  std::uint8_t type = 0;
+  std::uint8_t version = 0;  ///< of its frame
+  /// Read from the start of the payload for a request-range type (0x01-0x3f).
+  std::optional<RequestId> request_id;
+  bool operator==(const UnknownMessage&) const = default;
+};
+
+/// What one Decoder::feed call produced: at most one of message, unknown, error.
 struct FeedResult {
-  std::size_t consumed = 0;        ///< bytes of the input used; feed the rest next
-  std::optional<Message> message;  ///< a complete message, if one ended in the input
-  std::error_code error;           ///< set once: the stream is unusable after it
+  std::size_t consumed = 0;               ///< bytes of the input used; feed the rest next
+  std::optional<Message> message;         ///< a complete message, if one ended in the input
+  std::optional<UnknownMessage> unknown;  ///< a complete frame of an unknown type
+  std::error_code error;                  ///< set once: the stream is unusable after it
+  std::uint8_t version = 0;               ///< of the frame that gave message or unknown
 };
 
 /// Incremental frame decoder. Accepts any split or coalescing of the byte
 /// stream; buffers at most one frame (header + Limits::max_frame_size).
 ///
 /// Usage: while input remains, r = feed(input); input = input.subspan(r.consumed);
-/// handle r.message; stop on r.error.
+/// handle r.message or r.unknown; stop on r.error.
 class TESSENGER_EXPORT Decoder {
  public:
   explicit Decoder(const Limits& limits = {});
 
   /// Consumes bytes up to the end of the next complete frame. Never throws.
   FeedResult feed(std::span<const std::byte> input);
+
+  /// After Hello/HelloOk: from now on only frames of `negotiated` are
+  /// accepted (any other is errc::unsupported_version). Until then every
+  /// version in [min_version, version] is. Returns false, changing nothing,
+  /// for a version outside that range.
+  bool set_version(std::uint8_t negotiated) noexcept;
+  /// The negotiated version, or 0 before set_version().
+  std::uint8_t negotiated_version() const noexcept { return negotiated_; }
 
   /// True when no partial frame is buffered.
   bool idle() const noexcept { return buffer_.empty(); }
@@ -320,6 +370,62 @@ class TESSENGER_EXPORT Decoder {
   Limits limits_;
   std::vector<std::byte> buffer_;  // partial frame: header, then payload
   std::error_code failed_;
+  std::uint8_t negotiated_ = 0;
 };
 
 }  // namespace tessenger::protocol
+
+namespace tessenger {
+
+/// What a Protocol reports while decoding. Every member is optional.
+///
+/// Borrowed data: the references are valid only during the call (a message
+/// may be moved from). The callbacks may call Protocol::encode() on the same
+/// object, not feed(), and must not destroy it.
+struct ProtocolEvents {
+  /// A complete message, in stream order.
+  std::function<void(protocol::Message& message)> on_message;
+  /// A frame of a type unknown in its version: consumed, the stream goes on.
+  std::function<void(const protocol::UnknownMessage& unknown)> on_unknown;
+  /// The stream broke the format (a tessenger::errc): nothing more is
+  /// decoded. Called once.
+  std::function<void(std::error_code error)> on_error;
+};
+
+/// The codec's entry point for embedders: bytes in, callbacks out; messages
+/// in, bytes out; no I/O, no clock. It follows the version negotiation by
+/// itself: a Hello is encoded in protocol::min_version, and once a HelloOk
+/// has been decoded (client side) or encoded (server side), both directions
+/// use the version it names. The lower-level protocol::Decoder and
+/// protocol::encode remain for code that wants to drive them itself.
+///
+/// Thread safety: distinct objects: safe. Shared objects: unsafe.
+class TESSENGER_EXPORT Protocol {
+ public:
+  explicit Protocol(ProtocolEvents events = {}, const Limits& limits = {});
+
+  /// Decodes every complete frame in `bytes`, calling the events in stream
+  /// order; a trailing partial frame is kept for the next call. Returns false
+  /// once the stream has failed (then it consumes nothing more).
+  bool feed(std::span<const std::byte> bytes);
+
+  /// Appends `message` to `out` as one frame in the current version.
+  void encode(const protocol::Message& message, std::vector<std::byte>& out);
+  std::vector<std::byte> encode(const protocol::Message& message);
+
+  /// The version frames are encoded in: protocol::version until a HelloOk
+  /// went through, then the negotiated one.
+  std::uint8_t version() const noexcept { return version_; }
+  /// The stream error, if the input broke the format.
+  std::error_code error() const noexcept { return error_; }
+
+ private:
+  void adopt(const protocol::HelloOk& ok);
+
+  ProtocolEvents events_;
+  protocol::Decoder decoder_;
+  std::uint8_t version_ = protocol::version;
+  std::error_code error_;
+};
+
+}  // namespace tessenger

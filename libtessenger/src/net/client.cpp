@@ -182,11 +182,15 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
     expect<protocol::HelloOk>(hello.request_id, [this](Result<protocol::HelloOk> result) {
       on_hello(std::move(result));
     });
-    send(hello);
+    send(hello, protocol::min_version);
   }
 
   void on_hello(Result<protocol::HelloOk> result) {
     if (!result) return shutdown(result.error(), result.detail(), false);
+    if (!decoder_.set_version(result->version)) {
+      return shutdown(make_error_code(errc::unsupported_version), {}, false);
+    }
+    version_ = result->version;
     state_ = State::open;
     auto done = std::move(hello_done_);
     deliver(done, std::move(result));
@@ -219,6 +223,12 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
       input = input.subspan(result.consumed);
       if (result.error) return shutdown(result.error, {}, true);
       if (result.message) handle(*result.message);
+      // A newer server's reply or event is ignored; its request refused.
+      if (result.unknown && result.unknown->request_id) {
+        send(protocol::Error{*result.unknown->request_id,
+                             static_cast<std::uint16_t>(errc::unsupported_request),
+                             {}});
+      }
     }
     if (state_ != State::closed) read();
   }
@@ -235,6 +245,8 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
             notify(events_.on_invite, m);
           } else if constexpr (std::is_same_v<M, protocol::FileIncomingEvent>) {
             notify(events_.on_file_incoming, m);
+          } else if constexpr (std::is_same_v<M, protocol::LoginAttemptEvent>) {
+            notify(events_.on_login_attempt, m);
           } else if constexpr (std::is_same_v<M, protocol::ShutdownEvent>) {
             shutdown(std::error_code(m.code, category()), m.reason, true);
           } else if constexpr (std::is_same_v<M, protocol::Error>) {
@@ -243,6 +255,8 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
             } else {
               complete(m.request_id, message);
             }
+          } else if constexpr (std::is_same_v<M, protocol::Ping>) {
+            send(protocol::Pong{m.request_id, m.payload});
           } else if (protocol::is_request(protocol::type_of(message))) {
             shutdown(make_error_code(errc::unexpected_message), {}, true);
           } else {
@@ -277,7 +291,11 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
 
   template <class Message>
   void send(const Message& message) {
-    protocol::encode(message, queued_);
+    send(message, version_);
+  }
+  template <class Message>
+  void send(const Message& message, std::uint8_t version) {
+    protocol::encode(message, queued_, version);
     if (queued_.size() + writing_.size() > options_.limits.max_pending_write_bytes) {
       return shutdown(make_error_code(errc::slow_consumer), {}, true);
     }
@@ -340,6 +358,7 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
   ClientEvents events_;
   ClientOptions options_;
   protocol::Decoder decoder_;
+  std::uint8_t version_ = protocol::min_version;  // of the frames sent; negotiated by Hello
   std::vector<std::byte> read_buffer_;
   std::vector<std::byte> queued_;   // frames waiting for the next write
   std::vector<std::byte> writing_;  // the write in flight; empty when none

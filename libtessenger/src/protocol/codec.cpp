@@ -1,543 +1,48 @@
-#include <algorithm>
-#include <array>
-#include <concepts>
-#include <cstring>
-#include <limits>
-#include <new>
-#include <stdexcept>
-#include <type_traits>
-#include <utility>
-
 #include <tessenger/protocol.hpp>
 
-#include "protocol/utf8.hpp"
+#include "protocol/codec_impl.hpp"
 
 namespace tessenger::protocol {
 namespace {
 
-// Limits that are part of the wire format rather than deployment choices.
-constexpr std::size_t max_address = 64;
-constexpr std::size_t max_detail = 256;  // Error.detail and ShutdownEvent.reason
-
-// Smallest encodings, used to refuse a list count the payload cannot hold
-// before reserving memory for it.
-constexpr std::size_t min_string_size = 2;
-constexpr std::size_t min_active_user_size = 2 + 2 + 2 + 8;
-
-// A buffered frame larger than this gives its memory back once decoded, so an
-// idle connection does not keep a maximum-size buffer.
-constexpr std::size_t retained_buffer_capacity = 4096;
-
-enum class Field { username, group, text, file_name, password, software, address, detail };
-
-std::size_t limit_of(Field field, const Limits& limits) noexcept {
-  switch (field) {
-    case Field::username:
-      return limits.max_username;
-    case Field::group:
-      return limits.max_group_name;
-    case Field::text:
-      return limits.max_text;
-    case Field::file_name:
-      return limits.max_file_name;
-    case Field::password:
-      return limits.max_password;
-    case Field::software:
-      return limits.max_software_name;
-    case Field::address:
-      return max_address;
-    case Field::detail:
-      return max_detail;
-  }
-  return 0;
-}
-
-// Wire type of each Message alternative, in variant order.
-constexpr std::array<MessageType, std::variant_size_v<Message>> types{
-    MessageType::hello,
-    MessageType::login,
-    MessageType::direct_send,
-    MessageType::active_users_query,
-    MessageType::group_create,
-    MessageType::group_join,
-    MessageType::group_send,
-    MessageType::logout,
-    MessageType::file_offer,
-    MessageType::ping,
-    MessageType::hello_ok,
-    MessageType::login_ok,
-    MessageType::direct_sent,
-    MessageType::active_users,
-    MessageType::group_created,
-    MessageType::group_joined,
-    MessageType::group_sent,
-    MessageType::logged_out,
-    MessageType::file_offer_ok,
-    MessageType::pong,
-    MessageType::error,
-    MessageType::direct_event,
-    MessageType::group_event,
-    MessageType::invite_event,
-    MessageType::file_incoming_event,
-    MessageType::shutdown_event,
-};
-
 constexpr std::array<std::string_view, std::variant_size_v<Message>> names{
-    "hello",          "login",        "direct_send", "active_users_query", "group_create",
-    "group_join",     "group_send",   "logout",      "file_offer",         "ping",
-    "hello_ok",       "login_ok",     "direct_sent", "active_users",       "group_created",
-    "group_joined",   "group_sent",   "logged_out",  "file_offer_ok",      "pong",
-    "error",          "direct_event", "group_event", "invite_event",       "file_incoming_event",
+    "hello",
+    "login",
+    "direct_send",
+    "active_users_query",
+    "group_create",
+    "group_join",
+    "group_send",
+    "logout",
+    "file_offer",
+    "ping",
+    "hello_ok",
+    "login_ok",
+    "direct_sent",
+    "active_users",
+    "group_created",
+    "group_joined",
+    "group_sent",
+    "logged_out",
+    "file_offer_ok",
+    "pong",
+    "error",
+    "direct_event",
+    "group_event",
+    "invite_event",
+    "file_incoming_event",
     "shutdown_event",
+    "login_attempt_event",
 };
 
-// Variant index of each wire type code, -1 where the code is undefined.
-constexpr auto indices = [] {
-  std::array<int, 256> table{};
-  table.fill(-1);
-  for (std::size_t i = 0; i < types.size(); ++i) {
-    table[static_cast<std::uint8_t>(types[i])] = static_cast<int>(i);
-  }
-  return table;
-}();
-
-int index_of(std::uint8_t type) noexcept {
-  return indices[type];
-}
-
-template <class M, class T>
-concept Is = std::same_as<std::remove_const_t<M>, T>;
-
-// The single description of every message: its fields in wire order. The
-// sizer, the writer and the reader all walk it, so the three cannot disagree.
-template <class V, Is<ActiveUser> M>
-void fields(V& v, M& m) {
-  v.str(m.username, Field::username);
-  v.str(m.address, Field::address);
-  v.u16(m.udp_port);
-  v.i64(m.since);
-}
-template <class V, Is<Hello> M>
-void fields(V& v, M& m) {
-  v.u32(m.request_id);
-  v.u8(m.min_version);
-  v.u8(m.max_version);
-  v.str(m.software, Field::software);
-}
-template <class V, Is<Login> M>
-void fields(V& v, M& m) {
-  v.u32(m.request_id);
-  v.str(m.username, Field::username);
-  v.str(m.password, Field::password);
-  v.u16(m.udp_port);
-}
-template <class V, Is<DirectSend> M>
-void fields(V& v, M& m) {
-  v.u32(m.request_id);
-  v.str(m.to, Field::username);
-  v.str(m.text, Field::text);
-}
-template <class V, Is<ActiveUsersQuery> M>
-void fields(V& v, M& m) {
-  v.u32(m.request_id);
-}
-template <class V, Is<GroupCreate> M>
-void fields(V& v, M& m) {
-  v.u32(m.request_id);
-  v.str(m.group, Field::group);
-  v.str_list(m.members, Field::username);
-}
-template <class V, Is<GroupJoin> M>
-void fields(V& v, M& m) {
-  v.u32(m.request_id);
-  v.str(m.group, Field::group);
-}
-template <class V, Is<GroupSend> M>
-void fields(V& v, M& m) {
-  v.u32(m.request_id);
-  v.str(m.group, Field::group);
-  v.str(m.text, Field::text);
-}
-template <class V, Is<Logout> M>
-void fields(V& v, M& m) {
-  v.u32(m.request_id);
-}
-template <class V, Is<FileOffer> M>
-void fields(V& v, M& m) {
-  v.u32(m.request_id);
-  v.str(m.to, Field::username);
-  v.str(m.file_name, Field::file_name);
-  v.u64(m.size);
-  v.raw(m.sha256);
-}
-template <class V, Is<Ping> M>
-void fields(V& v, M& m) {
-  v.u32(m.request_id);
-  v.u64(m.payload);
-}
-template <class V, Is<HelloOk> M>
-void fields(V& v, M& m) {
-  v.u32(m.request_id);
-  v.u8(m.version);
-  v.str(m.software, Field::software);
-  v.u32(m.max_frame_size);
-}
-template <class V, Is<LoginOk> M>
-void fields(V& v, M& m) {
-  v.u32(m.request_id);
-  v.str(m.username, Field::username);
-}
-template <class V, Is<DirectSent> M>
-void fields(V& v, M& m) {
-  v.u32(m.request_id);
-  v.i64(m.timestamp);
-}
-template <class V, Is<ActiveUsers> M>
-void fields(V& v, M& m) {
-  v.u32(m.request_id);
-  v.users(m.users);
-}
-template <class V, Is<GroupCreated> M>
-void fields(V& v, M& m) {
-  v.u32(m.request_id);
-  v.str(m.group, Field::group);
-  v.str_list(m.members, Field::username);
-}
-template <class V, Is<GroupJoined> M>
-void fields(V& v, M& m) {
-  v.u32(m.request_id);
-  v.str(m.group, Field::group);
-}
-template <class V, Is<GroupSent> M>
-void fields(V& v, M& m) {
-  v.u32(m.request_id);
-  v.i64(m.timestamp);
-}
-template <class V, Is<LoggedOut> M>
-void fields(V& v, M& m) {
-  v.u32(m.request_id);
-  v.str(m.username, Field::username);
-}
-template <class V, Is<FileOfferOk> M>
-void fields(V& v, M& m) {
-  v.u32(m.request_id);
-  v.u64(m.transfer_id);
-  v.str(m.peer_address, Field::address);
-  v.u16(m.peer_udp_port);
-  v.raw(m.key);
-}
-template <class V, Is<Pong> M>
-void fields(V& v, M& m) {
-  v.u32(m.request_id);
-  v.u64(m.payload);
-}
-template <class V, Is<Error> M>
-void fields(V& v, M& m) {
-  v.u32(m.request_id);
-  v.u16(m.code);
-  v.str(m.detail, Field::detail);
-}
-template <class V, Is<DirectEvent> M>
-void fields(V& v, M& m) {
-  v.str(m.from, Field::username);
-  v.i64(m.timestamp);
-  v.str(m.text, Field::text);
-}
-template <class V, Is<GroupEvent> M>
-void fields(V& v, M& m) {
-  v.str(m.group, Field::group);
-  v.str(m.from, Field::username);
-  v.i64(m.timestamp);
-  v.str(m.text, Field::text);
-}
-template <class V, Is<InviteEvent> M>
-void fields(V& v, M& m) {
-  v.str(m.group, Field::group);
-  v.str(m.from, Field::username);
-}
-template <class V, Is<FileIncomingEvent> M>
-void fields(V& v, M& m) {
-  v.u64(m.transfer_id);
-  v.str(m.from, Field::username);
-  v.str(m.file_name, Field::file_name);
-  v.u64(m.size);
-  v.raw(m.sha256);
-  v.str(m.sender_address, Field::address);
-  v.u16(m.sender_udp_port);
-  v.raw(m.key);
-}
-template <class V, Is<ShutdownEvent> M>
-void fields(V& v, M& m) {
-  v.u16(m.code);
-  v.str(m.reason, Field::detail);
-}
-
-// Counts the payload bytes. Refuses what the format cannot represent at all,
-// because a wrapped length prefix would make the peer read a different message.
-struct Sizer {
-  std::size_t size = 0;
-
-  static void check_u16(std::size_t n) {
-    if (n > std::numeric_limits<std::uint16_t>::max()) {
-      throw std::length_error("tessenger::protocol::encode: field longer than 65535");
-    }
-  }
-  void u8(std::uint8_t) { size += 1; }
-  void u16(std::uint16_t) { size += 2; }
-  void u32(std::uint32_t) { size += 4; }
-  void u64(std::uint64_t) { size += 8; }
-  void i64(std::int64_t) { size += 8; }
-  void raw(const std::array<std::uint8_t, 32>&) { size += 32; }
-  void str(const std::string& s, Field) {
-    check_u16(s.size());
-    size += 2 + s.size();
-  }
-  void str_list(const std::vector<std::string>& list, Field field) {
-    check_u16(list.size());
-    size += 2;
-    for (const auto& s : list)
-      str(s, field);
-  }
-  void users(const std::vector<ActiveUser>& list) {
-    check_u16(list.size());
-    size += 2;
-    for (const auto& user : list)
-      fields(*this, user);
-  }
-};
-
-struct Writer {
-  std::byte* p;
-
-  void u8(std::uint8_t v) { *p++ = static_cast<std::byte>(v); }
-  void u16(std::uint16_t v) {
-    u8(static_cast<std::uint8_t>(v >> 8));
-    u8(static_cast<std::uint8_t>(v));
-  }
-  void u32(std::uint32_t v) {
-    u16(static_cast<std::uint16_t>(v >> 16));
-    u16(static_cast<std::uint16_t>(v));
-  }
-  void u64(std::uint64_t v) {
-    u32(static_cast<std::uint32_t>(v >> 32));
-    u32(static_cast<std::uint32_t>(v));
-  }
-  void i64(std::int64_t v) { u64(static_cast<std::uint64_t>(v)); }
-  void bytes(const void* data, std::size_t n) {
-    if (n != 0) std::memcpy(p, data, n);
-    p += n;
-  }
-  void raw(const std::array<std::uint8_t, 32>& a) { bytes(a.data(), a.size()); }
-  void str(const std::string& s, Field) {
-    u16(static_cast<std::uint16_t>(s.size()));
-    bytes(s.data(), s.size());
-  }
-  void str_list(const std::vector<std::string>& list, Field field) {
-    u16(static_cast<std::uint16_t>(list.size()));
-    for (const auto& s : list)
-      str(s, field);
-  }
-  void users(const std::vector<ActiveUser>& list) {
-    u16(static_cast<std::uint16_t>(list.size()));
-    for (const auto& user : list)
-      fields(*this, user);
-  }
-};
-
-// Reads fields from a payload. The first failure sticks and turns every later
-// read into a no-op, so a message's description needs no error plumbing.
-struct Reader {
-  std::span<const std::byte> in;
-  const Limits& limits;
-  std::size_t pos = 0;
-  errc error{};
-
-  bool ok() const noexcept { return error == errc{}; }
-  std::size_t remaining() const noexcept { return in.size() - pos; }
-  void fail(errc e) noexcept {
-    if (ok()) error = e;
-  }
-  bool need(std::size_t n) noexcept {
-    if (!ok()) return false;
-    if (remaining() < n) {
-      fail(errc::malformed_frame);
-      return false;
-    }
-    return true;
-  }
-  std::uint64_t be(std::size_t n) noexcept {
-    std::uint64_t v = 0;
-    for (std::size_t i = 0; i < n; ++i)
-      v = (v << 8) | std::to_integer<std::uint64_t>(in[pos + i]);
-    pos += n;
-    return v;
-  }
-
-  void u8(std::uint8_t& v) {
-    if (need(1)) v = static_cast<std::uint8_t>(be(1));
-  }
-  void u16(std::uint16_t& v) {
-    if (need(2)) v = static_cast<std::uint16_t>(be(2));
-  }
-  void u32(std::uint32_t& v) {
-    if (need(4)) v = static_cast<std::uint32_t>(be(4));
-  }
-  void u64(std::uint64_t& v) {
-    if (need(8)) v = be(8);
-  }
-  void i64(std::int64_t& v) {
-    if (need(8)) v = static_cast<std::int64_t>(be(8));
-  }
-  void raw(std::array<std::uint8_t, 32>& a) {
-    if (!need(a.size())) return;
-    std::memcpy(a.data(), in.data() + pos, a.size());
-    pos += a.size();
-  }
-  void str(std::string& s, Field field) {
-    std::uint16_t length = 0;
-    u16(length);
-    if (!ok()) return;
-    // The declared length is judged before the bytes, like a frame header.
-    if (length > limit_of(field, limits)) return fail(errc::field_too_long);
-    if (!need(length)) return;
-    const std::string_view view(reinterpret_cast<const char*>(in.data() + pos), length);
-    if (!valid_utf8(view)) return fail(errc::invalid_utf8);
-    s.assign(view);
-    pos += length;
-  }
-  void str_list(std::vector<std::string>& list, Field field) {
-    std::uint16_t count = 0;
-    u16(count);
-    if (!ok()) return;
-    if (count > limits.max_list_entries) return fail(errc::field_too_long);
-    if (count * min_string_size > remaining()) return fail(errc::malformed_frame);
-    list.reserve(count);
-    for (std::size_t i = 0; i < count && ok(); ++i)
-      str(list.emplace_back(), field);
-  }
-  void users(std::vector<ActiveUser>& list) {
-    std::uint16_t count = 0;
-    u16(count);
-    if (!ok()) return;
-    if (count * min_active_user_size > remaining()) return fail(errc::malformed_frame);
-    list.reserve(count);
-    for (std::size_t i = 0; i < count && ok(); ++i)
-      fields(*this, list.emplace_back());
-  }
-};
-
-template <std::size_t I>
-std::error_code decode_as(std::span<const std::byte> payload, const Limits& limits, Message& out) {
-  std::variant_alternative_t<I, Message> message;
-  Reader reader{payload, limits};
-  fields(reader, message);
-  if (!reader.ok()) return reader.error;
-  if (reader.remaining() != 0) return errc::malformed_frame;
-  out.emplace<I>(std::move(message));
-  return {};
-}
-
-using DecodeFn = std::error_code (*)(std::span<const std::byte>, const Limits&, Message&);
-
-template <std::size_t... I>
-constexpr std::array<DecodeFn, sizeof...(I)> make_decoders(std::index_sequence<I...>) {
-  return {&decode_as<I>...};
-}
-
-constexpr auto decoders = make_decoders(std::make_index_sequence<std::variant_size_v<Message>>{});
-
-struct Header {
-  std::uint32_t length;
-  std::uint8_t version;
-  std::uint8_t type;
-  std::uint16_t flags;
-};
-
-Header parse_header(const std::byte* p) noexcept {
-  const auto b = [p](int i) { return std::to_integer<std::uint32_t>(p[i]); };
-  return {(b(0) << 24) | (b(1) << 16) | (b(2) << 8) | b(3), static_cast<std::uint8_t>(b(4)),
-          static_cast<std::uint8_t>(b(5)), static_cast<std::uint16_t>((b(6) << 8) | b(7))};
-}
-
-// Everything a header alone can prove wrong, in the documented order, so a
-// bad frame is refused before any of its payload is buffered.
-std::error_code check_header(const Header& h, const Limits& limits) noexcept {
-  if (h.version != version) return errc::unsupported_version;
-  if (h.flags != 0) return errc::bad_flags;
-  if (index_of(h.type) < 0) return errc::unknown_message;
-  if (h.length == 0) return errc::empty_frame;
-  if (h.length > limits.max_frame_size) return errc::frame_too_large;
-  return {};
-}
-
-std::error_code decode_checked(std::uint8_t type, std::span<const std::byte> payload,
-                               const Limits& limits, std::optional<Message>& out) {
-  Message message;
-  const auto ec = decoders[static_cast<std::size_t>(index_of(type))](payload, limits, message);
-  if (!ec) out.emplace(std::move(message));
-  return ec;
-}
-
-void append(std::vector<std::byte>& buffer, std::span<const std::byte> bytes) {
-  buffer.insert(buffer.end(), bytes.begin(), bytes.end());
-}
-
-FeedResult feed_frame(std::span<const std::byte> input, const Limits& limits,
-                      std::vector<std::byte>& buffer) {
-  FeedResult result;
-  if (buffer.empty()) {
-    if (input.size() < header_size) {
-      append(buffer, input);
-      result.consumed = input.size();
-      return result;
-    }
-    const Header h = parse_header(input.data());
-    result.consumed = header_size;
-    if ((result.error = check_header(h, limits))) return result;
-    const std::size_t total = header_size + h.length;
-    if (input.size() >= total) {
-      result.consumed = total;
-      result.error =
-          decode_checked(h.type, input.subspan(header_size, h.length), limits, result.message);
-      return result;
-    }
-    buffer.reserve(total);
-    append(buffer, input);
-    result.consumed = input.size();
-    return result;
-  }
-
-  if (buffer.size() < header_size) {
-    const std::size_t take = std::min(header_size - buffer.size(), input.size());
-    append(buffer, input.first(take));
-    result.consumed = take;
-    if (buffer.size() < header_size) return result;
-    const Header h = parse_header(buffer.data());
-    if ((result.error = check_header(h, limits))) return result;
-    buffer.reserve(header_size + h.length);
-  }
-
-  const Header h = parse_header(buffer.data());
-  const std::size_t total = header_size + h.length;
-  const std::size_t take = std::min(total - buffer.size(), input.size() - result.consumed);
-  append(buffer, input.subspan(result.consumed, take));
-  result.consumed += take;
-  if (buffer.size() < total) return result;
-
-  result.error =
-      decode_checked(h.type, std::span(buffer).subspan(header_size), limits, result.message);
-  if (buffer.capacity() > retained_buffer_capacity) {
-    buffer = {};
-  } else {
-    buffer.clear();
-  }
-  return result;
+int index_of(MessageType type) noexcept {
+  return detail::indices<detail::Schema>[static_cast<std::uint8_t>(type)];
 }
 
 }  // namespace
 
 MessageType type_of(const Message& message) noexcept {
-  return types[message.index()];
+  return static_cast<MessageType>(detail::Schema::types[message.index()]);
 }
 
 bool is_request(MessageType type) noexcept {
@@ -546,64 +51,49 @@ bool is_request(MessageType type) noexcept {
 }
 
 std::string_view name_of(MessageType type) noexcept {
-  const int index = index_of(static_cast<std::uint8_t>(type));
+  const int index = index_of(type);
   return index < 0 ? std::string_view("unknown") : names[static_cast<std::size_t>(index)];
 }
 
-void encode(const Message& message, std::vector<std::byte>& out) {
-  std::visit(
-      [&out, type = type_of(message)](const auto& m) {
-        Sizer sizer;
-        fields(sizer, m);
-        if (sizer.size > std::numeric_limits<std::uint32_t>::max()) {
-          throw std::length_error("tessenger::protocol::encode: payload longer than 2^32-1");
-        }
-        const std::size_t old_size = out.size();
-        const std::size_t frame_size = header_size + sizer.size;
-        // Exact for a fresh buffer; geometric when appending, so a batch of
-        // frames encoded into one buffer is not quadratic.
-        if (out.capacity() - old_size < frame_size) {
-          out.reserve(std::max(old_size + frame_size, old_size == 0 ? 0 : 2 * out.capacity()));
-        }
-        out.resize(old_size + frame_size);
-        Writer writer{out.data() + old_size};
-        writer.u32(static_cast<std::uint32_t>(sizer.size));
-        writer.u8(version);
-        writer.u8(static_cast<std::uint8_t>(type));
-        writer.u16(0);
-        fields(writer, m);
-      },
-      message);
+std::uint8_t since_version(MessageType type) noexcept {
+  const int index = index_of(type);
+  return index < 0 ? 0 : detail::Schema::since[static_cast<std::size_t>(index)];
 }
 
-std::vector<std::byte> encode(const Message& message) {
+void encode(const Message& message, std::vector<std::byte>& out, std::uint8_t frame_version) {
+  detail::encode_frame<detail::Schema>(message, out, frame_version);
+}
+
+std::vector<std::byte> encode(const Message& message, std::uint8_t frame_version) {
   std::vector<std::byte> out;
-  encode(message, out);
+  encode(message, out, frame_version);
   return out;
 }
 
 std::error_code decode_payload(MessageType type, std::span<const std::byte> payload,
-                               const Limits& limits, Message& out) {
-  const auto code = static_cast<std::uint8_t>(type);
-  if (index_of(code) < 0) return errc::unknown_message;
-  if (payload.empty()) return errc::empty_frame;
-  if (payload.size() > limits.max_frame_size) return errc::frame_too_large;
-  try {
-    return decoders[static_cast<std::size_t>(index_of(code))](payload, limits, out);
-  } catch (const std::bad_alloc&) {
-    return errc::internal_error;
-  }
+                               const Limits& limits, Message& out, std::uint8_t frame_version) {
+  return detail::decode_payload_as<detail::Schema>(static_cast<std::uint8_t>(type), frame_version,
+                                                   payload, limits, out);
 }
 
 Decoder::Decoder(const Limits& limits) : limits_(limits) {}
 
+bool Decoder::set_version(std::uint8_t negotiated) noexcept {
+  if (negotiated < min_version || negotiated > version) return false;
+  negotiated_ = negotiated;
+  return true;
+}
+
 FeedResult Decoder::feed(std::span<const std::byte> input) {
-  if (failed_) return {0, std::nullopt, failed_};
+  if (failed_) return {0, std::nullopt, std::nullopt, failed_, 0};
+  const detail::VersionRange accepted = negotiated_ != 0
+                                            ? detail::VersionRange{negotiated_, negotiated_}
+                                            : detail::VersionRange{min_version, version};
   FeedResult result;
   try {
-    result = feed_frame(input, limits_, buffer_);
+    result = detail::feed_frame<detail::Schema, FeedResult>(input, limits_, accepted, buffer_);
   } catch (const std::bad_alloc&) {
-    result = {0, std::nullopt, errc::internal_error};
+    result = {0, std::nullopt, std::nullopt, errc::internal_error, 0};
   }
   if (result.error) {
     failed_ = result.error;
@@ -613,3 +103,53 @@ FeedResult Decoder::feed(std::span<const std::byte> input) {
 }
 
 }  // namespace tessenger::protocol
+
+namespace tessenger {
+
+Protocol::Protocol(ProtocolEvents events, const Limits& limits)
+    : events_(std::move(events)), decoder_(limits) {}
+
+void Protocol::adopt(const protocol::HelloOk& ok) {
+  if (decoder_.set_version(ok.version)) {
+    version_ = ok.version;
+  } else if (!error_) {
+    error_ = make_error_code(errc::unsupported_version);
+    if (events_.on_error) events_.on_error(error_);
+  }
+}
+
+bool Protocol::feed(std::span<const std::byte> bytes) {
+  while (!bytes.empty() && !error_) {
+    auto result = decoder_.feed(bytes);
+    bytes = bytes.subspan(result.consumed);
+    if (result.error) {
+      error_ = result.error;
+      if (events_.on_error) events_.on_error(error_);
+    } else if (result.message) {
+      if (const auto* ok = std::get_if<protocol::HelloOk>(&*result.message)) adopt(*ok);
+      if (!error_ && events_.on_message) events_.on_message(*result.message);
+    } else if (result.unknown) {
+      if (events_.on_unknown) events_.on_unknown(*result.unknown);
+    }
+  }
+  return !error_;
+}
+
+void Protocol::encode(const protocol::Message& message, std::vector<std::byte>& out) {
+  if (std::holds_alternative<protocol::Hello>(message)) {
+    protocol::encode(message, out, protocol::min_version);
+  } else if (const auto* ok = std::get_if<protocol::HelloOk>(&message)) {
+    protocol::encode(message, out, ok->version);
+    adopt(*ok);
+  } else {
+    protocol::encode(message, out, version_);
+  }
+}
+
+std::vector<std::byte> Protocol::encode(const protocol::Message& message) {
+  std::vector<std::byte> out;
+  encode(message, out);
+  return out;
+}
+
+}  // namespace tessenger

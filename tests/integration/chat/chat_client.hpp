@@ -32,7 +32,7 @@ struct Disconnected {
 };
 
 using Event = std::variant<protocol::DirectEvent, protocol::GroupEvent, protocol::InviteEvent,
-                           protocol::FileIncomingEvent, Disconnected>;
+                           protocol::FileIncomingEvent, protocol::LoginAttemptEvent, Disconnected>;
 
 class EventQueue {
  public:
@@ -160,6 +160,7 @@ class ChatClient {
     handlers.on_group_message = [queue](const protocol::GroupEvent& e) { queue->push(e); };
     handlers.on_invite = [queue](const protocol::InviteEvent& e) { queue->push(e); };
     handlers.on_file_incoming = [queue](const protocol::FileIncomingEvent& e) { queue->push(e); };
+    handlers.on_login_attempt = [queue](const protocol::LoginAttemptEvent& e) { queue->push(e); };
     handlers.on_disconnected = [queue](std::error_code code, std::string_view reason) {
       queue->push(Disconnected{code, std::string(reason)});
     };

@@ -14,6 +14,7 @@
 #include <asio/write.hpp>
 
 #include "chat_client.hpp"
+#include "next_protocol.hpp"
 #include "test_server.hpp"
 
 using namespace tessenger;
@@ -38,7 +39,10 @@ class FakeServer {
         pending_.erase(pending_.begin(),
                        pending_.begin() + static_cast<std::ptrdiff_t>(result.consumed));
         REQUIRE_FALSE(result.error);
-        if (result.message) return std::move(*result.message);
+        if (result.message) {
+          last_version_ = result.version;
+          return std::move(*result.message);
+        }
       }
       pollfd fd{socket_->native_handle(), POLLIN, 0};
       const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline).count();
@@ -71,12 +75,16 @@ class FakeServer {
 
   void close() { socket_->close(); }
 
+  /// The header version of the frame read() returned last.
+  std::uint8_t last_version() const { return last_version_; }
+
  private:
   asio::io_context io_;
   asio::ip::tcp::acceptor acceptor_;
   std::optional<asio::ip::tcp::socket> socket_;
   protocol::Decoder decoder_;
   std::vector<std::byte> pending_;
+  std::uint8_t last_version_ = 0;
 };
 
 }  // namespace
@@ -108,6 +116,40 @@ TEST_CASE("frames coalesced into one read and split byte by byte are all decoded
   CHECK(event.from == "carol");
 }
 
+TEST_CASE("against a server of version N+1 the client agrees on N and skips what it lacks") {
+  FakeServer fake;
+  std::thread script([&] {
+    fake.accept();
+    const auto hello = fake.read_as<protocol::Hello>();
+    // Said in the oldest version, so that any server can read it.
+    CHECK(fake.last_version() == protocol::min_version);
+    CHECK(hello.min_version == protocol::min_version);
+    CHECK(hello.max_version == protocol::version);
+    const auto chosen = next::negotiate(hello);
+    REQUIRE(chosen == protocol::version);
+    const std::uint8_t v = *chosen;
+    fake.write(next::encode(protocol::HelloOk{hello.request_id, v, "next-server", 65536}, v));
+    // A newer event and a newer request: one ignored, the other refused.
+    fake.write(next::encode(next::Wave{"carol"}, v));
+    fake.write(next::encode(next::Shout{77, "hey"}, v));
+    const auto refused = fake.read_as<protocol::Error>();
+    CHECK(fake.last_version() == v);
+    CHECK(refused.request_id == 77);
+    CHECK(refused.code == static_cast<std::uint16_t>(errc::unsupported_request));
+    // Version 2: the server pings a silent client, which answers in kind.
+    fake.write(protocol::encode(protocol::Ping{78, 99}, v));
+    CHECK(fake.read_as<protocol::Pong>() == protocol::Pong{78, 99});
+    fake.write(protocol::encode(protocol::DirectEvent{"carol", 1, "after"}, v));
+    fake.write(protocol::encode(protocol::LoginAttemptEvent{"192.0.2.9", 5}, v));
+  });
+  ChatClient chat(fake.port());
+  REQUIRE(chat.hello().ok());
+  CHECK(chat.hello()->version == protocol::version);
+  CHECK(chat.next<protocol::DirectEvent>().text == "after");
+  CHECK(chat.next<protocol::LoginAttemptEvent>().address == "192.0.2.9");
+  script.join();
+}
+
 TEST_CASE("replies are matched by request id, not by arrival order") {
   FakeServer fake;
   std::thread script([&] {
@@ -137,8 +179,8 @@ TEST_CASE("a protocol error from the server closes the client with that error") 
     ChatClient chat(fake.port());
     script.join();
     // A frame header announcing more than max_frame_size.
-    fake.write({std::byte{0xff}, std::byte{0xff}, std::byte{0xff}, std::byte{0xff}, std::byte{1},
-                std::byte{0x80}, std::byte{0}, std::byte{0}});
+    fake.write({std::byte{0xff}, std::byte{0xff}, std::byte{0xff}, std::byte{0xff},
+                std::byte{protocol::version}, std::byte{0x80}, std::byte{0}, std::byte{0}});
     CHECK(chat.next<Disconnected>().code == errc::frame_too_large);
     CHECK(chat.ping().error() == asio::error::not_connected);
   }

@@ -116,3 +116,18 @@ TEST_CASE("embedded_server checks its own accounts and reports activity to its o
   // The server wrote SPEC §5's logs into the data directory it was given.
   CHECK(std::filesystem::exists(data / "messagelog.txt"));
 }
+
+TEST_CASE("protocol_codec negotiates and exchanges a message without I/O") {
+  Process codec({TESSENGER_PROTOCOL_CODEC_PATH});
+  const std::vector<std::string> expected = {
+      "server: hello from example-client, versions " + std::to_string(protocol::min_version) +
+          ".." + std::to_string(protocol::version),
+      "client: hello_ok",
+      "client: speaking version " + std::to_string(protocol::version),
+      "server: to bob: hello",
+      "client: direct_sent",
+  };
+  for (const auto& line : expected)
+    CHECK(codec.read_line(deadline) == line);
+  CHECK(codec.wait(deadline) == 0);
+}

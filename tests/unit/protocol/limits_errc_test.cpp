@@ -69,6 +69,7 @@ TEST_CASE("the tessenger error category") {
       errc::empty_frame,
       errc::unexpected_message,
       errc::bad_flags,
+      errc::unsupported_request,
       errc::invalid_username,
       errc::invalid_password,
       errc::account_blocked_now,
@@ -101,6 +102,10 @@ TEST_CASE("the tessenger error category") {
       errc::transfer_aborted,
       errc::transfer_too_large,
       errc::disk_error,
+      errc::timed_out,
+      errc::host_not_found,
+      errc::tls_error,
+      errc::service_unavailable,
       errc::internal_error,
   };
   const auto is_fallback = [](const std::string& text) {

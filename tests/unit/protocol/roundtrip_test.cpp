@@ -64,30 +64,31 @@ TEST_CASE("fields at exactly their limit round-trip") {
 }
 
 TEST_CASE("wire layout is big-endian and in declaration order") {
+  // Version 1 frames, as in docs/protocol.md §4.4.
   SUBCASE("ping") {
-    const Bytes frame = encode(Ping{0x01020304, 0x1122334455667788ull});
+    const Bytes frame = encode(Ping{0x01020304, 0x1122334455667788ull}, 1);
     CHECK(frame == bytes({0,    0,    0,    12,   1,    0x0a, 0,    0,        // header
                           0x01, 0x02, 0x03, 0x04,                             // request_id
                           0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88}));  // payload
   }
   SUBCASE("direct send with multi-byte text") {
-    const Bytes frame = encode(DirectSend{7, "bob", "\xc3\xa9!"});
+    const Bytes frame = encode(DirectSend{7, "bob", "\xc3\xa9!"}, 1);
     CHECK(frame == bytes({0, 0, 0,    14,   1,   0x03, 0, 0, 0, 0, 0, 7,  //
                           0, 3, 'b',  'o',  'b',                          //
                           0, 3, 0xc3, 0xa9, '!'}));
   }
   SUBCASE("negative timestamp is two's complement") {
-    const Bytes frame = encode(DirectSent{1, -2});
+    const Bytes frame = encode(DirectSent{1, -2}, 1);
     CHECK(frame == bytes({0,    0,    0,    12,   1,    0x42, 0,    0,   0, 0, 0, 1,  //
                           0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe}));
   }
   SUBCASE("group create: group, then counted member list") {
-    const Bytes frame = encode(GroupCreate{2, "g", {"a", "bc"}});
+    const Bytes frame = encode(GroupCreate{2, "g", {"a", "bc"}}, 1);
     CHECK(frame == bytes({0, 0, 0,   16, 1, 0x05, 0, 0,   0, 0, 0,   2,  //
                           0, 1, 'g', 0,  2, 0,    1, 'a', 0, 2, 'b', 'c'}));
   }
   SUBCASE("active users: counted entries of name, address, port, since") {
-    const Bytes frame = encode(ActiveUsers{3, {{"a", "b", 0x1234, 5}}});
+    const Bytes frame = encode(ActiveUsers{3, {{"a", "b", 0x1234, 5}}}, 1);
     CHECK(frame == bytes({0, 0, 0, 22, 1,   0x43, 0, 0,   0,    0,    0, 3,  //
                           0, 1, 0, 1,  'a', 0,    1, 'b', 0x12, 0x34,        //
                           0, 0, 0, 0,  0,   0,    0, 5}));

@@ -52,15 +52,17 @@ inline std::vector<Message> one_of_each() {
       FileIncomingEvent{42, "alice", "video.mp4", 1'048'576, digest(1), "203.0.113.9", 7001,
                         digest(2)},
       ShutdownEvent{301, "server stopping"},
+      LoginAttemptEvent{"2001:db8::7", 1'699'650'430'000'003},
   };
 }
 
 /// Messages whose lists are empty and whose strings are empty.
 inline std::vector<Message> empty_fields() {
-  return {Hello{0, 0, 0, ""},   GroupCreate{0, "", {}},
-          ActiveUsers{0, {}},   GroupCreated{0, "", {}},
-          Error{0, 0, ""},      DirectEvent{"", 0, ""},
-          ShutdownEvent{0, ""}, FileOfferOk{0, 0, "", 0, {}}};
+  return {Hello{0, 0, 0, ""},      GroupCreate{0, "", {}},
+          ActiveUsers{0, {}},      GroupCreated{0, "", {}},
+          Error{0, 0, ""},         DirectEvent{"", 0, ""},
+          ShutdownEvent{0, ""},    FileOfferOk{0, 0, "", 0, {}},
+          LoginAttemptEvent{"", 0}};
 }
 
 /// `n` bytes of valid UTF-8 mixing one- to four-byte sequences.
@@ -104,6 +106,7 @@ inline std::vector<Message> at_limits(const Limits& l = {}) {
       InviteEvent{group, name},
       FileIncomingEvent{~0ull, name, file, ~0ull, digest(7), address, 65535, digest(8)},
       ShutdownEvent{65535, detail},
+      LoginAttemptEvent{address, INT64_MIN},
   };
 }
 
