@@ -1,7 +1,8 @@
 // Writes the seed corpora of fuzz_server_session, fuzz_credentials and
 // fuzz_datagram into DIR/server_session/, DIR/credentials/ and
-// DIR/datagram/: scripts that log users in, chat, use groups and file offers,
-// wait on slow password checks and trip the limits; credentials files with
+// DIR/datagram/: scripts that log users in (in both protocol versions), chat,
+// use groups and file offers, wait on slow password checks and on results
+// that other input overtakes, answer or ignore pings and trip the limits; credentials files with
 // plain and hashed entries, comments and each malformed kind; and datagrams
 // of each type, valid and broken in each way the header check knows. Files
 // are named by the SHA-256 of their bytes.
@@ -33,31 +34,51 @@ struct Script {
   Bytes bytes;
 
   Script& connect(int slot, int address = 0) { return add({0, slot, address}); }
-  Script& raw(int slot, const p::Message& message) {
-    const auto frame = p::encode(message);
+  // Frames after a Hello that agreed on version 2 must be written in it.
+  Script& raw(int slot, const p::Message& message, std::uint8_t version = p::min_version) {
+    const auto frame = p::encode(message, version);
     add({1, slot, static_cast<int>(frame.size())});
     for (const auto b : frame)
       bytes.push_back(std::to_integer<std::uint8_t>(b));
     return *this;
   }
   Script& close(int slot) { return add({2, slot}); }
-  Script& wait(int tens_of_ms) { return add({3, 0, tens_of_ms, 1}); }
-  Script& timeout(int slot) { return add({4, slot}); }
+  Script& wait(int tens_of_ms) { return add({3, 0, tens_of_ms, tens_of_ms}); }
+  Script& timer() { return add({4, 0}); }
   Script& check_returns(bool ok) { return add({5, 0, ok ? 0 : 1}); }
-  // Canned requests: 0 Hello, 1-4 logins (aa, bb, hh, aa wrong), 5-6 direct
-  // messages, 7 group create, 8 join, 9 group message, 10 file offer,
-  // 11 active users, 12 ping, 13 logout.
+  // Canned requests: 0 Hello (version 1), 1-4 logins (aa, bb, hh, aa wrong),
+  // 5-6 direct messages, 7 group create, 8 join, 9 group message, 10 file
+  // offer, 11 active users, 12 ping, 13 logout, 14 Hello (versions 1-2),
+  // 15 Pong to the latest ping. The pick modulo 16 chooses; modulo 3 it
+  // names the group (7 and 40 and 25: create, join and message g1).
   Script& canned(int slot, int pick) { return add({6, slot, pick}); }
-  Script& online(int slot, int login_pick, int address = 0) {
-    return connect(slot, address).canned(slot, 0).canned(slot, login_pick);
+  Script& shutdown() { return add({7, 0, 0xff}); }
+  Script& online(int slot, int login_pick, int address = 0, int hello_pick = 0) {
+    return connect(slot, address).canned(slot, hello_pick).canned(slot, login_pick);
+  }
+  // The next operation leaves the hub's posted tasks queued, so that what
+  // follows overtakes the results it waits for.
+  Script& defer() {
+    flags_ |= 0x08;
+    return *this;
+  }
+  // The next operation leaves the sockets the hub closed open.
+  Script& linger() {
+    flags_ |= 0x10;
+    return *this;
   }
 
  private:
   Script& add(std::initializer_list<int> values) {
-    for (const int v : values)
-      bytes.push_back(static_cast<std::uint8_t>(v));
+    bool first = true;
+    for (const int v : values) {
+      bytes.push_back(static_cast<std::uint8_t>(first ? v | flags_ : v));
+      first = false;
+    }
+    flags_ = 0;
     return *this;
   }
+  int flags_ = 0;
 };
 
 Bytes text(const std::string& s) {
@@ -88,15 +109,17 @@ int main(int argc, char** argv) {
   const std::filesystem::path dir = argv[1];
   const auto sessions = dir / "server_session";
 
-  // Two users chat, make a group, join it, offer a file, log out.
+  // Three users chat, make a group, join it, offer a file, log out.
   write_seed(sessions, Script{}
                            .online(0, 1)
                            .online(1, 2)
+                           .online(2, 3)
+                           .check_returns(true)
                            .canned(0, 5)
                            .canned(1, 6)
                            .canned(0, 7)
-                           .canned(1, 8)
-                           .canned(1, 9)
+                           .canned(1, 40)
+                           .canned(1, 25)
                            .canned(0, 10)
                            .canned(0, 11)
                            .canned(1, 13)
@@ -116,6 +139,14 @@ int main(int argc, char** argv) {
                            .raw(0, p::GroupSend{6, "team", "hi team"})
                            .raw(0, p::Ping{7, 7})
                            .bytes);
+  // Version 2 in raw frames: a Hello, then frames of the agreed version.
+  write_seed(sessions, Script{}
+                           .connect(0)
+                           .raw(0, p::Hello{1, 1, 2, "seed"})
+                           .raw(0, p::Login{2, "aa", "pw-aa", 9}, 2)
+                           .raw(0, p::ActiveUsersQuery{3}, 2)
+                           .raw(0, p::Login{4, "bb", "pw-bb", 9})
+                           .bytes);
   // A slow (hashed) login waits for its check; another one is called off.
   write_seed(sessions, Script{}
                            .online(0, 3)
@@ -124,6 +155,31 @@ int main(int argc, char** argv) {
                            .online(1, 3)
                            .close(1)
                            .check_returns(false)
+                           .bytes);
+  // Requests sent behind a slow login wait for it, in order.
+  write_seed(sessions, Script{}
+                           .online(1, 2, 1)
+                           .connect(0)
+                           .canned(0, 0)
+                           .canned(0, 3)
+                           .canned(0, 5)
+                           .canned(0, 11)
+                           .check_returns(true)
+                           .bytes);
+  // Results overtaken by other input: a login's, then a message's.
+  write_seed(sessions, Script{}
+                           .connect(0)
+                           .canned(0, 0)
+                           .defer()
+                           .canned(0, 1)
+                           .canned(0, 11)
+                           .online(1, 2, 1)
+                           .defer()
+                           .canned(1, 5)
+                           .defer()
+                           .canned(1, 13)
+                           .defer()
+                           .close(0)
                            .bytes);
   // Wrong passwords until the account is blocked, then time passes.
   write_seed(sessions, Script{}
@@ -151,7 +207,8 @@ int main(int argc, char** argv) {
       s.canned(0, 12);
     write_seed(sessions, s.bytes);
   }
-  // Connection limits, a login timeout, and a shutdown.
+  // Connection limits, a closed session that keeps its place until its
+  // socket closes, login timeouts, and a shutdown.
   write_seed(sessions, Script{}
                            .connect(0)
                            .connect(1)
@@ -160,9 +217,39 @@ int main(int argc, char** argv) {
                            .connect(4, 1)
                            .connect(5, 2)
                            .connect(6, 3)
-                           .timeout(0)
                            .close(1)
                            .connect(1)
+                           .canned(2, 0)
+                           .canned(2, 1)
+                           .linger()
+                           .canned(2, 13)
+                           .connect(7)
+                           .close(2)
+                           .connect(7)
+                           .timer()
+                           .shutdown()
+                           .bytes);
+  // Version 2: a silent session is pinged; one answers, the other is closed.
+  write_seed(sessions, Script{}
+                           .online(0, 1, 0, 14)
+                           .online(1, 2, 1, 14)
+                           .timer()
+                           .canned(0, 15)
+                           .timer()
+                           .timer()
+                           .canned(0, 11)
+                           .bytes);
+  // A second login to a version 2 session probes it: an answer keeps it,
+  // silence gives way.
+  write_seed(sessions, Script{}
+                           .online(0, 1, 0, 14)
+                           .connect(1, 1)
+                           .canned(1, 14)
+                           .canned(1, 1)
+                           .canned(0, 15)
+                           .canned(1, 1)
+                           .timer()
+                           .canned(1, 11)
                            .bytes);
   // Garbage after a good start.
   write_seed(sessions, Script{}.online(0, 1).bytes);

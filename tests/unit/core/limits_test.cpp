@@ -32,33 +32,31 @@ std::unordered_map<std::string, std::string> accounts(int count) {
 
 struct Fixture {
   explicit Fixture(tessenger::Limits limits = {}, std::uint32_t max_attempts = 3)
-      : hub(tessenger::core::HubConfig{max_attempts, 10s, limits, "test"},
-            std::make_shared<tessenger::core::TableAuthenticator>(accounts(50)), logs, out, {},
+      : rig(tessenger::core::HubConfig{max_attempts, 10s, limits, "test"},
+            std::make_shared<tessenger::core::TableAuthenticator>(accounts(50)), logs, nullptr,
             tessenger::LogSink{
                 tessenger::LogLevel::debug,
-                [this](tessenger::LogLevel, std::string_view text) { log.emplace_back(text); }},
-            [](std::span<std::uint8_t> bytes) {
-              for (auto& b : bytes)
-                b = 7;
-            }) {}
+                [this](tessenger::LogLevel, std::string_view text) { log.emplace_back(text); }}) {}
 
-  RecordingOutbox out;
   NullLogs logs;
   std::vector<std::string> log;
   tessenger::core::Instant now{std::chrono::steady_clock::time_point{} + 1h, 1'700'000'000'000'000};
-  tessenger::core::Hub hub;
+  tessenger::testing::HubRig rig;
+  RecordingOutbox& out = rig.out;
+  tessenger::core::Hub& hub = rig.hub;
   SessionId next = 1;
   p::RequestId request = 1;
 
+  bool accept(SessionId id, const std::string& address) { return rig.connected(id, address, now); }
   SessionId connect(const std::string& address = "192.0.2.1") {
     const SessionId id = next++;
-    REQUIRE(hub.connected(id, address));
-    hub.handle(id, p::Hello{request++, 1, 1, "test"}, now);
+    REQUIRE(accept(id, address));
+    rig.handle(id, p::Hello{request++, 1, 1, "test"}, now);
     REQUIRE(std::holds_alternative<p::HelloOk>(out.sent[id].back()));
     return id;
   }
   p::Message login(SessionId id, const std::string& user, const std::string& password) {
-    hub.handle(id, p::Login{request++, user, password, 5000}, now);
+    rig.handle(id, p::Login{request++, user, password, 5000}, now);
     return out.sent[id].back();
   }
   SessionId online(int user, const std::string& address = "192.0.2.1") {
@@ -68,8 +66,14 @@ struct Fixture {
     return id;
   }
   p::Message request_reply(SessionId id, const p::Message& message) {
-    hub.handle(id, message, now);
+    rig.handle(id, message, now);
     return out.sent[id].back();
+  }
+  // Time passes, on both clocks, and the hub's timer fires.
+  void advance(std::chrono::milliseconds d) {
+    now.steady += d;
+    now.wall += std::chrono::duration_cast<std::chrono::microseconds>(d).count();
+    rig.expire(now);
   }
   bool logged(std::string_view part) const {
     for (const auto& line : log) {
@@ -141,20 +145,20 @@ TEST_CASE("connections per address and in total are limited; closing one frees a
   std::vector<SessionId> ids;
   for (int i = 0; i < 3; ++i)
     ids.push_back(f.connect("192.0.2.1"));
-  CHECK_FALSE(f.hub.connected(100, "192.0.2.1"));
+  CHECK_FALSE(f.accept(100, "192.0.2.1"));
   CHECK(f.logged("192.0.2.1: connection refused: 3 connections from this address"));
   // An IPv6 host counts by its /64, whatever its interface identifier.
-  CHECK(f.hub.connected(101, "2001:db8::1"));
-  CHECK(f.hub.connected(102, "2001:db8::2"));
-  CHECK_FALSE(f.hub.connected(103, "198.51.100.1"));
+  CHECK(f.accept(101, "2001:db8::1"));
+  CHECK(f.accept(102, "2001:db8::2"));
+  CHECK_FALSE(f.accept(103, "198.51.100.1"));
   CHECK(f.logged("198.51.100.1: connection refused: 5 connections is the limit"));
 
-  f.hub.disconnected(ids[0]);
-  CHECK(f.hub.connected(104, "192.0.2.1"));
-  CHECK_FALSE(f.hub.connected(105, "192.0.2.1"));
+  f.rig.disconnected(ids[0]);
+  CHECK(f.accept(104, "192.0.2.1"));
+  CHECK_FALSE(f.accept(105, "192.0.2.1"));
   // A refused connection was never a session: telling the hub it closed is harmless.
-  f.hub.disconnected(100);
-  CHECK_FALSE(f.hub.connected(106, "192.0.2.1"));
+  f.rig.disconnected(100);
+  CHECK_FALSE(f.accept(106, "192.0.2.1"));
 }
 
 TEST_CASE("repeated refusals are logged at the 1st, 10th and 100th, not each time") {
@@ -164,7 +168,7 @@ TEST_CASE("repeated refusals are logged at the 1st, 10th and 100th, not each tim
   f.connect("192.0.2.1");
   const auto before = f.log.size();
   for (SessionId id = 1000; id < 1150; ++id)
-    CHECK_FALSE(f.hub.connected(id, "192.0.2.1"));
+    CHECK_FALSE(f.accept(id, "192.0.2.1"));
   CHECK(f.log.size() - before == 3);
   CHECK(f.logged("(100 refused so far)"));
 }
@@ -192,14 +196,14 @@ TEST_CASE("one address guessing on many accounts trips the per-address limit") {
   f.online(0, "198.51.100.4");
 
   // One failure's worth refills every window / limit = 10 s.
-  f.now.steady += 9s;
+  f.advance(9s);
   const auto early = f.connect("192.0.2.9");
   CHECK(error_code(f.login(early, "user7", "pw7")) == errc::too_many_failed_logins);
-  f.now.steady += 1s;
+  f.advance(1s);
   const auto later = f.connect("192.0.2.9");
   CHECK(error_code(f.login(later, "nobody", "x")) == errc::invalid_username);
   CHECK(error_code(f.login(later, "user7", "pw7")) == errc::too_many_failed_logins);
-  f.now.steady += 60s;
+  f.advance(60s);
   f.online(7, "192.0.2.9");
 }
 
@@ -220,7 +224,7 @@ TEST_CASE("the failed-login count outlives the connection that made it") {
   for (int round = 0; round < 2; ++round) {
     const auto id = f.connect("192.0.2.6");
     CHECK(error_code(f.login(id, "user" + std::to_string(round), "bad")) == errc::invalid_password);
-    f.hub.disconnected(id);
+    f.rig.disconnected(id);
   }
   const auto id = f.connect("192.0.2.6");
   CHECK(error_code(f.login(id, "user3", "pw3")) == errc::too_many_failed_logins);
@@ -247,7 +251,7 @@ TEST_CASE("a connection over its request rate is refused, then closed if it goes
   CHECK(f.logged("192.0.2.1: user1 is sending faster than 10 requests/s"));
 
   // One request's worth comes back every 100 ms.
-  f.now.steady += 100ms;
+  f.advance(100ms);
   CHECK(std::holds_alternative<p::DirectSent>(
       f.request_reply(alice, p::DirectSend{20, "user2", "paced"})));
   for (p::RequestId id = 21; id < 24; ++id)
@@ -255,7 +259,7 @@ TEST_CASE("a connection over its request rate is refused, then closed if it goes
           errc::rate_limited);
   CHECK_FALSE(f.out.closed.contains(alice));
   // The fifth refusal since the bucket was last full closes the connection.
-  f.hub.handle(alice, p::Ping{24, 1}, f.now);
+  f.rig.handle(alice, p::Ping{24, 1}, f.now);
   const auto& notice = std::get<p::ShutdownEvent>(f.out.sent[alice].back());
   CHECK(static_cast<errc>(notice.code) == errc::rate_limited);
   CHECK(f.out.closed.at(alice) == errc::rate_limited);
@@ -278,7 +282,7 @@ TEST_CASE("a client that slows down recovers: refusals are forgotten once the bu
       ++accepted;
     CHECK(accepted >= 8);
     CHECK(error_code(f.request_reply(alice, p::Ping{2, 0})) == errc::rate_limited);
-    f.now.steady += 1s;
+    f.advance(1s);
   }
   CHECK_FALSE(f.out.closed.contains(alice));
 }
@@ -291,13 +295,13 @@ TEST_CASE("0 switches a limit off") {
   limits.message_rate = 0;
   Fixture f(limits);
   for (SessionId id = 1000; id < 1400; ++id)
-    CHECK(f.hub.connected(id, "192.0.2.1"));
+    CHECK(f.accept(id, "192.0.2.1"));
   const auto id = f.connect();
   for (int i = 0; i < 40; ++i)
     CHECK(error_code(f.login(id, "nobody", "x")) == errc::invalid_username);
   const auto alice = f.online(1);
   for (p::RequestId r = 0; r < 2000; ++r)
-    f.hub.handle(alice, p::Ping{r, 0}, f.now);
+    f.rig.handle(alice, p::Ping{r, 0}, f.now);
   CHECK(std::holds_alternative<p::Pong>(f.out.sent[alice].back()));
   CHECK_FALSE(f.out.closed.contains(alice));
 }
@@ -325,7 +329,7 @@ TEST_CASE("groups per user and members per group are limited and the refusal log
   reply = f.request_reply(alice, p::GroupCreate{4, "g3", {"user2"}});
   CHECK(error_code(reply) == errc::limit_reached);
   CHECK(std::get<p::Error>(reply).detail == "user2");
-  CHECK(f.logged("user2 is in 2 groups already"));
+  CHECK(f.logged("192.0.2.1: user1 tried to create group g3: limit reached for user2"));
   // Nothing was created, and no count moved.
   CHECK(error_code(f.request_reply(bob, p::GroupJoin{5, "g3"})) == errc::group_not_found);
   CHECK(std::holds_alternative<p::GroupCreated>(
@@ -336,7 +340,41 @@ TEST_CASE("groups per user and members per group are limited and the refusal log
 TEST_CASE("an unanswered login is closed at the timeout and logged with the address") {
   Fixture f;
   const auto id = f.connect("203.0.113.8");
-  f.hub.login_timeout(id);
+  f.advance(59s);
+  CHECK_FALSE(f.out.closed.contains(id));
+  f.advance(1s);
   CHECK(f.out.closed.at(id) == errc::login_timeout);
   CHECK(f.logged("203.0.113.8: no login within 60 s"));
+}
+
+TEST_CASE("the login timeout is a limit too: it is configurable and counts from the connection") {
+  tessenger::Limits limits;
+  limits.login_timeout_seconds = 5;
+  Fixture f(limits);
+  const auto early = f.connect("203.0.113.8");
+  f.advance(3s);
+  // Failed attempts do not restart the clock.
+  const auto late = f.connect("203.0.113.9");
+  CHECK(error_code(f.login(early, "user1", "wrong")) == errc::invalid_password);
+  f.advance(2s);
+  CHECK(f.out.closed.at(early) == errc::login_timeout);
+  CHECK_FALSE(f.out.closed.contains(late));
+  CHECK(f.logged("203.0.113.8: no login within 5 s"));
+  f.advance(3s);
+  CHECK(f.out.closed.at(late) == errc::login_timeout);
+  CHECK(f.hub.counters().login_timeouts.get() == 2);
+}
+
+TEST_CASE("a session the hub closed holds its place in the limits until its socket is closed") {
+  tessenger::Limits limits;
+  limits.max_connections_per_ip = 1;
+  Fixture f(limits);
+  const auto alice = f.online(1, "192.0.2.1");
+  CHECK(std::holds_alternative<p::LoggedOut>(f.request_reply(alice, p::Logout{f.request++})));
+  CHECK(f.out.closed.at(alice) == errc::peer_closed);
+  CHECK_FALSE(f.hub.is_online("user1"));
+  // Its socket is still being closed: the address has no place yet.
+  CHECK_FALSE(f.accept(50, "192.0.2.1"));
+  f.rig.disconnected(alice);
+  CHECK(f.accept(51, "192.0.2.1"));
 }
