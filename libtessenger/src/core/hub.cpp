@@ -169,9 +169,9 @@ void Hub::check_deadlines(SessionId id, Session& session, const Instant& now) {
     counters_.login_timeouts.add();
     info("{}: no login within {} s; closing the connection", session.address,
          limits.login_timeout_seconds);
-    outbox_.send(id, protocol::ShutdownEvent{static_cast<std::uint16_t>(errc::login_timeout),
-                                             "no login within the time limit"});
-    return close_session(id, session, errc::login_timeout);
+    return close_session(id, session, errc::login_timeout,
+                         protocol::ShutdownEvent{static_cast<std::uint16_t>(errc::login_timeout),
+                                                 "no login within the time limit"});
   }
   if (session.probe && now.steady >= *session.probe) {
     return resolve_probe(id, session, false, now);
@@ -298,9 +298,9 @@ bool Hub::within_rate(SessionId id, Session& session, protocol::RequestId reques
   if (limits.max_rate_refusals != 0 && session.refusals >= limits.max_rate_refusals) {
     warn("{}: {} disconnected after {} requests refused for sending too fast", session.address, who,
          session.refusals);
-    outbox_.send(id, protocol::ShutdownEvent{static_cast<std::uint16_t>(errc::rate_limited),
-                                             "sending too fast"});
-    close_session(id, session, errc::rate_limited);
+    close_session(id, session, errc::rate_limited,
+                  protocol::ShutdownEvent{static_cast<std::uint16_t>(errc::rate_limited),
+                                          "sending too fast"});
     return false;
   }
   reply_error(id, request, errc::rate_limited);
@@ -359,7 +359,7 @@ void Hub::on_login(SessionId id, Session& session, const protocol::Login& login,
   }
   session.stage = Stage::logging_in;
   session.pending = {login.request_id, login.username, login.password, login.udp_port, false};
-  store_.is_blocked(login.username, now.wall, then<bool>([this, id, now](bool blocked) {
+  store_.is_blocked(login.username, now.wall, then<bool>(id, [this, id, now](bool blocked) {
                       Session* s = find(id);
                       if (s == nullptr || s->stage != Stage::logging_in) return;
                       if (blocked) {
@@ -409,7 +409,7 @@ void Hub::password_result(SessionId id, bool ok, const Instant& now) {
   if (!ok) {
     if (!pending.counted) count_failed_login(*session, now);
     store_.login_failed(
-        pending.username, now.wall, then<FailedLogin>([this, id](FailedLogin failed) {
+        pending.username, now.wall, then<FailedLogin>(id, [this, id](FailedLogin failed) {
           Session* s = find(id);
           if (s == nullptr || s->stage != Stage::logging_in) return;
           if (failed.blocked_now) {
@@ -428,7 +428,7 @@ void Hub::password_result(SessionId id, bool ok, const Instant& now) {
   }
   // Guesses checked meanwhile may have blocked the account: then even a
   // right password must not get in.
-  store_.is_blocked(pending.username, now.wall, then<bool>([this, id, now](bool blocked) {
+  store_.is_blocked(pending.username, now.wall, then<bool>(id, [this, id, now](bool blocked) {
                       Session* s = find(id);
                       if (s == nullptr || s->stage != Stage::logging_in) return;
                       if (blocked) {
@@ -447,7 +447,7 @@ void Hub::claim_name(SessionId id, const Instant& now) {
       {session->pending.username, now.wall, session->address, session->pending.udp_port}, {{}, id}};
   presence_.claim(
       std::move(entry),
-      then<std::optional<PresenceEntry>>([this, id, now](std::optional<PresenceEntry> holder) {
+      then<std::optional<PresenceEntry>>(id, [this, id, now](std::optional<PresenceEntry> holder) {
         Session* s = find(id);
         if (s == nullptr || s->stage != Stage::logging_in) {
           // Gone while the claim was decided: give the name back.
@@ -561,8 +561,8 @@ void Hub::on_direct(SessionId id, Session& session, const protocol::DirectSend& 
   std::string body(*text);
   store_.append_direct_message(
       session.username, request.to, body, now.wall,
-      then<StoredMessage>([this, id, request_id = request.request_id, from = session.username,
-                           to = request.to, body, wall = now.wall](StoredMessage stored) {
+      then<StoredMessage>(id, [this, id, request_id = request.request_id, from = session.username,
+                               to = request.to, body, wall = now.wall](StoredMessage stored) {
         if (!stored.outcome.ok()) {
           counters_.store_failures.add();
           return reply_error(id, request_id, stored.outcome.code, stored.outcome.detail);
@@ -619,9 +619,9 @@ void Hub::on_group_create(SessionId id, Session& session, const protocol::GroupC
   }
   store_.create_group(
       request.group, session.username, invited,
-      then<StoreOutcome>([this, id, request_id = request.request_id, group = request.group,
-                          creator = session.username, address = session.address,
-                          invited](StoreOutcome outcome) {
+      then<StoreOutcome>(id, [this, id, request_id = request.request_id, group = request.group,
+                              creator = session.username, address = session.address,
+                              invited](StoreOutcome outcome) {
         if (!outcome.ok()) {
           if (outcome.code == errc::limit_reached) {
             warn("{}: {} tried to create group {}: limit reached for {}", address, creator, group,
@@ -645,8 +645,8 @@ void Hub::on_group_join(SessionId id, Session& session, const protocol::GroupJoi
   info("{} issued joingroup command", session.username);
   store_.join_group(
       request.group, session.username,
-      then<StoreOutcome>([this, id, request_id = request.request_id, group = request.group,
-                          user = session.username](StoreOutcome outcome) {
+      then<StoreOutcome>(id, [this, id, request_id = request.request_id, group = request.group,
+                              user = session.username](StoreOutcome outcome) {
         if (!outcome.ok()) {
           return reply_error(id, request_id, outcome.code, outcome.detail);
         }
@@ -666,24 +666,24 @@ void Hub::on_group_send(SessionId id, Session& session, const protocol::GroupSen
   std::string body(*text);
   store_.append_group_message(
       request.group, session.username, body, now.wall,
-      then<StoredGroupMessage>([this, id, request_id = request.request_id, group = request.group,
-                                from = session.username, body,
-                                wall = now.wall](StoredGroupMessage stored) {
-        if (!stored.outcome.ok()) {
-          return reply_error(id, request_id, stored.outcome.code, stored.outcome.detail);
-        }
-        auto& event = std::get<protocol::GroupEvent>(group_event_);
-        event.group = group;
-        event.from = from;
-        event.timestamp = wall;
-        event.text = body;
-        deliver(stored.recipients, group_event_);
-        outbox_.send(id, protocol::GroupSent{request_id, wall});
-        logs_.group_message(group, wall, from, body);
-        counters_.group_messages.add();
-        counters_.group_deliveries.add(recipients_.size());
-        if (observer_.on_group_message) observer_.on_group_message(group, from, body);
-      }));
+      then<StoredGroupMessage>(
+          id, [this, id, request_id = request.request_id, group = request.group,
+               from = session.username, body, wall = now.wall](StoredGroupMessage stored) {
+            if (!stored.outcome.ok()) {
+              return reply_error(id, request_id, stored.outcome.code, stored.outcome.detail);
+            }
+            auto& event = std::get<protocol::GroupEvent>(group_event_);
+            event.group = group;
+            event.from = from;
+            event.timestamp = wall;
+            event.text = body;
+            deliver(stored.recipients, group_event_);
+            outbox_.send(id, protocol::GroupSent{request_id, wall});
+            logs_.group_message(group, wall, from, body);
+            counters_.group_messages.add();
+            counters_.group_deliveries.add(recipients_.size());
+            if (observer_.on_group_message) observer_.on_group_message(group, from, body);
+          }));
 }
 
 void Hub::on_file_offer(SessionId id, Session& session, const protocol::FileOffer& request) {
@@ -709,8 +709,9 @@ void Hub::on_file_offer(SessionId id, Session& session, const protocol::FileOffe
 }
 
 void Hub::on_logout(SessionId id, Session& session, const protocol::Logout& request) {
-  outbox_.send(id, protocol::LoggedOut{request.request_id, session.username});
-  close_session(id, session, errc::peer_closed);
+  // The goodbye follows the replies to every request sent before it.
+  close_session(id, session, errc::peer_closed,
+                protocol::LoggedOut{request.request_id, session.username});
 }
 
 // ---- Ends ----
@@ -725,7 +726,8 @@ void Hub::go_offline(SessionId id, Session& session) {
   if (observer_.on_logout) observer_.on_logout(session.username);
 }
 
-void Hub::close_session(SessionId id, Session& session, errc reason) {
+void Hub::close_session(SessionId id, Session& session, errc reason,
+                        std::optional<protocol::Message> farewell) {
   if (session.stage == Stage::closed) return;
   go_offline(id, session);
   unschedule(id, session);
@@ -734,12 +736,29 @@ void Hub::close_session(SessionId id, Session& session, errc reason) {
   // Logins that waited for this session's probe may have the name now.
   session.probe.reset();
   const auto waiting = std::exchange(session.waiting, {});
-  outbox_.close(id, reason);
+  // Requests accepted before the close still get their replies: the
+  // connection closes once the last of their results has come back.
+  session.closing = {reason, std::move(farewell)};
+  if (session.inflight == 0) finish_close(id, session);
   if (!waiting.empty()) {
     const Instant now = latest_;
     for (const auto other : waiting)
       claim_name(other, now);
   }
+}
+
+void Hub::finish_close(SessionId id, Session& session) {
+  auto closing = std::exchange(session.closing, {});
+  if (!closing) return;
+  if (closing->farewell) outbox_.send(id, *closing->farewell);
+  outbox_.close(id, closing->reason);
+}
+
+void Hub::settle(SessionId id) {
+  Session* session = find(id);
+  if (session == nullptr) return;
+  if (session->inflight > 0) --session->inflight;
+  if (session->inflight == 0 && session->stage == Stage::closed) finish_close(id, *session);
 }
 
 void Hub::disconnected(SessionId id) {

@@ -167,6 +167,12 @@ class Hub {
     std::optional<SteadyTime> ping;   // when the unanswered ping was sent
     std::optional<SteadyTime> probe;  // deadline of a duplicate-login probe
     std::vector<SessionId> waiting;   // logins to this account waiting for the probe
+    std::uint32_t inflight = 0;       // store and presence operations under way
+    struct Closing {
+      errc reason{};
+      std::optional<protocol::Message> farewell;
+    };
+    std::optional<Closing> closing;  // asked for, waiting for `inflight` to reach 0
   };
   // What is counted per address (see address_key).
   struct Peer {
@@ -204,7 +210,11 @@ class Hub {
   void fail_and_close(SessionId id, protocol::RequestId request, errc code);
   /// Ends the session in the domain now (its user goes offline) and asks
   /// the adapter to close it.
-  void close_session(SessionId id, Session& session, errc reason);
+  void close_session(SessionId id, Session& session, errc reason,
+                     std::optional<protocol::Message> farewell = std::nullopt);
+  void finish_close(SessionId id, Session& session);
+  /// An operation of the session has come back.
+  void settle(SessionId id);
   void go_offline(SessionId id, Session& session);
   /// Sends `message` to every listed user wherever they are online.
   void deliver(std::span<const std::string> users, const protocol::Message& message);
@@ -219,9 +229,16 @@ class Hub {
   void check_deadlines(SessionId id, Session& session, const Instant& now);
   void resolve_probe(SessionId id, Session& session, bool alive, const Instant& now);
 
+  /// The callback for an operation on behalf of session `id`: its result
+  /// runs `continuation` on the hub's thread, in issue order.
   template <class T, class Continuation>
-  std::function<void(T)> then(Continuation continuation) {
-    return completions_.wrap<T>(std::move(continuation));
+  std::function<void(T)> then(SessionId id, Continuation continuation) {
+    if (Session* session = find(id)) ++session->inflight;
+    return completions_.wrap<T>(
+        [this, id, continuation = std::move(continuation)](T result) mutable {
+          continuation(std::move(result));
+          settle(id);
+        });
   }
   template <typename... Args>
   void info(fmt::format_string<Args...> format, Args&&... args) {

@@ -616,13 +616,31 @@ TEST_CASE("results of the store are acted on in the order they were asked for") 
   CHECK(acknowledged == std::vector<p::RequestId>{10, 11, 12, 13, 14, 15, 16, 17, 18, 19});
   CHECK(logs.messages.size() == 10);
 
+  // A close waits for the results of the requests accepted before it.
+  rig.handle(1, p::DirectSend{20, "bob", "last words"}, now);
+  rig.handle(1, p::Logout{21}, now);
+  CHECK_FALSE(rig.out.closed.contains(1));
+  CHECK_FALSE(rig.hub.is_online("alice"));
+  store->release();
+  rig.tasks.run();
+  CHECK(rig.out.closed.at(1) == errc::peer_closed);
+  CHECK(std::get<p::DirectEvent>(rig.out.sent[2].back()).text == "last words");
+  const auto& replies = rig.out.sent[1];
+  CHECK(std::get<p::DirectSent>(replies[replies.size() - 2]).request_id == 20);
+  CHECK(std::get<p::LoggedOut>(replies.back()).request_id == 21);
+  rig.disconnected(1);
+  rig.connected(1, "127.0.0.1", now);
+  rig.handle(1, p::Hello{1, 2, 2, "t"}, now);
+  rig.handle(1, p::Login{2, "alice", "pa", 1}, now);
+  REQUIRE(std::holds_alternative<p::LoginOk>(rig.out.sent[1].back()));
+
   // A store that cannot take the message: the sender is told, nothing is delivered or logged.
   store->fail = true;
   const auto bob_before = rig.out.sent[2].size();
   rig.handle(1, p::DirectSend{30, "bob", "lost?"}, now);
   CHECK(error_code(rig.out.sent[1].back()) == errc::service_unavailable);
   CHECK(rig.out.sent[2].size() == bob_before);
-  CHECK(logs.messages.size() == 10);
+  CHECK(logs.messages.size() == 11);
 }
 
 TEST_CASE("completions run in issue order whatever order the results arrive in") {
