@@ -275,8 +275,8 @@ void FileLogStore::write_batches(std::vector<Batch>& batches) {
 
   for (auto& batch : batches) {
     for (const auto& name : batch.removed) {
-      // A group whose lines still wait for a retry is kept until they are
-      // written. A removed group's lines are not fsynced at shutdown.
+      // A group whose lines still wait for a retry stays known, so that they
+      // are not lost. A removed group's lines are not fsynced at shutdown.
       const auto it = groups_.find(name);
       if (it == groups_.end() || !it->second.pending.empty()) continue;
       if (it->second.fd >= 0) close_group(it->second);

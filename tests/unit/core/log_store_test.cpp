@@ -381,3 +381,25 @@ TEST_CASE("sync writes what was recorded, even without an earlier flush") {
   CHECK(lines(dir.path / "late_messagelog.txt").size() == 1);
   CHECK(lines(dir.path / "userlog.txt").size() == 1);
 }
+
+TEST_CASE("a full disk is reported once per episode, from the log thread, and done still runs") {
+  TempDir dir;
+  fs::create_symlink("/dev/full", dir.path / "messagelog.txt");
+  std::mutex mutex;
+  std::vector<std::string> errors;
+  tessenger::LogSink sink{tessenger::LogLevel::debug,
+                          [&](tessenger::LogLevel level, std::string_view t) {
+                            std::lock_guard lock(mutex);
+                            if (level == tessenger::LogLevel::error) errors.emplace_back(t);
+                          }};
+  FileLogStore store(dir.path, sink);
+  for (int i = 0; i < 3; ++i) {
+    store.direct_message(ts, "alice", "to a full disk");
+    flush_and_wait(store);
+  }
+  CHECK(store.queued_bytes() == 0);
+  std::lock_guard lock(mutex);
+  REQUIRE(errors.size() == 1);
+  CHECK(errors[0].find("messagelog.txt") != std::string::npos);
+  CHECK(errors[0].find("No space left") != std::string::npos);
+}
