@@ -32,8 +32,8 @@ class CliServer {
   }
 
   void start() {
-    std::vector<std::string> argv{TESSENGER_SERVER_PATH,         "127.0.0.1",       "0",
-                                  std::to_string(max_attempts_), "--block-seconds", "1"};
+    std::vector<std::string> argv{TESSENGER_SERVER_PATH, "127.0.0.1", "0",
+                                  std::to_string(max_attempts_)};
     argv.insert(argv.end(), extra_.begin(), extra_.end());
     process_.emplace(argv, dir_.path());
     constexpr std::string_view listening = "TESSENGER server listening on 127.0.0.1:";

@@ -1,15 +1,19 @@
 // SPEC §3 through the library Client against a real Server: login outcomes,
 // failure counting, blocks and their expiry, duplicate logins, timeouts.
+// Time is a ManualClock where it matters: no test here waits for it to pass.
 
 #include <doctest/doctest.h>
 
-#include <thread>
+#include <memory>
+
+#include <tessenger/clock.hpp>
 
 #include "chat_client.hpp"
 #include "test_server.hpp"
 
 using namespace tessenger;
 using namespace tessenger::testing;
+using namespace std::chrono_literals;
 
 namespace {
 
@@ -100,19 +104,20 @@ TEST_CASE("max_attempts of one blocks at the first failure") {
   CHECK(client.login("alice", "x").error() == errc::account_blocked_now);
 }
 
-TEST_CASE("a block expires after block_duration") {
-  TestServer server(config_with(2, std::chrono::seconds(1)));
+TEST_CASE("a block lasts exactly block_duration on the server's clock") {
+  auto clock = std::make_shared<ManualClock>();
+  auto config = config_with(2, 10s);
+  config.clock = clock;
+  TestServer server(config);
   ChatClient first(server.port());
   CHECK(first.login("alice", "x").error() == errc::invalid_password);
   CHECK(first.login("alice", "x").error() == errc::account_blocked_now);
-  const auto blocked_at = std::chrono::steady_clock::now();
+  clock->advance(10s - 1ms);
   {
     ChatClient during(server.port());
     CHECK(during.login("alice", "pa").error() == errc::account_blocked);
   }
-  // Not synchronisation: the block is defined by elapsed wall time, so the
-  // test has to let that time pass.
-  std::this_thread::sleep_until(blocked_at + std::chrono::milliseconds(1100));
+  clock->advance(1ms);
   ChatClient after(server.port());
   CHECK(after.login("alice", "pa").ok());
 }
@@ -123,6 +128,8 @@ TEST_CASE("a second login to an online account is refused; the first is undistur
   first.must_login("alice", "pa");
   ChatClient second(server.port());
   CHECK(second.login("alice", "pa").error() == errc::already_logged_in);
+  // The session answered the server's probe, so it stays; it is told of the attempt.
+  CHECK(first.next<protocol::LoginAttemptEvent>().address == "127.0.0.1");
   // The refused connection may log in to another account.
   second.must_login("bob", "pb");
   const auto sent = first.send("bob", "still here");
@@ -133,13 +140,19 @@ TEST_CASE("a second login to an online account is refused; the first is undistur
   CHECK(first.quiet());
 }
 
-TEST_CASE("a connection that does not log in in time is closed") {
+TEST_CASE("a connection that does not log in within login_timeout_seconds is closed") {
+  auto clock = std::make_shared<ManualClock>();
   ServerConfig config;
-  config.limits.login_timeout_seconds = 1;
+  config.limits.login_timeout_seconds = 60;
+  config.clock = clock;
   TestServer server(config);
   ChatClient idle(server.port());
+  clock->advance(60s - 1ms);
+  CHECK(idle.ping(1)->payload == 1);
+  clock->advance(1ms);
   const auto closed = idle.next<Disconnected>();
   CHECK(closed.code == errc::login_timeout);
+  CHECK(server.server().stats().login_timeouts == 1);
   CHECK(idle.ping().error() == asio::error::not_connected);
 }
 

@@ -2,8 +2,9 @@
 // server: 2,000 idle connections that never log in, 500 that send one byte a
 // second, random garbage, frames that declare 4 GiB, a logged-in user who
 // floods, and a user who never reads. Every honest message must be delivered,
-// exactly once and in order; the honest clients' delivery latency is printed
-// with and without the attack (docs/security.md).
+// exactly once and in order, whatever the machine's speed. The honest
+// clients' delivery latency and throughput are printed with and without the
+// attack (docs/security.md), not asserted: they measure the machine.
 
 #include <doctest/doctest.h>
 
@@ -424,21 +425,26 @@ TEST_CASE("hostile peers do not stop 50 honest clients: every message delivered"
     CHECK(client.out_of_order == 0);
     sent += client.sent;
   }
-  const auto expected = static_cast<std::uint64_t>(honest_count) *
-                        static_cast<std::uint64_t>((quiet_phase + attack_phase) / send_interval);
-  CHECK(sent >= expected * 9 / 10);
+  const auto paced = static_cast<std::uint64_t>(honest_count) *
+                     static_cast<std::uint64_t>((quiet_phase + attack_phase) / send_interval);
 
-  // Each attack met its limit, and the server said so with the address.
+  // Each attack met its limit, and the server counted it.
   CHECK(stats.garbage_closed > 0);
   CHECK(stats.huge_refused > 0);
   CHECK(stats.flood_rounds > 0);
   CHECK(stats.flood_refusals >= 99 * stats.flood_rounds);
   CHECK(stats.slowloris_bytes >= slowloris_count);
   CHECK(sleeper.closed_within(10s));
-  CHECK(log.count("127.0.5.1: flooder disconnected after 100 requests refused") > 0);
+  const auto counted = server.server().stats();
+  CHECK(counted.protocol_errors >=
+        static_cast<std::uint64_t>(stats.garbage_closed.load() + stats.huge_refused.load()));
+  // Each flood: 99 refusals, and the 100th that disconnects.
+  CHECK(counted.rate_limited >=
+        static_cast<std::uint64_t>(stats.flood_refusals.load() + stats.flood_rounds.load()));
+  CHECK(counted.slow_consumers == 1);
+  // The one drop made by the adapter rather than the core (whose lines are
+  // checked in tests/unit/core): the operator is told the address.
   CHECK(log.count("127.0.7.1: disconnecting a client that does not read") == 1);
-  CHECK(log.count("127.0.3.") > 0);  // protocol errors of the garbage senders
-  CHECK(log.count("127.0.4.") > 0);  // and of the 4 GiB frames
 
   const double quiet_p50 = percentile(latencies.quiet, 0.50);
   const double quiet_p99 = percentile(latencies.quiet, 0.99);
@@ -448,6 +454,7 @@ TEST_CASE("hostile peers do not stop 50 honest clients: every message delivered"
                                       << quiet_p50 << " us, p99 " << quiet_p99 << " us");
   MESSAGE("honest delivery latency, " << latencies.attack.size() << " messages under attack: p50 "
                                       << attack_p50 << " us, p99 " << attack_p99 << " us");
+  MESSAGE("honest clients sent " << sent << " of the " << paced << " messages their pace allows");
   MESSAGE("attack: " << idle_count << " idle, " << slowloris_count << " slowloris ("
                      << stats.slowloris_bytes.load() << " bytes), " << stats.garbage_closed.load()
                      << " garbage and " << stats.huge_refused.load()
