@@ -746,9 +746,11 @@ void Server::Impl::after_work() {
   // 0: flush() has not returned; 1: it has; 2: the lines are written.
   auto progress = std::make_shared<std::atomic<int>>(0);
   auto shared = std::make_shared<decltype(batch)>(std::move(batch));
-  hub_->flush_logs([weak = weak_from_this(), strand = strand_, progress, shared] {
+  // The connections travel on to the strand, so the last reference to one
+  // is never dropped on the log thread.
+  hub_->flush_logs([weak = weak_from_this(), strand = strand_, progress, shared]() mutable {
     if (progress->exchange(2) == 0) return;  // written inside flush: released below
-    asio::post(strand, [weak, shared] {
+    asio::post(strand, [weak, shared = std::move(shared)] {
       if (const auto self = weak.lock()) self->release(*shared);
     });
   });

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include <tessenger/clock.hpp>
+
 #include "test_server.hpp"
 #include "wire_client.hpp"
 
@@ -155,15 +157,18 @@ TEST_CASE("a client that never reads is disconnected; memory stays bounded") {
 }
 
 TEST_CASE("a connection that does not log in within the limit is closed") {
+  auto clock = std::make_shared<tessenger::ManualClock>();
   tessenger::ServerConfig config;
-  config.limits.login_timeout_seconds = 1;
+  config.clock = clock;
   TestServer server(config);
   WireClient idle(server.port());
   WireClient hello_only(server.port());
   hello_only.send(p::Hello{1, 1, 1, "slow"});
   hello_only.expect<p::HelloOk>();
+  // Accepted after the other two: once alice is in, both are counted.
   WireClient alice(server.port());
   REQUIRE(std::holds_alternative<p::LoginOk>(alice.login("alice", "pa")));
+  clock->advance(std::chrono::seconds(config.limits.login_timeout_seconds));
 
   for (auto* client : {&idle, &hello_only}) {
     const auto notice = client->expect<p::ShutdownEvent>(5s);
