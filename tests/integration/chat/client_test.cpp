@@ -500,7 +500,9 @@ TEST_CASE("a Client destroyed from another thread while io threads deliver event
 
   ChatClient bob(server.port());
   bob.must_login("bob", "pb");
-  for (int round = 0; round < 5; ++round) {
+  // A fresh account each round: the server learns of the previous close asynchronously.
+  for (const auto& [user, password] : {std::pair{"alice", "pa"}, std::pair{"carol", "pc"},
+                                       std::pair{"dave", "pd"}, std::pair{"erin", "pe"}}) {
     auto destroyed = std::make_shared<std::atomic<bool>>(false);
     auto late = std::make_shared<std::atomic<int>>(0);
     auto seen = std::make_shared<std::promise<void>>();
@@ -515,10 +517,10 @@ TEST_CASE("a Client destroyed from another thread while io threads deliver event
               alice->connect("127.0.0.1", server.port(), std::move(done));
             }).ok());
     REQUIRE(await<protocol::LoginOk>([&](auto done) {
-              alice->login("alice", "pa", 1, std::move(done));
+              alice->login(user, password, 1, std::move(done));
             }).ok());
     for (int i = 0; i < 200; ++i)
-      bob.client().send_direct("alice", "m" + std::to_string(i), [](auto) {});
+      bob.client().send_direct(user, "m" + std::to_string(i), [](auto) {});
     REQUIRE(seen->get_future().wait_for(deadline) == std::future_status::ready);
     alice.reset();
     *destroyed = true;
