@@ -112,9 +112,11 @@ class Session {
     auto hello = wait_for<protocol::HelloOk>(
         [&](auto done) { client_.connect(config_.host, config_.tcp_port, std::move(done)); });
     if (!hello) {
-      // The detail says what failed around the error (a TLS handshake…).
-      const auto why = hello.detail().empty()
-                           ? hello.error().message()
+      // A TLS error's detail is the whole reason; another detail says what
+      // failed around the error.
+      const auto why = hello.detail().empty() ? hello.error().message()
+                       : hello.error() == errc::tls_error
+                           ? hello.detail()
                            : fmt::format("{}: {}", hello.detail(), hello.error().message());
       err_.line(fmt::format("tessenger-client: cannot connect to {} port {}: {}", config_.host,
                             config_.tcp_port, why));

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <utility>
 
 #include <asio/io_context.hpp>
 #include <asio/signal_set.hpp>
@@ -29,13 +30,12 @@ int main(int argc, char** argv) {
   asio::signal_set signals(io, SIGINT, SIGTERM);
   int status = 1;
 
+  tessenger::Client client(io);
+  // Attached after construction: the handlers use the client itself.
   tessenger::ClientEvents events;
-  // The handlers need the client and the client needs the handlers: `self`
-  // is set right after construction, before connect() can produce an event.
-  tessenger::Client* self = nullptr;
-  events.on_direct_message = [&self](const tessenger::protocol::DirectEvent& message) {
+  events.on_direct_message = [&client](const tessenger::protocol::DirectEvent& message) {
     // The event's strings are borrowed: copy them into the request.
-    self->send_direct(message.from, message.text, [](auto result) {
+    client.send_direct(message.from, message.text, [](auto result) {
       if (!result)
         std::fprintf(stderr, "echo_bot: reply failed: %s\n", result.error().message().c_str());
     });
@@ -44,9 +44,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "echo_bot: disconnected: %s\n", code.message().c_str());
     signals.cancel();
   };
-
-  tessenger::Client client(io, events);
-  self = &client;
+  client.set_events(std::move(events));
 
   client.connect(host, port, [&](tessenger::Result<tessenger::protocol::HelloOk> hello) {
     if (!hello) {

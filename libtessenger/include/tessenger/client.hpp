@@ -3,14 +3,25 @@
 // tessenger::Client: the chat client library, an Asio adapter around the
 // protocol codec.
 //
-// Threading: every public call may come from any thread; it is posted onto
-// the client's strand, so calls made from one thread reach the server in the
-// order they were made. Completion callbacks and events run on a thread that
-// runs the io_context, serialised by that strand: never two at once.
+// Threading: every public member may be called from any thread, including
+// from inside a callback; calls are posted onto the client's strand, so calls
+// made from one thread reach the server in the order they were made.
+// Callbacks and events run on a thread that runs the io_context, serialised by
+// that strand (never two at once) and never while the library holds a lock.
 //
-// Thread safety: distinct objects: safe. Shared objects: safe, except the
-// destructor, which must not run concurrently with another call.
+// Lifetime: once ~Client has returned, no callback or event of it runs any
+// more, also with a caller-owned io_context run by other threads (~Client
+// waits for a callback running on another thread to return). A callback may
+// destroy the Client it is called from. Completion handlers of requests still
+// pending at destruction are dropped without being called.
+//
+// Errors (Result::error(), on_disconnected): tessenger::errc for everything
+// the protocol, the server or the client itself reports (including
+// errc::timed_out, errc::host_not_found, errc::tls_error); std::system_category
+// for transport failures, so that `code == std::errc::connection_refused`
+// holds. Nothing else.
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -21,6 +32,10 @@
 #include <variant>
 #include <vector>
 
+#include <asio/any_io_executor.hpp>
+#include <asio/associated_executor.hpp>
+#include <asio/async_result.hpp>
+#include <asio/dispatch.hpp>
 #include <asio/io_context.hpp>
 
 #include <tessenger/errc.hpp>
@@ -30,12 +45,10 @@
 
 namespace tessenger {
 
-/// Why a request failed: a std::error_code plus the server's `detail` (the
-/// user or group the error is about), empty when there is none.
-///
-/// Codes are tessenger::errc values for everything the protocol reports and
-/// Asio's (std::system_category) codes for transport failures, e.g.
-/// connection_refused while connecting.
+/// Why a request failed: a std::error_code (tessenger::errc or
+/// std::system_category, see the top of this header) plus the server's
+/// `detail` (the user or group the error is about, or why TLS failed), empty
+/// when there is none.
 struct Failure {
   std::error_code code;
   std::string detail;
@@ -88,8 +101,7 @@ class Result {
 /// Context: each runs on the client's strand, in the order the frames
 /// arrived. Borrowed data: the message references are valid only during the
 /// call; copy what you keep. Re-entry: calling any Client member from inside
-/// is fine (it is queued); so is destroying a Client that runs on the
-/// caller's io_context (one that owns its thread cannot join it from there).
+/// is fine (it is queued), and so is destroying the Client.
 struct ClientEvents {
   /// A direct message from another user.
   std::function<void(const protocol::DirectEvent&)> on_direct_message;
@@ -103,8 +115,9 @@ struct ClientEvents {
   std::function<void(const protocol::LoginAttemptEvent&)> on_login_attempt;
   /// The connection ended without close() or a completed logout(): the
   /// server shut down or closed it (errc::server_shutdown, login_timeout,
-  /// peer_closed...), the server's bytes broke the protocol (the codec's
-  /// errc), or the socket failed (an Asio code). `reason` is the server's
+  /// peer_closed...), stopped answering (errc::timed_out), the server's bytes
+  /// broke the protocol (the codec's errc), or the socket failed
+  /// (std::system_category). `reason` is the server's
   /// text when it sent one. Called at most once, after every pending request
   /// has completed with the same code.
   std::function<void(std::error_code code, std::string_view reason)> on_disconnected;
@@ -118,10 +131,22 @@ struct ClientOptions {
   std::string software = "tessenger-client";
   /// TLS: the server's certificate must chain to the system's trusted CAs,
   /// or to those in `tls_ca_file` (PEM) when it is set, and name the host
-  /// given to connect(). If it does not, connect() fails with the TLS error
-  /// (asio::error::get_ssl_category()); there is no fallback to plain TCP.
+  /// given to connect(). If it does not, connect() fails with errc::tls_error
+  /// and the reason in the detail; there is no fallback to plain TCP.
   bool tls = false;
   std::string tls_ca_file;
+  /// connect() as a whole (resolve, TCP, TLS, Hello) fails with
+  /// errc::timed_out after this long. Zero: no limit.
+  std::chrono::milliseconds connect_timeout = std::chrono::seconds(10);
+  /// A request without its reply after this long fails with errc::timed_out
+  /// (the connection stays; a late reply is dropped). Zero: no limit.
+  std::chrono::milliseconds request_timeout = std::chrono::seconds(30);
+  /// When the server has sent nothing for this long the client pings it;
+  /// with no byte from it within `ping_timeout` more, the connection ends:
+  /// every pending request fails and on_disconnected reports
+  /// errc::timed_out. Zero idle_time: never probe.
+  std::chrono::milliseconds idle_time = std::chrono::seconds(30);
+  std::chrono::milliseconds ping_timeout = std::chrono::seconds(15);
 };
 
 /// A connection to a TESSENGER server.
@@ -131,10 +156,15 @@ struct ClientOptions {
 /// validation error, or the error that ended the connection). Requests are
 /// pipelined: any number may be outstanding; replies are matched by request
 /// id. A call made before connect() completes, or after the connection has
-/// ended, fails with asio::error::not_connected.
+/// ended, fails with std::errc::not_connected.
 ///
-/// Callbacks must not throw. Once the destructor has returned, no callback
-/// or event is called any more (a pending request's callback is dropped).
+/// Each request takes an Asio completion token whose signature is
+/// void(Result<T>): a plain handler, asio::use_future (a
+/// std::future<Result<T>>), asio::use_awaitable (co_await yields the
+/// Result<T>), or any other token. Results never throw on delivery and keep
+/// the server's detail string. A handler runs through its associated
+/// executor if it has one, else on the client's strand. Handlers must not
+/// throw.
 class TESSENGER_EXPORT Client {
  public:
   template <class T>
@@ -144,61 +174,154 @@ class TESSENGER_EXPORT Client {
   /// threads as it likes.
   explicit Client(asio::io_context& io, ClientEvents events = {}, ClientOptions options = {});
   /// Owns an io_context and runs it on one thread of its own, joined by the
-  /// destructor. The destructor must then not run on that thread (that is,
-  /// not from a callback).
+  /// destructor (from a callback, that thread is detached instead).
   explicit Client(ClientEvents events, ClientOptions options = {});
   ~Client();
 
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
+  /// Replaces the event handlers; events from now on go to the new ones.
+  void set_events(ClientEvents events);
+
   /// Resolves `host` (a name or an IPv4/IPv6 literal), connects, sets
-  /// TCP_NODELAY and exchanges Hello. Call once per Client.
-  void connect(std::string host, std::uint16_t port, Callback<protocol::HelloOk> done);
+  /// TCP_NODELAY and exchanges Hello. Call once per Client. Errors:
+  /// errc::host_not_found, errc::tls_error, errc::timed_out,
+  /// errc::unsupported_version, or a transport error (connection_refused...).
+  template <class Token>
+  auto connect(std::string host, std::uint16_t port, Token&& token) {
+    return asio::async_initiate<Token, void(Result<protocol::HelloOk>)>(
+        [this](auto handler, std::string name, std::uint16_t number) {
+          start_connect(std::move(name), number, wrap<protocol::HelloOk>(std::move(handler)));
+        },
+        token, std::move(host), port);
+  }
 
   /// Logs in. `udp_port` is where this client receives files. Failures the
   /// server reports: invalid_username, invalid_password, already_logged_in
   /// (the connection stays open; try again), account_blocked_now and
   /// account_blocked (the server then closes the connection).
-  void login(std::string username, std::string password, std::uint16_t udp_port,
-             Callback<protocol::LoginOk> done);
+  template <class Token>
+  auto login(std::string username, std::string password, std::uint16_t udp_port, Token&& token) {
+    protocol::Login request;
+    request.username = std::move(username);
+    request.password = std::move(password);
+    request.udp_port = udp_port;
+    return request_with<protocol::LoginOk>(std::move(request), std::forward<Token>(token));
+  }
 
   // Every request below fails with errc::not_logged_in before a login.
 
   /// Errors: user_not_online (detail: `to`), cannot_message_self, invalid_text.
-  void send_direct(std::string to, std::string text, Callback<protocol::DirectSent> done);
+  template <class Token>
+  auto send_direct(std::string to, std::string text, Token&& token) {
+    return request_with<protocol::DirectSent>(
+        protocol::DirectSend{0, std::move(to), std::move(text)}, std::forward<Token>(token));
+  }
   /// Other online users, in login order.
-  void active_users(Callback<protocol::ActiveUsers> done);
+  template <class Token>
+  auto active_users(Token&& token) {
+    return request_with<protocol::ActiveUsers>(protocol::ActiveUsersQuery{},
+                                               std::forward<Token>(token));
+  }
   /// Creates `group` with this user joined and `members` invited. Errors:
   /// invalid_group_name, group_exists (detail: the group), user_not_online
   /// (detail: the first listed user who is not online).
-  void create_group(std::string group, std::vector<std::string> members,
-                    Callback<protocol::GroupCreated> done);
+  template <class Token>
+  auto create_group(std::string group, std::vector<std::string> members, Token&& token) {
+    return request_with<protocol::GroupCreated>(
+        protocol::GroupCreate{0, std::move(group), std::move(members)}, std::forward<Token>(token));
+  }
   /// Errors (detail: the group): group_not_found, not_invited, already_joined.
-  void join_group(std::string group, Callback<protocol::GroupJoined> done);
+  template <class Token>
+  auto join_group(std::string group, Token&& token) {
+    return request_with<protocol::GroupJoined>(protocol::GroupJoin{0, std::move(group)},
+                                               std::forward<Token>(token));
+  }
   /// Errors: group_not_found_for_message, not_group_member, group_not_joined,
   /// invalid_text.
-  void send_group(std::string group, std::string text, Callback<protocol::GroupSent> done);
+  template <class Token>
+  auto send_group(std::string group, std::string text, Token&& token) {
+    return request_with<protocol::GroupSent>(
+        protocol::GroupSend{0, std::move(group), std::move(text)}, std::forward<Token>(token));
+  }
   /// Asks the server for `to`'s UDP address before sending it a file.
   /// Errors: user_not_online (detail: `to`), cannot_message_self.
-  void offer_file(std::string to, std::string file_name, std::uint64_t size,
-                  protocol::Sha256 sha256, Callback<protocol::FileOfferOk> done);
+  template <class Token>
+  auto offer_file(std::string to, std::string file_name, std::uint64_t size,
+                  protocol::Sha256 sha256, Token&& token) {
+    return request_with<protocol::FileOfferOk>(
+        protocol::FileOffer{0, std::move(to), std::move(file_name), size, sha256},
+        std::forward<Token>(token));
+  }
   /// Round trip through the server; also a barrier: its reply arrives after
   /// the replies and events the server sent before it.
-  void ping(std::uint64_t payload, Callback<protocol::Pong> done);
+  template <class Token>
+  auto ping(std::uint64_t payload, Token&& token) {
+    return request_with<protocol::Pong>(protocol::Ping{0, payload}, std::forward<Token>(token));
+  }
   /// Ends the session. On success the connection is closed and
   /// ClientEvents::on_disconnected is not called.
-  void logout(Callback<protocol::LoggedOut> done);
+  template <class Token>
+  auto logout(Token&& token) {
+    return request_with<protocol::LoggedOut>(protocol::Logout{}, std::forward<Token>(token));
+  }
 
   /// Closes the connection now. Pending requests fail with
-  /// asio::error::operation_aborted; on_disconnected is not called.
+  /// std::errc::operation_canceled; on_disconnected is not called.
   /// Idempotent.
   void close();
 
  private:
   class Impl;
   struct Runner;
-  std::unique_ptr<Runner> runner_;  // before impl_: the io_context outlives the connection
+  using Request = std::variant<protocol::Login, protocol::DirectSend, protocol::ActiveUsersQuery,
+                               protocol::GroupCreate, protocol::GroupJoin, protocol::GroupSend,
+                               protocol::FileOffer, protocol::Ping, protocol::Logout>;
+
+  template <class T, class Token>
+  auto request_with(Request request, Token&& token) {
+    return asio::async_initiate<Token, void(Result<T>)>(
+        [this](auto handler, Request r) {
+          submit(std::move(r), protocol::type_of(T{}), erase<T>(wrap<T>(std::move(handler))));
+        },
+        token, std::move(request));
+  }
+
+  // The completion handler of any token as a copyable callback. It runs the
+  // handler through the handler's associated executor (the strand when it
+  // has none), and not at all once ~Client has begun.
+  template <class T, class Handler>
+  Callback<T> wrap(Handler handler) {
+    auto shared = std::make_shared<Handler>(std::move(handler));
+    return [shared, fallback = executor(), gate = gate()](Result<T> result) {
+      auto target = asio::get_associated_executor(*shared, fallback);
+      asio::dispatch(target, [shared, gate, result = std::move(result)]() mutable {
+        run_gated(gate, [&] { std::move (*shared)(std::move(result)); });
+      });
+    };
+  }
+
+  // Reply-type erasure: the pending table holds one callback type.
+  template <class T>
+  static std::function<void(protocol::Message*, Failure)> erase(Callback<T> done) {
+    return [done = std::move(done)](protocol::Message* reply, Failure failure) {
+      if (reply) {
+        done(Result<T>(std::get<T>(std::move(*reply))));
+      } else {
+        done(Result<T>(std::move(failure)));
+      }
+    };
+  }
+
+  static void run_gated(const std::shared_ptr<void>& gate, const std::function<void()>& work);
+  std::shared_ptr<void> gate() const;
+  asio::any_io_executor executor() const;
+  void start_connect(std::string host, std::uint16_t port, Callback<protocol::HelloOk> done);
+  void submit(Request request, protocol::MessageType reply_type,
+              std::function<void(protocol::Message*, Failure)> done);
+
+  std::shared_ptr<Runner> runner_;  // before impl_: the io_context outlives the connection
   std::shared_ptr<Impl> impl_;
 };
 

@@ -1,8 +1,9 @@
 #include <tessenger/client.hpp>
 
+#include <chrono>
 #include <map>
-#include <mutex>
 #include <optional>
+#include <set>
 #include <thread>
 
 #include <asio/bind_executor.hpp>
@@ -11,18 +12,41 @@
 #include <asio/ip/tcp.hpp>
 #include <asio/post.hpp>
 #include <asio/ssl.hpp>
+#include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
 #include <asio/write.hpp>
 
+#include "net/callback_gate.hpp"
 #include "net/client_checks.hpp"
 
 namespace tessenger {
 namespace {
 
 constexpr std::size_t read_chunk = 64 * 1024;
+using Clock = std::chrono::steady_clock;
 
 Failure fail(std::error_code code, std::string detail = {}) {
   return Failure{code, std::move(detail)};
+}
+
+// Transport errors in std::system_category, the one category the header
+// promises besides tessenger's.
+std::error_code transport(std::error_code ec) {
+  if (ec.category() == asio::system_category()) {
+    return {ec.value(), std::system_category()};
+  }
+  if (ec == asio::error::eof) return make_error_code(errc::peer_closed);
+  return ec;
+}
+
+std::error_code sys_error(std::errc e) {
+  return {static_cast<int>(e), std::system_category()};
+}
+
+// The reason OpenSSL gives, for the detail of errc::tls_error.
+std::string tls_reason(std::error_code ec) {
+  if (ec.category() == asio::error::get_ssl_category()) return ec.message();
+  return transport(ec).message();
 }
 
 }  // namespace
@@ -33,17 +57,17 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
       : strand_(asio::make_strand(executor)),
         resolver_(strand_),
         socket_(strand_),
+        connect_timer_(strand_),
+        request_timer_(strand_),
+        idle_timer_(strand_),
+        gate_(std::make_shared<net::CallbackGate>()),
         events_(std::move(events)),
         options_(std::move(options)),
         decoder_(options_.limits),
         read_buffer_(read_chunk) {}
 
-  // Called by ~Client: from now on no user callback runs. The gate is
-  // recursive because the destructor may run inside a callback.
-  void detach() {
-    std::lock_guard lock(gate_);
-    detached_ = true;
-  }
+  const std::shared_ptr<net::CallbackGate>& gate() const { return gate_; }
+  asio::any_io_executor executor() const { return strand_; }
 
   template <class F>
   void on_strand(F&& work) {
@@ -52,13 +76,23 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
     });
   }
 
+  void set_events(ClientEvents events) { events_ = std::move(events); }
+
   void connect(std::string host, std::uint16_t port, Callback<protocol::HelloOk> done) {
     if (state_ != State::idle) {
-      return deliver(done, fail(make_error_code(asio::error::already_started)));
+      return done(fail(sys_error(std::errc::connection_already_in_progress)));
     }
     state_ = State::connecting;
     hello_done_ = std::move(done);
     host_ = host;
+    if (options_.connect_timeout.count() > 0) {
+      connect_timer_.expires_after(options_.connect_timeout);
+      connect_timer_.async_wait([self = shared_from_this()](std::error_code ec) {
+        if (!ec && self->state_ != State::open) {
+          self->shutdown(make_error_code(errc::timed_out), "no answer while connecting", false);
+        }
+      });
+    }
     if (options_.tls) {
       std::error_code ec;
       auto& context = tls_context_.emplace(asio::ssl::context::tls_client);
@@ -71,34 +105,36 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
         context.load_verify_file(options_.tls_ca_file, ec);
       }
       if (ec) {
-        return shutdown(ec, "cannot read the CA certificates " + options_.tls_ca_file, false);
+        return shutdown(
+            make_error_code(errc::tls_error),
+            "cannot read the CA certificates " + options_.tls_ca_file + ": " + tls_reason(ec),
+            false);
       }
     }
     resolver_.async_resolve(
         host, std::to_string(port),
-        asio::bind_executor(
-            strand_, [self = shared_from_this()](std::error_code ec,
-                                                 asio::ip::tcp::resolver::results_type endpoints) {
-              self->on_resolved(ec, std::move(endpoints));
-            }));
+        [self = shared_from_this()](std::error_code ec,
+                                    asio::ip::tcp::resolver::results_type endpoints) {
+          self->on_resolved(ec, std::move(endpoints));
+        });
   }
 
-  template <class Reply, class Request>
-  void submit(Request request, Callback<Reply> done) {
-    if (state_ != State::open) {
-      return deliver(done, fail(make_error_code(asio::error::not_connected)));
-    }
-    if (auto problem = client_detail::check(request, options_.limits); problem.code) {
-      return deliver(done, std::move(problem));
-    }
-    request.request_id = next_id_++;
-    expect<Reply>(request.request_id, [this, done = std::move(done)](Result<Reply> result) {
-      deliver(done, std::move(result));
-    });
-    send(request);
+  void submit(Request request, protocol::MessageType reply_type,
+              std::function<void(protocol::Message*, Failure)> done) {
+    if (state_ != State::open) return done(nullptr, fail(sys_error(std::errc::not_connected)));
+    std::visit(
+        [&](auto& r) {
+          if (auto problem = client_detail::check(r, options_.limits); problem.code) {
+            return done(nullptr, std::move(problem));
+          }
+          r.request_id = next_id_++;
+          expect(r.request_id, reply_type, std::move(done), true);
+          send(r);
+        },
+        request);
   }
 
-  void close() { shutdown(make_error_code(asio::error::operation_aborted), {}, false); }
+  void close() { shutdown(sys_error(std::errc::operation_canceled), {}, false); }
 
  private:
   enum class State { idle, connecting, hello, open, closed };
@@ -108,48 +144,73 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
   struct Pending {
     protocol::MessageType reply_type;
     std::function<void(protocol::Message*, Failure)> complete;
+    Clock::time_point deadline;  // max() when the request has no timeout
   };
-
-  template <class T>
-  void deliver(const Callback<T>& done, std::type_identity_t<Result<T>> result) {
-    std::lock_guard lock(gate_);
-    if (!detached_ && done) done(std::move(result));
-  }
 
   template <class Event, class Handler>
   void notify(const Handler& handler, const Event& event) {
-    std::lock_guard lock(gate_);
-    if (!detached_ && handler) handler(event);
+    if (!handler) return;
+    // A copy: the handler may replace the events (or destroy the client).
+    auto call = handler;
+    gate_->run(call, event);
   }
 
-  // `handler` runs on the strand, outside the gate.
-  template <class Reply>
-  void expect(protocol::RequestId id, std::function<void(Result<Reply>)> handler) {
-    pending_.emplace(
-        id, Pending{protocol::type_of(Reply{}),
-                    [handler = std::move(handler)](protocol::Message* reply, Failure failure) {
-                      if (reply) {
-                        handler(Result<Reply>(std::get<Reply>(std::move(*reply))));
-                      } else {
-                        handler(Result<Reply>(std::move(failure)));
-                      }
-                    }});
+  void expect(protocol::RequestId id, protocol::MessageType reply_type,
+              std::function<void(protocol::Message*, Failure)> complete, bool timed) {
+    const bool limit = timed && options_.request_timeout.count() > 0;
+    const auto deadline =
+        limit ? Clock::now() + options_.request_timeout : Clock::time_point::max();
+    pending_.emplace(id, Pending{reply_type, std::move(complete), deadline});
+    if (limit && pending_.size() == 1) arm_request_timer();
+  }
+
+  // Deadlines grow with the request id, so the first timed entry is the next to expire.
+  void arm_request_timer() {
+    for (const auto& [id, pending] : pending_) {
+      if (pending.deadline == Clock::time_point::max()) continue;
+      request_timer_.expires_at(pending.deadline);
+      request_timer_.async_wait([self = shared_from_this()](std::error_code ec) {
+        if (!ec) self->on_request_timer();
+      });
+      return;
+    }
+  }
+
+  void on_request_timer() {
+    if (state_ == State::closed) return;
+    const auto now = Clock::now();
+    for (auto it = pending_.begin(); it != pending_.end();) {
+      if (it->second.deadline > now) {
+        ++it;
+        continue;
+      }
+      auto pending = std::move(it->second);
+      abandoned_.insert(it->first);
+      it = pending_.erase(it);
+      pending.complete(nullptr, fail(make_error_code(errc::timed_out)));
+      if (state_ == State::closed) return;
+    }
+    arm_request_timer();
   }
 
   void on_resolved(std::error_code ec, asio::ip::tcp::resolver::results_type endpoints) {
     if (state_ == State::closed) return;
-    if (ec) return shutdown(ec, {}, false);
+    if (ec) {
+      const bool unknown = ec == asio::error::host_not_found ||
+                           ec == asio::error::host_not_found_try_again ||
+                           ec == asio::error::no_data || ec == asio::error::service_not_found;
+      return shutdown(unknown ? make_error_code(errc::host_not_found) : transport(ec), {}, false);
+    }
     asio::async_connect(
         socket_, endpoints,
-        asio::bind_executor(strand_, [self = shared_from_this()](std::error_code error,
-                                                                 const asio::ip::tcp::endpoint&) {
+        [self = shared_from_this()](std::error_code error, const asio::ip::tcp::endpoint&) {
           self->on_connected(error);
-        }));
+        });
   }
 
   void on_connected(std::error_code ec) {
     if (state_ == State::closed) return;
-    if (ec) return shutdown(ec, {}, false);
+    if (ec) return shutdown(transport(ec), {}, false);
     std::error_code ignored;
     socket_.set_option(asio::ip::tcp::no_delay(true), ignored);
     if (tls_context_) return handshake();
@@ -165,41 +226,79 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
     tls_->set_verify_mode(asio::ssl::verify_peer);
     tls_->set_verify_callback(asio::ssl::host_name_verification(host_));
     tls_->async_handshake(
-        asio::ssl::stream_base::client,
-        asio::bind_executor(strand_, [self = shared_from_this()](std::error_code error) {
+        asio::ssl::stream_base::client, [self = shared_from_this()](std::error_code error) {
           if (self->state_ == State::closed) return;
-          if (error) return self->shutdown(error, "TLS handshake failed", false);
+          if (error) {
+            return self->shutdown(make_error_code(errc::tls_error),
+                                  "TLS handshake failed: " + tls_reason(error), false);
+          }
           self->start_hello();
-        }));
+        });
   }
 
   void start_hello() {
     state_ = State::hello;
+    last_input_ = Clock::now();
     read();
     protocol::Hello hello;
     hello.request_id = next_id_++;
     hello.software = options_.software;
-    expect<protocol::HelloOk>(hello.request_id, [this](Result<protocol::HelloOk> result) {
-      on_hello(std::move(result));
-    });
+    expect(
+        hello.request_id, protocol::MessageType::hello_ok,
+        [this](protocol::Message* reply, Failure failure) {
+          if (!reply) return shutdown(failure.code, failure.detail, false);
+          on_hello(std::get<protocol::HelloOk>(std::move(*reply)));
+        },
+        false);
     send(hello, protocol::min_version);
   }
 
-  void on_hello(Result<protocol::HelloOk> result) {
-    if (!result) return shutdown(result.error(), result.detail(), false);
-    if (!decoder_.set_version(result->version)) {
+  void on_hello(protocol::HelloOk ok) {
+    if (!decoder_.set_version(ok.version)) {
       return shutdown(make_error_code(errc::unsupported_version), {}, false);
     }
-    version_ = result->version;
+    version_ = ok.version;
     state_ = State::open;
+    connect_timer_.cancel();
+    arm_idle_timer();
     auto done = std::move(hello_done_);
-    deliver(done, std::move(result));
+    hello_done_ = nullptr;
+    done(Result<protocol::HelloOk>(std::move(ok)));
+  }
+
+  // Liveness: after idle_time without input, one ping; after ping_timeout
+  // more without input, the server is gone.
+  void arm_idle_timer() {
+    if (options_.idle_time.count() <= 0 || state_ == State::closed) return;
+    const auto wait = probing_ ? options_.ping_timeout : options_.idle_time;
+    idle_timer_.expires_at(std::max(last_input_, probe_sent_) + wait);
+    idle_timer_.async_wait([self = shared_from_this()](std::error_code ec) {
+      if (!ec) self->on_idle_timer();
+    });
+  }
+
+  void on_idle_timer() {
+    if (state_ != State::open) return;
+    const auto now = Clock::now();
+    if (probing_ && last_input_ < probe_sent_) {
+      return shutdown(make_error_code(errc::timed_out), "the server stopped answering", true);
+    }
+    probing_ = false;
+    if (now - last_input_ >= options_.idle_time) {
+      protocol::Ping probe{next_id_++, 0};
+      expect(
+          probe.request_id, protocol::MessageType::pong, [](protocol::Message*, Failure) {}, false);
+      send(probe);
+      probing_ = true;
+      probe_sent_ = now;
+    }
+    arm_idle_timer();
   }
 
   void read() {
-    auto done = asio::bind_executor(
-        strand_,
-        [self = shared_from_this()](std::error_code ec, std::size_t n) { self->on_read(ec, n); });
+    auto done = [self = shared_from_this()](std::error_code ec, std::size_t n) {
+      self->on_read(ec, n);
+    };
     if (tls_) {
       tls_->async_read_some(asio::buffer(read_buffer_), std::move(done));
     } else {
@@ -215,8 +314,9 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
       if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) {
         ec = make_error_code(errc::peer_closed);
       }
-      return shutdown(ec, {}, true);
+      return shutdown(transport(ec), {}, true);
     }
+    last_input_ = Clock::now();
     std::span<const std::byte> input(read_buffer_.data(), size);
     while (!input.empty() && state_ != State::closed) {
       auto result = decoder_.feed(input);
@@ -269,6 +369,8 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
   void complete(protocol::RequestId id, protocol::Message& reply) {
     auto found = pending_.find(id);
     if (found == pending_.end()) {
+      // The reply to a request that already timed out.
+      if (abandoned_.erase(id) != 0) return;
       return shutdown(make_error_code(errc::unexpected_message), {}, true);
     }
     auto pending = std::move(found->second);
@@ -294,8 +396,8 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
     send(message, version_);
   }
   template <class Message>
-  void send(const Message& message, std::uint8_t version) {
-    protocol::encode(message, queued_, version);
+  void send(const Message& message, std::uint8_t frame_version) {
+    protocol::encode(message, queued_, frame_version);
     if (queued_.size() + writing_.size() > options_.limits.max_pending_write_bytes) {
       return shutdown(make_error_code(errc::slow_consumer), {}, true);
     }
@@ -306,9 +408,9 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
   // Everything queued since the last write goes out in one call.
   void write() {
     std::swap(queued_, writing_);
-    auto done = asio::bind_executor(
-        strand_,
-        [self = shared_from_this()](std::error_code ec, std::size_t) { self->on_written(ec); });
+    auto done = [self = shared_from_this()](std::error_code ec, std::size_t) {
+      self->on_written(ec);
+    };
     if (tls_) {
       asio::async_write(*tls_, asio::buffer(writing_), std::move(done));
     } else {
@@ -319,39 +421,52 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
   void on_written(std::error_code ec) {
     writing_.clear();
     if (state_ == State::closed) return;
-    if (ec) return shutdown(ec, {}, true);
+    if (ec) return shutdown(transport(ec), {}, true);
     if (!queued_.empty()) write();
   }
 
   // Ends the connection once: every pending request (and a connect in
-  // progress) fails with `code`, in request order, then on_disconnected runs if `report` and the
-  // connection had been established.
+  // progress) fails with `code`, in request order, then on_disconnected runs
+  // if `report` and the connection had been established.
   void shutdown(std::error_code code, std::string reason, bool report) {
     if (state_ == State::closed) return;
     const bool was_open = state_ == State::open;
     state_ = State::closed;
     std::error_code ignored;
     resolver_.cancel();
+    connect_timer_.cancel();
+    request_timer_.cancel();
+    idle_timer_.cancel();
     socket_.shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
     socket_.close(ignored);
     queued_.clear();
     auto pending = std::move(pending_);
     pending_.clear();
+    abandoned_.clear();
     for (auto& [id, request] : pending)
       request.complete(nullptr, fail(code, reason));
     if (hello_done_) {
       auto done = std::move(hello_done_);
-      deliver(done, Result<protocol::HelloOk>(fail(code, reason)));
+      hello_done_ = nullptr;
+      done(Result<protocol::HelloOk>(fail(code, reason)));
     }
-    if (report && was_open) {
-      std::lock_guard lock(gate_);
-      if (!detached_ && events_.on_disconnected) events_.on_disconnected(code, reason);
-    }
+    if (report && was_open) notify(events_.on_disconnected, code, reason);
+  }
+
+  template <class Handler>
+  void notify(const Handler& handler, std::error_code code, const std::string& reason) {
+    if (!handler) return;
+    auto call = handler;
+    gate_->run(call, code, std::string_view(reason));
   }
 
   asio::strand<asio::any_io_executor> strand_;
   asio::ip::tcp::resolver resolver_;
   asio::ip::tcp::socket socket_;
+  asio::steady_timer connect_timer_;
+  asio::steady_timer request_timer_;
+  asio::steady_timer idle_timer_;
+  std::shared_ptr<net::CallbackGate> gate_;  // shared with the completion wrappers
   std::string host_;
   std::optional<asio::ssl::context> tls_context_;
   std::unique_ptr<asio::ssl::stream<asio::ip::tcp::socket&>> tls_;  // over socket_, with TLS
@@ -365,9 +480,11 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
   State state_ = State::idle;
   protocol::RequestId next_id_ = 1;
   std::map<protocol::RequestId, Pending> pending_;  // ordered: failures go out in request order
+  std::set<protocol::RequestId> abandoned_;         // timed out; their replies are dropped
   Callback<protocol::HelloOk> hello_done_;
-  std::recursive_mutex gate_;
-  bool detached_ = false;
+  Clock::time_point last_input_{};
+  Clock::time_point probe_sent_{};
+  bool probing_ = false;
 };
 
 struct Client::Runner {
@@ -379,104 +496,56 @@ struct Client::Runner {
 Client::Client(asio::io_context& io, ClientEvents events, ClientOptions options)
     : impl_(std::make_shared<Impl>(io.get_executor(), std::move(events), std::move(options))) {}
 
-Client::Client(ClientEvents events, ClientOptions options) : runner_(std::make_unique<Runner>()) {
+Client::Client(ClientEvents events, ClientOptions options) : runner_(std::make_shared<Runner>()) {
   impl_ = std::make_shared<Impl>(runner_->io.get_executor(), std::move(events), std::move(options));
-  runner_->thread = std::thread([runner = runner_.get()] { runner->io.run(); });
+  // The thread shares the runner, so that a Client destroyed on that thread
+  // leaves the io_context to be destroyed once run() has returned.
+  runner_->thread = std::thread([runner = runner_] { runner->io.run(); });
 }
 
 Client::~Client() {
-  impl_->detach();
+  impl_->gate()->close();
   impl_->on_strand([](Impl& impl) { impl.close(); });
   impl_.reset();
   if (runner_) {
     runner_->work.reset();
-    runner_->thread.join();
+    if (runner_->thread.get_id() == std::this_thread::get_id()) {
+      runner_->thread.detach();
+    } else {
+      runner_->thread.join();
+    }
   }
 }
 
-void Client::connect(std::string host, std::uint16_t port, Callback<protocol::HelloOk> done) {
+void Client::set_events(ClientEvents events) {
+  impl_->on_strand(
+      [events = std::move(events)](Impl& impl) mutable { impl.set_events(std::move(events)); });
+}
+
+asio::any_io_executor Client::executor() const {
+  return impl_->executor();
+}
+
+std::shared_ptr<void> Client::gate() const {
+  return impl_->gate();
+}
+
+void Client::run_gated(const std::shared_ptr<void>& gate, const std::function<void()>& work) {
+  static_cast<net::CallbackGate*>(gate.get())->run(work);
+}
+
+void Client::start_connect(std::string host, std::uint16_t port, Callback<protocol::HelloOk> done) {
   impl_->on_strand([host = std::move(host), port, done = std::move(done)](Impl& impl) mutable {
     impl.connect(std::move(host), port, std::move(done));
   });
 }
 
-void Client::login(std::string username, std::string password, std::uint16_t udp_port,
-                   Callback<protocol::LoginOk> done) {
-  protocol::Login request;
-  request.username = std::move(username);
-  request.password = std::move(password);
-  request.udp_port = udp_port;
-  impl_->on_strand([request = std::move(request), done = std::move(done)](Impl& impl) mutable {
-    impl.submit<protocol::LoginOk>(std::move(request), std::move(done));
-  });
-}
-
-void Client::send_direct(std::string to, std::string text, Callback<protocol::DirectSent> done) {
-  protocol::DirectSend request;
-  request.to = std::move(to);
-  request.text = std::move(text);
-  impl_->on_strand([request = std::move(request), done = std::move(done)](Impl& impl) mutable {
-    impl.submit<protocol::DirectSent>(std::move(request), std::move(done));
-  });
-}
-
-void Client::active_users(Callback<protocol::ActiveUsers> done) {
-  impl_->on_strand([done = std::move(done)](Impl& impl) mutable {
-    impl.submit<protocol::ActiveUsers>(protocol::ActiveUsersQuery{}, std::move(done));
-  });
-}
-
-void Client::create_group(std::string group, std::vector<std::string> members,
-                          Callback<protocol::GroupCreated> done) {
-  protocol::GroupCreate request;
-  request.group = std::move(group);
-  request.members = std::move(members);
-  impl_->on_strand([request = std::move(request), done = std::move(done)](Impl& impl) mutable {
-    impl.submit<protocol::GroupCreated>(std::move(request), std::move(done));
-  });
-}
-
-void Client::join_group(std::string group, Callback<protocol::GroupJoined> done) {
-  protocol::GroupJoin request;
-  request.group = std::move(group);
-  impl_->on_strand([request = std::move(request), done = std::move(done)](Impl& impl) mutable {
-    impl.submit<protocol::GroupJoined>(std::move(request), std::move(done));
-  });
-}
-
-void Client::send_group(std::string group, std::string text, Callback<protocol::GroupSent> done) {
-  protocol::GroupSend request;
-  request.group = std::move(group);
-  request.text = std::move(text);
-  impl_->on_strand([request = std::move(request), done = std::move(done)](Impl& impl) mutable {
-    impl.submit<protocol::GroupSent>(std::move(request), std::move(done));
-  });
-}
-
-void Client::offer_file(std::string to, std::string file_name, std::uint64_t size,
-                        protocol::Sha256 sha256, Callback<protocol::FileOfferOk> done) {
-  protocol::FileOffer request;
-  request.to = std::move(to);
-  request.file_name = std::move(file_name);
-  request.size = size;
-  request.sha256 = sha256;
-  impl_->on_strand([request = std::move(request), done = std::move(done)](Impl& impl) mutable {
-    impl.submit<protocol::FileOfferOk>(std::move(request), std::move(done));
-  });
-}
-
-void Client::ping(std::uint64_t payload, Callback<protocol::Pong> done) {
-  protocol::Ping request;
-  request.payload = payload;
-  impl_->on_strand([request, done = std::move(done)](Impl& impl) mutable {
-    impl.submit<protocol::Pong>(request, std::move(done));
-  });
-}
-
-void Client::logout(Callback<protocol::LoggedOut> done) {
-  impl_->on_strand([done = std::move(done)](Impl& impl) mutable {
-    impl.submit<protocol::LoggedOut>(protocol::Logout{}, std::move(done));
-  });
+void Client::submit(Request request, protocol::MessageType reply_type,
+                    std::function<void(protocol::Message*, Failure)> done) {
+  impl_->on_strand(
+      [request = std::move(request), reply_type, done = std::move(done)](Impl& impl) mutable {
+        impl.submit(std::move(request), reply_type, std::move(done));
+      });
 }
 
 void Client::close() {

@@ -13,7 +13,6 @@
 
 // After a standard header: Asio decides how it allocates from macros the
 // standard library defines, and every file must decide the same way.
-#include <asio/ssl/error.hpp>
 
 #include <tessenger/client.hpp>
 
@@ -125,7 +124,7 @@ tessenger::ClientOptions tls_options(const std::string& ca) {
 }
 
 bool is_tls_error(std::error_code code) {
-  return code.category() == asio::error::get_ssl_category();
+  return code == tessenger::errc::tls_error;
 }
 
 }  // namespace
@@ -166,8 +165,8 @@ TEST_CASE("a client refuses a certificate from the wrong CA, or for another name
   const auto refused = client.connect(server.port());
   REQUIRE_FALSE(refused.ok());
   CHECK(is_tls_error(refused.error()));
-  CHECK(refused.detail() == "TLS handshake failed");
-  CHECK(refused.error().message().find("certificate verify failed") != std::string::npos);
+  CHECK(refused.detail().rfind("TLS handshake failed: ", 0) == 0);
+  CHECK(refused.detail().find("certificate verify failed") != std::string::npos);
   CHECK(log.wait_for("127.0.0.1: TLS handshake failed: tlsv1 alert unknown ca"));
 
   // A certificate the CA vouches for, but for example.org only.
@@ -185,7 +184,7 @@ TEST_CASE("a client refuses a certificate from the wrong CA, or for another name
   const auto mismatch = wrong_name.connect(misnamed.port());
   REQUIRE_FALSE(mismatch.ok());
   CHECK(is_tls_error(mismatch.error()));
-  CHECK(mismatch.error().message().find("certificate verify failed") != std::string::npos);
+  CHECK(mismatch.detail().find("certificate verify failed") != std::string::npos);
 }
 
 TEST_CASE("a plain client against a TLS port fails clearly on both sides") {
@@ -222,7 +221,7 @@ TEST_CASE("a TLS client against a plain port fails clearly on both sides") {
   const auto refused = client.connect(server.port());
   REQUIRE_FALSE(refused.ok());
   CHECK(is_tls_error(refused.error()));
-  CHECK(refused.detail() == "TLS handshake failed");
+  CHECK(refused.detail().rfind("TLS handshake failed: ", 0) == 0);
   CHECK(log.wait_for("127.0.0.1: a TLS handshake on a plain-TCP port"));
 }
 
