@@ -477,6 +477,7 @@ class Harness final : public tessenger::core::Outbox, public tessenger::core::Pa
                               Accounts{}.verify(waiting.username, waiting.password), now_);
       run_tasks();
     }
+    end_closed();
     check_state();
     now_.steady += 1h;
     now_.wall += std::chrono::duration_cast<std::chrono::microseconds>(1h).count();
