@@ -459,6 +459,11 @@ class Harness final : public tessenger::core::Outbox, public tessenger::core::Pa
     for (const auto& record : hub_.online()) {
       if (!names.insert(record.username).second) violated("a user is online twice");
       if (!hub_.is_online(record.username)) violated("online list and lookup disagree");
+    }
+    // A name is claimed before the hub learns the outcome: only once every
+    // result is in must each name belong to a live session.
+    if (hub_.pending_operations() != 0) return;
+    for (const auto& record : hub_.online()) {
       const auto* entry = presence_.find(record.username);
       if (entry == nullptr || live(entry->where.session) == nullptr) {
         violated("a user is online on a session that is closed or gone");
@@ -477,6 +482,7 @@ class Harness final : public tessenger::core::Outbox, public tessenger::core::Pa
                               Accounts{}.verify(waiting.username, waiting.password), now_);
       run_tasks();
     }
+    end_closed();
     check_state();
     now_.steady += 1h;
     now_.wall += std::chrono::duration_cast<std::chrono::microseconds>(1h).count();

@@ -171,9 +171,9 @@ int main(int argc, char** argv) {
                            .connect(0)
                            .canned(0, 0)
                            .defer()
-                           .canned(0, 1)
+                           .canned(0, 2)
                            .canned(0, 11)
-                           .online(1, 2, 1)
+                           .online(1, 1, 1)
                            .defer()
                            .canned(1, 5)
                            .defer()
@@ -227,6 +227,7 @@ int main(int argc, char** argv) {
                            .close(2)
                            .connect(7)
                            .timer()
+                           .online(0, 1)
                            .shutdown()
                            .bytes);
   // Version 2: a silent session is pinged; one answers, the other is closed.
