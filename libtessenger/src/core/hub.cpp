@@ -405,39 +405,35 @@ void Hub::password_checked(SessionId id, bool ok, const Instant& now) {
 void Hub::password_result(SessionId id, bool ok, const Instant& now) {
   Session* session = find(id);
   if (session == nullptr || session->stage != Stage::logging_in) return;
-  auto& pending = session->pending;
-  if (!ok) {
-    if (!pending.counted) count_failed_login(*session, now);
-    store_.login_failed(
-        pending.username, now.wall, then<FailedLogin>(id, [this, id](FailedLogin failed) {
-          Session* s = find(id);
-          if (s == nullptr || s->stage != Stage::logging_in) return;
-          if (failed.blocked_now) {
-            counters_.blocks.add();
-            warn("{}: {} blocked after {} failed logins", s->address, s->pending.username,
-                 config_.max_attempts);
-            return fail_and_close(id, s->pending.request, errc::account_blocked_now);
-          }
-          reply_error(id, s->pending.request, errc::invalid_password);
-          end_login(id, *s);
-        }));
-    return;
-  }
-  if (pending.counted && config_.limits.max_failed_logins_per_ip != 0) {
+  if (ok && session->pending.counted && config_.limits.max_failed_logins_per_ip != 0) {
     peers_[session->peer_key].failed_logins.give_back(failed_login_interval());
   }
-  // Guesses checked meanwhile may have blocked the account: then even a
-  // right password must not get in.
-  store_.is_blocked(pending.username, now.wall, then<bool>(id, [this, id, now](bool blocked) {
-                      Session* s = find(id);
-                      if (s == nullptr || s->stage != Stage::logging_in) return;
-                      if (blocked) {
-                        info("{}: {} tried to log in while blocked", s->address,
-                             s->pending.username);
-                        return fail_and_close(id, s->pending.request, errc::account_blocked);
-                      }
-                      claim_name(id, now);
-                    }));
+  // Guesses checked meanwhile may have blocked the account: then a right
+  // password does not get in, and a wrong one is not counted again.
+  store_.is_blocked(
+      session->pending.username, now.wall, then<bool>(id, [this, id, ok, now](bool blocked) {
+        Session* s = find(id);
+        if (s == nullptr || s->stage != Stage::logging_in) return;
+        if (blocked) {
+          info("{}: {} tried to log in while blocked", s->address, s->pending.username);
+          return fail_and_close(id, s->pending.request, errc::account_blocked);
+        }
+        if (ok) return claim_name(id, now);
+        if (!s->pending.counted) count_failed_login(*s, now);
+        store_.login_failed(
+            s->pending.username, now.wall, then<FailedLogin>(id, [this, id](FailedLogin failed) {
+              Session* f = find(id);
+              if (f == nullptr || f->stage != Stage::logging_in) return;
+              if (failed.blocked_now) {
+                counters_.blocks.add();
+                warn("{}: {} blocked after {} failed logins", f->address, f->pending.username,
+                     config_.max_attempts);
+                return fail_and_close(id, f->pending.request, errc::account_blocked_now);
+              }
+              reply_error(id, f->pending.request, errc::invalid_password);
+              end_login(id, *f);
+            }));
+      }));
 }
 
 void Hub::claim_name(SessionId id, const Instant& now) {
@@ -447,11 +443,12 @@ void Hub::claim_name(SessionId id, const Instant& now) {
       {session->pending.username, now.wall, session->address, session->pending.udp_port}, {{}, id}};
   presence_.claim(
       std::move(entry),
-      then<std::optional<PresenceEntry>>(id, [this, id, now](std::optional<PresenceEntry> holder) {
+      then<std::optional<PresenceEntry>>(id, [this, id, now, username = session->pending.username](
+                                                 std::optional<PresenceEntry> holder) {
         Session* s = find(id);
         if (s == nullptr || s->stage != Stage::logging_in) {
           // Gone while the claim was decided: give the name back.
-          if (!holder && s != nullptr) presence_.release(s->pending.username, id);
+          if (!holder) presence_.release(username, id);
           return;
         }
         if (holder) return name_taken(id, *holder, now);

@@ -660,3 +660,20 @@ TEST_CASE("completions run in issue order whatever order the results arrive in")
   CHECK(order == std::vector<int>{1, 2, 3});
   CHECK(completions.pending() == 0);
 }
+
+TEST_CASE_FIXTURE(Fixture, "a name claimed for a session that left meanwhile is given back") {
+  const auto id = connect();
+  rig.hub.input(id, now);
+  hub.handle(id, p::Login{request++, "alice", "pa", 1}, now);
+  // The claim is decided, its result not yet acted on, when the socket goes.
+  while (!rig.tasks.tasks.empty() && rig.presence.find("alice") == nullptr) {
+    auto batch = std::exchange(rig.tasks.tasks, {});
+    for (auto& task : batch)
+      task();
+  }
+  REQUIRE(rig.presence.find("alice") != nullptr);
+  rig.disconnected(id);
+  CHECK_FALSE(hub.is_online("alice"));
+  const auto again = connect();
+  CHECK(std::holds_alternative<p::LoginOk>(login(again, "alice", "pa")));
+}

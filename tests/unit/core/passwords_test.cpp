@@ -219,6 +219,8 @@ TEST_CASE_FIXTURE(Fixture, "guesses checked side by side cannot get past the blo
   CHECK(error_code(out.sent[ids[0]].back()) == errc::invalid_password);
   CHECK(error_code(out.sent[ids[1]].back()) == errc::invalid_password);
   CHECK(error_code(out.sent[ids[2]].back()) == errc::account_blocked_now);
+  // A guess whose check ends inside the block is refused as blocked, not counted.
+  CHECK(error_code(out.sent[ids[3]].back()) == errc::account_blocked);
   CHECK(error_code(out.sent[ids[4]].back()) == errc::account_blocked);
   CHECK_FALSE(hub.is_online("h2"));
 }
