@@ -790,7 +790,9 @@ void Server::Impl::arm_expiry() {
 
 void Server::Impl::on_expiry() {
   if (!hub_) return;
+  // Also reached from a jump of the clock: the wait armed before is stale.
   expiry_armed_.reset();
+  expiry_.cancel();
   hub_->expire(now());
   after_work();
 }
