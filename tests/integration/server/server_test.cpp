@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <future>
 #include <string>
 #include <vector>
 
@@ -177,6 +178,10 @@ TEST_CASE("a connection that does not log in within the limit is closed") {
   }
   alice.send(p::Ping{7, 99});
   CHECK(alice.expect<p::Pong>().payload == 99);
+  // No timer armed before the jump of the clock outlives it: the server's
+  // thread ends once its connections have closed (within the 2 s linger).
+  auto stopped = std::async(std::launch::async, [&] { server.stop(); });
+  CHECK(stopped.wait_for(10s) == std::future_status::ready);
 }
 
 TEST_CASE("stopping the server tells every client and flushes the logs") {
