@@ -93,11 +93,15 @@ class TESSENGER_EXPORT Store {
   virtual void join_group(std::string group, std::string user, Done<StoreOutcome> done) = 0;
   /// Checks that `from` has joined `group` and appends the message. Fails
   /// with group_not_found_for_message, not_group_member or group_not_joined
-  /// (detail: the group).
-  virtual void append_group_message(std::string group, std::string from, std::string text,
-                                    protocol::Timestamp time, Done<StoredGroupMessage> done) = 0;
-  virtual void append_direct_message(std::string from, std::string to, std::string text,
-                                     protocol::Timestamp time, Done<StoredMessage> done) = 0;
+  /// (detail: the group). On the hot path, so the text comes as views valid
+  /// only during the call: a store that answers later copies what it keeps.
+  virtual void append_group_message(std::string_view group, std::string_view from,
+                                    std::string_view text, protocol::Timestamp time,
+                                    Done<StoredGroupMessage> done) = 0;
+  /// As append_group_message, for a one-to-one message.
+  virtual void append_direct_message(std::string_view from, std::string_view to,
+                                     std::string_view text, protocol::Timestamp time,
+                                     Done<StoredMessage> done) = 0;
 
   /// True while `user` may not log in (a block from failed logins). `now`
   /// is wall time: blocks outlive restarts, steady clocks do not.

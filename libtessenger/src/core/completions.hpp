@@ -6,6 +6,11 @@
 // and run later from a task posted through `Post`, so a continuation never
 // runs inside the hub's own call stack. Several results that arrive between
 // two passes of the event loop share one posted task.
+//
+// Each operation costs one allocation: a node holding the continuation and,
+// once it arrives, the result. The callback handed to the store holds only
+// the node's address, small enough for std::function to keep without
+// allocating. So a callback must be called exactly once (the Store contract).
 
 #include <cstdint>
 #include <deque>
@@ -24,10 +29,7 @@ class Completions {
   using Post = std::function<void(std::function<void()>)>;
 
   explicit Completions(Post post) : state_(std::make_shared<State>(std::move(post))) {}
-  ~Completions() {
-    std::lock_guard lock(state_->mutex);
-    state_->closed = true;
-  }
+  ~Completions() { state_->close(); }
   Completions(const Completions&) = delete;
   Completions& operator=(const Completions&) = delete;
 
@@ -36,12 +38,14 @@ class Completions {
   /// every continuation wrapped before it.
   template <class T, class Continuation>
   std::function<void(T)> wrap(Continuation continuation) {
-    const auto seq = state_->issued++;
-    return [state = state_, seq, continuation = std::move(continuation)](T result) mutable {
-      state->arrive(seq,
-                    [continuation = std::move(continuation), result = std::move(result)]() mutable {
-                      continuation(std::move(result));
-                    });
+    auto* node = new Result<T, Continuation>(state_, state_->issued++, std::move(continuation));
+    return [node](T result) {
+      node->result.emplace(std::move(result));
+      if (const auto state = node->state.lock()) {
+        state->arrive(node);
+      } else {
+        delete node;  // the hub is gone
+      }
     };
   }
 
@@ -49,51 +53,83 @@ class Completions {
   std::uint64_t pending() const noexcept { return state_->issued - state_->delivered; }
 
  private:
+  struct State;
+  struct Node {
+    Node(std::weak_ptr<State> s, std::uint64_t n) : state(std::move(s)), seq(n) {}
+    virtual ~Node() = default;
+    virtual void run() = 0;
+    std::weak_ptr<State> state;  // weak: queued nodes must not keep their queue alive
+    std::uint64_t seq;
+  };
+  template <class T, class Continuation>
+  struct Result final : Node {
+    Result(std::weak_ptr<State> s, std::uint64_t n, Continuation c)
+        : Node(std::move(s), n), continuation(std::move(c)) {}
+    void run() override { continuation(std::move(*result)); }
+    Continuation continuation;
+    std::optional<T> result;
+  };
+
   struct State : std::enable_shared_from_this<State> {
     explicit State(Post p) : post(std::move(p)) {}
+    ~State() {
+      for (auto* node : arrived)
+        delete node;
+      for (auto* node : ready)
+        delete node;
+    }
 
-    void arrive(std::uint64_t seq, std::function<void()> task) {
+    void arrive(Node* node) {
       {
         std::lock_guard lock(mutex);
-        if (closed) return;
-        arrived.emplace_back(seq, std::move(task));
+        if (closed) {
+          delete node;
+          return;
+        }
+        arrived.push_back(node);
         if (drain_posted) return;
         drain_posted = true;
       }
       post([self = shared_from_this()] { self->drain(); });
     }
 
+    void close() {
+      std::lock_guard lock(mutex);
+      closed = true;
+    }
+
     // On the hub's thread only.
     void drain() {
-      std::vector<std::pair<std::uint64_t, std::function<void()>>> batch;
       {
         std::lock_guard lock(mutex);
         if (closed) return;
         batch.swap(arrived);
         drain_posted = false;
       }
-      for (auto& [seq, task] : batch) {
-        const auto slot = seq - delivered;
-        if (ready.size() <= slot) ready.resize(slot + 1);
-        ready[slot] = std::move(task);
+      for (auto* node : batch) {
+        const auto slot = node->seq - delivered;
+        if (ready.size() <= slot) ready.resize(slot + 1, nullptr);
+        ready[slot] = node;
       }
-      while (!ready.empty() && ready.front()) {
-        auto task = std::move(*ready.front());
+      batch.clear();
+      while (!ready.empty() && ready.front() != nullptr) {
+        std::unique_ptr<Node> node(ready.front());
         ready.pop_front();
         ++delivered;
-        task();
+        node->run();
       }
     }
 
     Post post;
     std::mutex mutex;
-    std::vector<std::pair<std::uint64_t, std::function<void()>>> arrived;  // under mutex
-    bool drain_posted = false;                                             // under mutex
-    bool closed = false;                                                   // under mutex
+    std::vector<Node*> arrived;  // under mutex
+    bool drain_posted = false;   // under mutex
+    bool closed = false;         // under mutex
     // The hub's thread only:
+    std::vector<Node*> batch;
     std::uint64_t issued = 0;
     std::uint64_t delivered = 0;
-    std::deque<std::optional<std::function<void()>>> ready;  // by seq - delivered
+    std::deque<Node*> ready;  // by seq - delivered; null: not arrived yet
   };
   std::shared_ptr<State> state_;
 };

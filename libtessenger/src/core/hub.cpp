@@ -555,25 +555,25 @@ void Hub::on_direct(SessionId id, Session& session, const protocol::DirectSend& 
     return;
   }
   if (peer_for(id, session, request.request_id, request.to) == nullptr) return;
-  std::string body(*text);
   store_.append_direct_message(
-      session.username, request.to, body, now.wall,
-      then<StoredMessage>(id, [this, id, request_id = request.request_id, from = session.username,
-                               to = request.to, body, wall = now.wall](StoredMessage stored) {
-        if (!stored.outcome.ok()) {
-          counters_.store_failures.add();
-          return reply_error(id, request_id, stored.outcome.code, stored.outcome.detail);
-        }
-        auto& event = std::get<protocol::DirectEvent>(direct_event_);
-        event.from = from;
-        event.timestamp = wall;
-        event.text = body;
-        deliver(to, direct_event_);
-        outbox_.send(id, protocol::DirectSent{request_id, wall});
-        logs_.direct_message(wall, from, body);
-        counters_.direct_messages.add();
-        if (observer_.on_direct_message) observer_.on_direct_message(from, to, body);
-      }));
+      session.username, request.to, *text, now.wall,
+      then<StoredMessage>(
+          id, [this, id, request_id = request.request_id, from = session.username, to = request.to,
+               body = std::string(*text), wall = now.wall](StoredMessage stored) {
+            if (!stored.outcome.ok()) {
+              counters_.store_failures.add();
+              return reply_error(id, request_id, stored.outcome.code, stored.outcome.detail);
+            }
+            auto& event = std::get<protocol::DirectEvent>(direct_event_);
+            event.from = from;
+            event.timestamp = wall;
+            event.text = body;
+            deliver(to, direct_event_);
+            outbox_.send(id, protocol::DirectSent{request_id, wall});
+            logs_.direct_message(wall, from, body);
+            counters_.direct_messages.add();
+            if (observer_.on_direct_message) observer_.on_direct_message(from, to, body);
+          }));
 }
 
 void Hub::on_active_users(SessionId id, const Session& session,
@@ -660,12 +660,12 @@ void Hub::on_group_send(SessionId id, Session& session, const protocol::GroupSen
     reply_error(id, request.request_id, errc::invalid_text);
     return;
   }
-  std::string body(*text);
   store_.append_group_message(
-      request.group, session.username, body, now.wall,
+      request.group, session.username, *text, now.wall,
       then<StoredGroupMessage>(
           id, [this, id, request_id = request.request_id, group = request.group,
-               from = session.username, body, wall = now.wall](StoredGroupMessage stored) {
+               from = session.username, body = std::string(*text),
+               wall = now.wall](StoredGroupMessage stored) {
             if (!stored.outcome.ok()) {
               return reply_error(id, request_id, stored.outcome.code, stored.outcome.detail);
             }

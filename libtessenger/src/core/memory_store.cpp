@@ -46,16 +46,16 @@ class MemoryStore final : public Store {
     done({});
   }
 
-  void append_group_message(std::string group, std::string from, std::string, protocol::Timestamp,
-                            Done<StoredGroupMessage> done) override {
+  void append_group_message(std::string_view group, std::string_view from, std::string_view,
+                            protocol::Timestamp, Done<StoredGroupMessage> done) override {
     const auto it = groups_.find(group);
     if (it == groups_.end()) {
-      return done({{errc::group_not_found_for_message, std::move(group)}, 0, {}});
+      return done({{errc::group_not_found_for_message, std::string(group)}, 0, {}});
     }
     Group& entry = it->second;
     const GroupMember* sender = entry.find(from);
-    if (sender == nullptr) return done({{errc::not_group_member, std::move(group)}, 0, {}});
-    if (!sender->joined) return done({{errc::group_not_joined, std::move(group)}, 0, {}});
+    if (sender == nullptr) return done({{errc::not_group_member, std::string(group)}, 0, {}});
+    if (!sender->joined) return done({{errc::group_not_joined, std::string(group)}, 0, {}});
     StoredGroupMessage stored{{}, ++entry.last_id, {}};
     stored.recipients.reserve(entry.members.size() - 1);
     for (const auto& member : entry.members) {
@@ -64,10 +64,11 @@ class MemoryStore final : public Store {
     done(std::move(stored));
   }
 
-  void append_direct_message(std::string from, std::string to, std::string, protocol::Timestamp,
-                             Done<StoredMessage> done) override {
-    auto key = from < to ? from + '\n' + to : to + '\n' + from;
-    done({{}, ++direct_ids_[std::move(key)]});
+  // Nothing is kept, so one counter serves every conversation: its ids are
+  // unique and increase within each of them.
+  void append_direct_message(std::string_view, std::string_view, std::string_view,
+                             protocol::Timestamp, Done<StoredMessage> done) override {
+    done({{}, ++last_direct_id_});
   }
 
   void is_blocked(std::string user, protocol::Timestamp now, Done<bool> done) override {
@@ -108,7 +109,7 @@ class MemoryStore final : public Store {
   core::StringMap<Group> groups_;
   core::StringMap<std::size_t> groups_per_user_;
   core::StringMap<Account> accounts_;
-  core::StringMap<MessageId> direct_ids_;
+  MessageId last_direct_id_ = 0;
 };
 
 }  // namespace

@@ -528,17 +528,15 @@ class HeldStore final : public tessenger::Store {
   void join_group(std::string g, std::string u, Done<tessenger::StoreOutcome> done) override {
     inner_->join_group(std::move(g), std::move(u), hold(std::move(done)));
   }
-  void append_group_message(std::string g, std::string f, std::string t, p::Timestamp ts,
-                            Done<tessenger::StoredGroupMessage> done) override {
+  void append_group_message(std::string_view g, std::string_view f, std::string_view t,
+                            p::Timestamp ts, Done<tessenger::StoredGroupMessage> done) override {
     if (fail) return done({{errc::service_unavailable, {}}, 0, {}});
-    inner_->append_group_message(std::move(g), std::move(f), std::move(t), ts,
-                                 hold(std::move(done)));
+    inner_->append_group_message(g, f, t, ts, hold(std::move(done)));
   }
-  void append_direct_message(std::string f, std::string to, std::string t, p::Timestamp ts,
-                             Done<tessenger::StoredMessage> done) override {
+  void append_direct_message(std::string_view f, std::string_view to, std::string_view t,
+                             p::Timestamp ts, Done<tessenger::StoredMessage> done) override {
     if (fail) return done({{errc::service_unavailable, {}}, 0});
-    inner_->append_direct_message(std::move(f), std::move(to), std::move(t), ts,
-                                  hold(std::move(done)));
+    inner_->append_direct_message(f, to, t, ts, hold(std::move(done)));
   }
   void is_blocked(std::string u, p::Timestamp now, Done<bool> done) override {
     inner_->is_blocked(std::move(u), now, std::move(done));
