@@ -549,9 +549,9 @@ TEST_CASE("a handler may destroy the Client it is called from") {
       gone->set_value();
     };
     alice = own_thread ? std::make_unique<Client>(events) : std::make_unique<Client>(io, events);
+    auto work = asio::make_work_guard(io);
     std::thread runner;
     if (!own_thread) runner = std::thread([&] { io.run(); });
-    auto work = asio::make_work_guard(io);
     REQUIRE(await<protocol::HelloOk>([&](auto done) {
               alice->connect("127.0.0.1", server.port(), std::move(done));
             }).ok());
