@@ -1,4 +1,4 @@
-// Two TransferService instances over real UDP sockets on 127.0.0.1, port 0.
+// Two FileTransfer instances over real UDP sockets on 127.0.0.1, port 0.
 
 #include <doctest/doctest.h>
 
@@ -21,7 +21,7 @@
 #include <asio/io_context.hpp>
 #include <asio/ip/udp.hpp>
 
-#include <tessenger/transfer_service.hpp>
+#include <tessenger/file_transfer.hpp>
 
 using namespace tessenger;
 using namespace std::chrono_literals;
@@ -106,7 +106,7 @@ struct Watch {
 struct Peer {
   TempDir dir;
   TransferOptions options;
-  std::unique_ptr<TransferService> service;
+  std::unique_ptr<FileTransfer> service;
 
   Peer(asio::io_context& io, TransferOptions opts = {}) : options(std::move(opts)) {
     options.download_dir = dir.download();
@@ -115,7 +115,7 @@ struct Peer {
   }
   void start(asio::io_context& io) {
     service =
-        std::make_unique<TransferService>(io.get_executor(), udp::endpoint(loopback, 0), options);
+        std::make_unique<FileTransfer>(io.get_executor(), udp::endpoint(loopback, 0), options);
   }
   udp::endpoint endpoint() const { return {loopback, service->local_port()}; }
 };
@@ -555,7 +555,7 @@ TEST_CASE("clear errors: port in use, missing file, duplicate id") {
   asio::io_context io;
   Peer a(io), b(io);
   try {
-    TransferService clash(io.get_executor(), a.endpoint());
+    FileTransfer clash(io.get_executor(), a.endpoint());
     FAIL("binding a port in use must throw");
   } catch (const std::system_error& e) {
     CHECK(e.code() == std::errc::address_in_use);
