@@ -178,7 +178,6 @@ struct FileTransfer::Impl : std::enable_shared_from_this<Impl> {
       save_record(*e);
   }
 
-  // Everything below `registry_mutex` belongs to the strand.
   asio::strand<asio::any_io_executor> strand;
   udp::socket socket;
   asio::steady_timer timer;
@@ -199,6 +198,7 @@ struct FileTransfer::Impl : std::enable_shared_from_this<Impl> {
   std::unordered_map<std::uint64_t, Slot> registry;
   FileTransferStats published;
 
+  // From here on, only the strand touches a member.
   Map sending;
   Map receiving;
   FileTransferStats counters;
