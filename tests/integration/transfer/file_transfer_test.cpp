@@ -724,16 +724,7 @@ TEST_CASE("destroyed from another thread while progress callbacks run: none runs
       pool.emplace(2);
       receiver = std::make_unique<FileTransfer>(pool->io, udp::endpoint(loopback, 0), options);
     }
-    const auto o = write_offer(dir.outbox(), 60'000'000, 61);
-    REQUIRE_FALSE(receiver->expect_file(incoming_for(o, sender), received.callbacks()));
-    REQUIRE_FALSE(sender.send_file(o.id, o.key, o.path, {loopback, receiver->local_port()},
-                                   sent.callbacks()));
-    REQUIRE(
-        received.wait([](auto& w) { return w.progress_calls >= 3 || w.completed || w.failed; }));
-    // The next progress callback is still running when the destructor is
-    // called: the destructor must wait for it. It lingers until the
-    // destructor returned, or 200 ms.
-    std::atomic<bool> arm{true}, entered{false};
+    std::atomic<bool> arm{false}, entered{false};
     received.on_progress = [&] {
       if (!arm.exchange(false)) return;
       std::unique_lock lock(received.mutex);
@@ -742,6 +733,16 @@ TEST_CASE("destroyed from another thread while progress callbacks run: none runs
       received.changed.wait_for(lock, 200ms, [&] { return received.destroyed.load(); });
       if (received.destroyed) ++received.late;
     };
+    const auto o = write_offer(dir.outbox(), 60'000'000, 61);
+    REQUIRE_FALSE(receiver->expect_file(incoming_for(o, sender), received.callbacks()));
+    REQUIRE_FALSE(sender.send_file(o.id, o.key, o.path, {loopback, receiver->local_port()},
+                                   sent.callbacks()));
+    REQUIRE(
+        received.wait([](auto& w) { return w.progress_calls >= 3 || w.completed || w.failed; }));
+    // The progress callback after `arm` is still running when the destructor
+    // is called: the destructor must wait for it. It lingers until the
+    // destructor returned, or 200 ms.
+    arm = true;
     REQUIRE(received.wait([&](auto& w) { return entered || w.completed || w.failed; }));
     {
       std::lock_guard lock(received.mutex);
@@ -811,21 +812,22 @@ TEST_CASE("every member may be called from threads that do not run its executor"
   TempDir dir;
   TransferOptions options;
   options.download_dir = dir.download();
-  Pool pool(2);
-  FileTransfer a(pool.io, udp::endpoint(loopback, 0), options);
-  FileTransfer b(pool.io, udp::endpoint(loopback, 0), options);
   const std::size_t sizes[] = {0, 200'000, 1'500'000, 6'000'000};
   constexpr int callers = 2;
   constexpr auto count = callers * std::size(sizes);
-  std::vector<Offer> offers;
-  for (std::size_t i = 0; i < count; ++i)
-    offers.push_back(write_offer(dir.outbox(), sizes[i % std::size(sizes)], 300 + i));
+  // Before the FileTransfers, so they outlive every callback.
   std::vector<SharedWatch> sent(count), received(count);
   std::atomic<int> a_running{0}, b_running{0};
   for (std::size_t i = 0; i < count; ++i) {
     sent[i].object_running = &a_running;
     received[i].object_running = &b_running;
   }
+  Pool pool(2);
+  FileTransfer a(pool.io, udp::endpoint(loopback, 0), options);
+  FileTransfer b(pool.io, udp::endpoint(loopback, 0), options);
+  std::vector<Offer> offers;
+  for (std::size_t i = 0; i < count; ++i)
+    offers.push_back(write_offer(dir.outbox(), sizes[i % std::size(sizes)], 300 + i));
   std::vector<std::thread> threads;
   std::atomic<int> refused{0};
   for (int t = 0; t < callers; ++t) {
