@@ -1,13 +1,13 @@
 # Standalone Asio is header-only and Debian ships no CMake package for it.
 # TESSENGER_ASIO_DEFINITIONS must be the same in every translation unit that
-# includes Asio (the project's and its consumers'), so both the internal
-# target and the exported library carry this one list.
+# includes Asio (the project's and its consumers'), so the internal target,
+# the exported library and tessenger.pc all carry this one list.
 if(NOT TARGET tessenger_asio)
   find_path(ASIO_INCLUDE_DIR asio.hpp REQUIRED)
-  set(TESSENGER_ASIO_DEFINITIONS ASIO_STANDALONE ASIO_NO_DEPRECATED
-    # clang 14 supports coroutines but Asio 1.22 does not detect it.
-    $<$<CXX_COMPILER_ID:Clang>:ASIO_HAS_CO_AWAIT>
-    $<$<CXX_COMPILER_ID:Clang>:ASIO_HAS_STD_COROUTINE>)
+  # The library is C++20: GCC's Asio finds coroutines on its own, clang 14's
+  # does not, so naming them keeps every compiler's view of Asio alike.
+  set(TESSENGER_ASIO_DEFINITIONS ASIO_STANDALONE ASIO_NO_DEPRECATED ASIO_HAS_CO_AWAIT
+    ASIO_HAS_STD_COROUTINE)
   if(TESSENGER_SANITIZE MATCHES "address")
     # Asio's handler-memory recycler allocates with aligned_alloc and can free
     # with operator delete, which ASan reports as a mismatch (asio issue 999).

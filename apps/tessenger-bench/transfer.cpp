@@ -1,5 +1,5 @@
 // transfer: one /p2pvideo-equivalent transfer over loopback between two
-// TransferService instances (each on a thread of its own, as two clients
+// FileTransfer instances (each on a thread of its own, as two clients
 // would be), then iperf3 UDP at the same datagram payload in the same run.
 
 #include <arpa/inet.h>
@@ -21,7 +21,7 @@
 #include <fmt/format.h>
 #include <asio/io_context.hpp>
 
-#include <tessenger/transfer_service.hpp>
+#include <tessenger/file_transfer.hpp>
 
 #include "event_loop.hpp"
 #include "process.hpp"
@@ -196,15 +196,15 @@ struct Run {
   std::chrono::nanoseconds process_cpu{};
 };
 
-// One transfer between two TransferService instances, each on a thread of
+// One transfer between two FileTransfer instances, each on a thread of
 // its own as two clients would be, into memory or into the download dir.
 Run transfer_once(const fs::path& source, const tessenger::transfer::Digest& digest,
                   std::uint64_t size, const tessenger::TransferOptions& settings, Into into) {
   const auto loopback = asio::ip::make_address_v4("127.0.0.1");
   asio::io_context sender_io(1);
   asio::io_context receiver_io(1);
-  tessenger::TransferService sender(sender_io.get_executor(), {loopback, 0}, settings);
-  tessenger::TransferService receiver(receiver_io.get_executor(), {loopback, 0}, settings);
+  tessenger::FileTransfer sender(sender_io.get_executor(), {loopback, 0}, settings);
+  tessenger::FileTransfer receiver(receiver_io.get_executor(), {loopback, 0}, settings);
 
   tessenger::transfer::Key key{};
   for (std::size_t i = 0; i < key.size(); ++i)

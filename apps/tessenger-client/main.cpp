@@ -12,9 +12,8 @@
 #include <asio/io_context.hpp>
 #include <asio/ip/address.hpp>
 #include <asio/ip/udp.hpp>
-#include <asio/strand.hpp>
 
-#include <tessenger/transfer_service.hpp>
+#include <tessenger/file_transfer.hpp>
 #include <tessenger/version.hpp>
 
 #include "common/console.hpp"
@@ -103,17 +102,17 @@ int main(int argc, char** argv) {
   }
 
   // Bound before connecting, so a port in use is reported at start-up and
-  // the port reported at login is the real one.
+  // the port reported at login is the real one. Transfers run on a thread of
+  // their own: file writes and hashing never hold up chat.
   asio::io_context io(1);
-  auto files_strand = asio::make_strand(io);
   const auto server_address = asio::ip::make_address(host, ec);
   const auto family = !ec && server_address.is_v6() ? asio::ip::udp::v6() : asio::ip::udp::v4();
   transfer_options.download_dir = download_dir;
   transfer_options.idle_timeout =
       std::chrono::milliseconds(static_cast<std::int64_t>(transfer_timeout_s * 1000));
-  std::optional<tessenger::TransferService> files;
+  std::optional<tessenger::FileTransfer> files;
   try {
-    files.emplace(files_strand, asio::ip::udp::endpoint(family, *udp_port), transfer_options);
+    files.emplace(asio::ip::udp::endpoint(family, *udp_port), transfer_options);
   } catch (const std::system_error& e) {
     std::cerr << "tessenger-client: cannot use UDP port " << *udp_port << ": " << e.code().message()
               << '\n';
@@ -134,8 +133,7 @@ int main(int argc, char** argv) {
   config.tls = tls;
   config.tls_ca_file = ca_file;
   config.progress_bar = tessenger::app::is_terminal(1);
-  const int status =
-      tessenger::app::run_session(config, {io, files_strand, *files}, input, out, err);
+  const int status = tessenger::app::run_session(config, {io, *files}, input, out, err);
   interruptible_input = nullptr;
   return status;
 }

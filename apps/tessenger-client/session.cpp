@@ -102,7 +102,7 @@ class Session {
 
   ~Session() {
     client_.close();
-    // The transfer service lives on: its pending receive keeps run() busy.
+    // What the closed client still has queued need not run.
     work_.reset();
     runtime_.io.stop();
     io_thread_.join();
@@ -330,7 +330,7 @@ class Session {
     // The outcome is printed on the files strand, where the transfer's own
     // callbacks run, so "uploaded" can never come before it.
     std::promise<void> started;
-    asio::post(runtime_.files_strand, [&] {
+    asio::post(runtime_.files.get_executor(), [&] {
       const auto error = runtime_.files.send_file(offer->transfer_id, offer->key, path, peer,
                                                   std::move(callbacks));
       if (error) transfers_.remove();
@@ -360,8 +360,9 @@ class Session {
       finish_transfer(fmt::format("Receiving {} from {} failed: {}", file, from, reason));
     };
     transfers_.add();
-    asio::post(runtime_.files_strand, [this, incoming = std::move(incoming),
-                                       callbacks = std::move(callbacks)]() mutable {
+    // Opening the partial file is disk work: not on the chat strand.
+    asio::post(runtime_.files.get_executor(), [this, incoming = std::move(incoming),
+                                               callbacks = std::move(callbacks)]() mutable {
       const auto file = incoming.file_name;
       const auto from = incoming.sender_name;
       if (const auto error = runtime_.files.expect_file(incoming, std::move(callbacks))) {

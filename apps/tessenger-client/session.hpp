@@ -4,9 +4,8 @@
 #include <string>
 
 #include <asio/io_context.hpp>
-#include <asio/strand.hpp>
 
-#include <tessenger/transfer_service.hpp>
+#include <tessenger/file_transfer.hpp>
 
 #include "common/console.hpp"
 #include "common/line_reader.hpp"
@@ -24,11 +23,10 @@ struct SessionConfig {
 };
 
 /// What the session runs on: `io` is run by one thread the session starts
-/// and stops; `files` (bound to `files_strand`) is used only on that strand.
+/// and stops; `files` runs on a thread of its own.
 struct SessionRuntime {
   asio::io_context& io;
-  asio::strand<asio::io_context::executor_type>& files_strand;
-  TransferService& files;
+  FileTransfer& files;
 };
 
 /// The interactive client: connect, log in, then one command at a time

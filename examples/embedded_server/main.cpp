@@ -77,12 +77,13 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "embedded_server: %s\n", what.c_str());
     return 1;
   }
-  say("embedded_server: listening on 127.0.0.1:" + std::to_string(server.local_port()));
-
+  // Before saying it listens: a signal sent on seeing that line must find
+  // the handler in place.
   asio::signal_set signals(io, SIGINT, SIGTERM);
   signals.async_wait([&](std::error_code error, int) {
     if (!error) server.stop();
   });
+  say("embedded_server: listening on 127.0.0.1:" + std::to_string(server.local_port()));
   io.run();
   say("embedded_server: stopped");
   return 0;

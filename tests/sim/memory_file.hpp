@@ -4,7 +4,7 @@
 #include <random>
 #include <vector>
 
-#include <tessenger/file_transfer.hpp>
+#include <tessenger/transfer_engine.hpp>
 
 namespace test {
 

@@ -1,273 +1,202 @@
 #pragma once
 
-// The file transfer engine behind /p2pvideo (SPEC §6): sans-I/O sender and
-// receiver state machines.
+// tessenger::FileTransfer: peer-to-peer file transfer over UDP (SPEC §6),
+// the Asio driver of the engine in <tessenger/transfer_engine.hpp>.
 //
-// No sockets, no clocks, no threads, no Asio: datagrams and the current time
-// go in; datagrams, timer deadlines, progress and an outcome come out. File
-// data flows through the ChunkSource / ChunkSink interfaces, so the same code
-// runs over memory in the simulation tests and over files in TransferService.
-// docs/file-transfer.md describes the datagram format and the algorithms.
+// Threading: every public member may be called from any thread. Work is
+// posted onto the object's strand; send_file() and expect_file() check and
+// open the file on the calling thread so that they can fail at once, and
+// the getters (local_port(), active(), stats()) read state that is safe to
+// read anywhere. Callbacks run on the strand (see get_executor()), one at a
+// time, never from inside a member function call, never while the library
+// holds a lock.
 //
-// Driving an engine (Sender or Receiver alike):
-//   - every datagram from the peer: on_datagram(bytes, now);
-//   - then, and after every other call: while ((n = poll_send(buffer, now))) send n bytes;
-//   - arm one timer at next_expiry(); when it fires: on_timeout(now);
-//   - watch state(): done or failed is final; destroy the engine once closed().
+// Lifetime: a callback may destroy the FileTransfer it was called from.
+// Once the destructor has returned no callback runs any more, also on an
+// io_context the caller owns and runs on other threads. The destructor must
+// not run concurrently with another member call.
 //
-// Thread safety: distinct objects: safe. Shared objects: unsafe.
+// Blocking: a receiving transfer writes the file (pwrite) and may wait for
+// its hashing thread on the strand, and the socket buffers are large. On an
+// executor shared with chat (a Client, a Server) those waits delay chat; the
+// constructor that owns its io_context runs everything on a thread of its
+// own, and is what the bundled client uses.
+//
+// One UDP socket per client (its udp_port) carries every transfer, in both
+// directions at once; datagrams are matched to transfers by transfer id and
+// checked against the peer address the server announced. Datagrams with an
+// unknown id or from any other address are dropped without a reply.
+//
+//   tessenger::FileTransfer files({asio::ip::udp::v4(), udp_port}, options);
+//   // sender, after FileOfferOk:
+//   files.send_file(ok.transfer_id, ok.key, path,
+//                   {asio::ip::make_address(ok.peer_address), ok.peer_udp_port}, callbacks);
+//   // receiver, on FileIncomingEvent:
+//   files.expect_file(incoming_from(event, ec), callbacks);
 
-#include <array>
 #include <chrono>
-#include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
-#include <optional>
-#include <span>
 #include <string>
-#include <string_view>
 #include <system_error>
-#include <vector>
 
-#include <tessenger/errc.hpp>
+#include <asio/any_io_executor.hpp>
+#include <asio/io_context.hpp>
+#include <asio/ip/udp.hpp>
+
 #include <tessenger/export.hpp>
 #include <tessenger/limits.hpp>
+#include <tessenger/protocol.hpp>
+#include <tessenger/transfer_engine.hpp>
 
-namespace tessenger::transfer {
+namespace tessenger {
 
-using Clock = std::chrono::steady_clock;
-using TimePoint = Clock::time_point;
-using Key = std::array<std::uint8_t, 32>;
-using Digest = std::array<std::uint8_t, 32>;
-
-/// Payload bytes per DATA datagram unless configured otherwise: safe on any path.
-inline constexpr std::size_t default_chunk_size = 1200;
-/// Largest UDP payload over IPv4.
-inline constexpr std::size_t max_datagram_size = 65'507;
-/// Header (20) + DATA offset (8) + AEAD tag (16).
-inline constexpr std::size_t data_overhead = 44;
-inline constexpr std::size_t max_chunk_size = max_datagram_size - data_overhead;
-
-/// A byte range [begin, end) of the file.
-struct ByteRange {
-  std::uint64_t begin = 0;
-  std::uint64_t end = 0;
-  bool operator==(const ByteRange&) const = default;
-};
-
-/// Knobs of one engine. Every default is finite.
-struct Config {
-  /// Sender: file bytes per DATA datagram, 1..max_chunk_size (clamped).
-  std::size_t chunk_size = default_chunk_size;
-  /// No authenticated datagram from the peer for this long fails the transfer
-  /// with errc::transfer_timeout. Also how long a finished engine lingers to
-  /// answer a peer that missed the outcome.
-  std::chrono::milliseconds idle_timeout{10'000};
-  /// Receiver: a larger offer fails with errc::transfer_too_large.
+struct TransferOptions {
+  /// Where received files go (SPEC §6.4). Must exist.
+  std::filesystem::path download_dir = ".";
+  /// Larger incoming files are refused with errc::transfer_too_large.
   std::uint64_t max_receive_size = Limits{}.max_file_size;
-  /// Receiver: how far past its first missing byte it lets the sender run.
-  std::uint64_t receive_window = 32ull * 1024 * 1024;
-  /// Sender: most datagrams in flight. Receiver: most holes it tracks.
-  /// Together they bound memory per transfer whatever the file size.
-  std::size_t max_inflight = Limits{}.max_inflight_chunks;
+  /// File bytes per datagram when sending: 1200 is safe on any path; up to
+  /// transfer::max_chunk_size on a LAN or loopback.
+  std::size_t chunk_size = transfer::default_chunk_size;
+  /// No datagram from the peer for this long fails a transfer.
+  std::chrono::milliseconds idle_timeout{10'000};
+  /// Requested SO_RCVBUF / SO_SNDBUF (the kernel may cap it).
+  std::size_t socket_buffer = 8u << 20;
+  /// on_progress runs at most this often per transfer.
+  std::chrono::milliseconds progress_interval{100};
+  /// A receiving transfer saves its resume record this often.
+  std::chrono::milliseconds resume_save_interval{1000};
+  /// Linux UDP GSO/GRO: runs of datagrams for one peer leave as one send and
+  /// coalesced arrivals are read at once, crossing the kernel's stack once
+  /// per 64 KiB. A kernel or route that refuses it is detected, and the
+  /// FileTransfer sends datagram by datagram from then on.
+  bool segmentation_offload = true;
+  /// Receiving transfers of files over 4 MiB hash what arrives on a thread
+  /// of their own (with a 4 MiB ring), so receiving and hashing use two
+  /// cores: SHA-256 costs about as much as all other receiving work. At most
+  /// this many such threads at once; other transfers hash inline on the
+  /// strand (0: always inline).
+  std::size_t max_hashing_threads = 4;
 };
 
-/// Counters of one engine, for tests, logs and benchmarks.
-struct Stats {
-  std::uint64_t datagrams_sent = 0;
-  std::uint64_t datagrams_received = 0;   ///< authenticated and accepted
-  std::uint64_t data_bytes_sent = 0;      ///< sender: file bytes in DATA, first sends and resends
-  std::uint64_t bytes_retransmitted = 0;  ///< sender: file bytes sent more than once
-  std::uint64_t packets_lost = 0;         ///< sender: datagrams declared lost
-  std::uint64_t duplicate_bytes = 0;      ///< receiver: file bytes it already had
-  std::uint64_t dropped_malformed = 0;    ///< bad header or payload layout
-  std::uint64_t dropped_auth = 0;         ///< AEAD tag did not verify: forged or corrupted
-  std::uint64_t dropped_replay = 0;       ///< packet number seen before or too old
-};
-
-/// Where a Sender reads the file. Thread: called from inside the engine's calls.
-class ChunkSource {
- public:
-  virtual ~ChunkSource() = default;
-  /// Fills `out` entirely with the bytes at `offset`.
-  virtual std::error_code read(std::uint64_t offset, std::span<std::byte> out) = 0;
-};
-
-/// Where a Receiver writes the file. Thread: called from inside the engine's calls.
-class ChunkSink {
- public:
-  virtual ~ChunkSink() = default;
-  /// Stores `data` at `offset`; ranges never overlap what was written before.
-  virtual std::error_code write(std::uint64_t offset, std::span<const std::byte> data) = 0;
-  /// Reads back bytes written earlier (or present at resume), to hash them.
-  virtual std::error_code read(std::uint64_t offset, std::span<std::byte> out) = 0;
-  /// The whole file arrived and its SHA-256 matched: put it in place. An
-  /// error here fails the transfer with errc::disk_error on both sides.
-  virtual std::error_code commit() = 0;
-  /// The storage of the whole file, if the sink keeps it in memory (and
-  /// never moves it); empty (the default) otherwise. When given, the
-  /// Receiver decrypts datagrams straight into it and hashes from it, and
-  /// calls neither write() nor read(); its FileHasher may read bytes already
-  /// received there from another thread while later ones are written
-  /// elsewhere in it. Bytes where nothing verified has arrived yet are
-  /// unspecified.
-  virtual std::span<std::byte> memory() { return {}; }
-};
-
-/// Holds a received file in memory, for embedders who want the bytes rather
-/// than a file (TransferService::expect_file with a sink). Allocated whole
-/// up front: bound the size with TransferOptions::max_receive_size.
-class TESSENGER_EXPORT MemorySink final : public ChunkSink {
- public:
-  explicit MemorySink(std::uint64_t size);
-
-  std::error_code write(std::uint64_t offset, std::span<const std::byte> data) override;
-  std::error_code read(std::uint64_t offset, std::span<std::byte> out) override;
-  std::error_code commit() override;
-  std::span<std::byte> memory() override { return data_; }
-
-  /// The file: whole and verified once committed(); unspecified before.
-  std::span<const std::byte> data() const { return data_; }
-  bool committed() const { return committed_; }
-
- private:
-  std::vector<std::byte> data_;
-  bool committed_ = false;
-};
-
-/// Computes a Receiver's whole-file SHA-256 from the bytes it is given in
-/// order. Without one the Receiver hashes inline; TransferService hashes on a
-/// thread of its own, as SHA-256 costs about as much as everything else a
-/// receiver does per byte. Thread: called from inside the engine's calls.
-class FileHasher {
- public:
-  virtual ~FileHasher() = default;
-  /// The next bytes of the file; `data` is only valid during the call.
-  virtual void update(std::span<const std::byte> data) = 0;
-  /// As update(), but `data` stays valid and unchanged until finish() has
-  /// returned (it lies in ChunkSink::memory()), so a hasher on another thread
-  /// may read it there later rather than copy it now.
-  virtual void update_stable(std::span<const std::byte> data) { update(data); }
-  /// The digest of everything given; called once, at the end.
-  virtual Digest finish() = 0;
-};
-
-enum class State {
-  active,  ///< transferring
-  done,  ///< sender: the receiver confirmed a verified file; receiver: file verified and committed
-  failed,  ///< error() says why
-};
-
-struct Progress {
-  std::uint64_t done = 0;   ///< bytes acknowledged (sender) or held (receiver)
-  std::uint64_t total = 0;  ///< file size
-};
-
-/// What identifies one transfer: both sides get the same from the server.
-struct TransferParams {
+/// What the server announced to the receiver (FileIncomingEvent).
+struct IncomingTransfer {
   std::uint64_t transfer_id = 0;
-  Key key{};  ///< single use: never give the same key to two engines on one side
+  transfer::Key key{};
+  std::string sender_name;
+  std::string file_name;
   std::uint64_t size = 0;
+  transfer::Digest sha256{};
+  asio::ip::udp::endpoint sender_endpoint;
 };
 
-/// Sends one file. The receiver's first acknowledgements tell it what the
-/// receiver already holds (resume), so it sends only the rest.
-class TESSENGER_EXPORT Sender {
+/// Converts the server's event; fails if the sender address is not an IP address.
+TESSENGER_EXPORT IncomingTransfer incoming_from(const protocol::FileIncomingEvent& event,
+                                                std::error_code& ec);
+
+struct TransferResult {
+  std::filesystem::path path;  ///< sender: the file sent; receiver: where it was stored
+  std::uint64_t size = 0;
+  std::chrono::steady_clock::duration elapsed{};
+  transfer::Stats stats;
+};
+
+/// Each callback is optional (unset = ignored). Exactly one of on_complete
+/// and on_failure runs for every accepted transfer, then none runs again
+/// (none at all once the FileTransfer is destroyed). Callbacks run on the
+/// FileTransfer's strand and may call any member function, including for the
+/// same transfer, and the destructor.
+struct TransferCallbacks {
+  /// Bytes acknowledged (sending) or held (receiving) out of the total.
+  std::function<void(std::uint64_t done, std::uint64_t total)> on_progress;
+  std::function<void(const TransferResult& result)> on_complete;
+  /// `ec` is a tessenger::errc (transfer_timeout, transfer_checksum,
+  /// transfer_too_large, disk_error, transfer_aborted); `reason` is one line
+  /// for a person.
+  std::function<void(std::error_code ec, const std::string& reason)> on_failure;
+};
+
+struct FileTransferStats {
+  std::uint64_t datagrams_received = 0;
+  std::uint64_t datagrams_sent = 0;
+  std::uint64_t dropped_malformed = 0;             ///< not a transfer datagram at all
+  std::uint64_t dropped_unknown = 0;               ///< no transfer with that id
+  std::uint64_t dropped_wrong_peer = 0;            ///< right id, wrong source address
+  std::uint64_t dropped_auth = 0;                  ///< forged or corrupted, summed over transfers
+  std::uint64_t dropped_replay = 0;                ///< replayed, summed over transfers
+  std::uint64_t datagrams_sent_offloaded = 0;      ///< sent inside a UDP GSO message
+  std::uint64_t datagrams_received_coalesced = 0;  ///< arrived in a GRO-coalesced read
+  std::uint64_t hashed_on_own_thread = 0;          ///< receiving transfers given a hashing thread
+};
+
+class TESSENGER_EXPORT FileTransfer {
  public:
-  Sender(const TransferParams& params, ChunkSource& source, const Config& config, TimePoint now);
-  ~Sender();
-  Sender(Sender&&) noexcept;
-  Sender& operator=(Sender&&) noexcept;
+  /// The strand every callback runs on.
+  using executor_type = asio::any_io_executor;
 
-  /// A datagram for this transfer (peer address already checked). Decrypted
-  /// in place: `datagram` is clobbered. Bad ones are dropped and counted.
-  void on_datagram(std::span<std::byte> datagram, TimePoint now);
-  /// Writes the next datagram to send into `out` and returns its size, or 0
-  /// if nothing is due now. `out` must hold chunk_size + data_overhead bytes.
-  std::size_t poll_send(std::span<std::byte> out, TimePoint now);
-  /// When on_timeout is next due; TimePoint::max() if never.
-  TimePoint next_expiry() const;
-  void on_timeout(TimePoint now);
-  /// Gives up: the peer is told with an ABORT (errc::transfer_aborted).
-  void cancel(TimePoint now);
+  /// Binds the UDP socket and runs on `executor` (through a strand of its
+  /// own): the caller runs it, on as many threads as it likes. Port 0 picks a
+  /// free port (see local_port()). Throws std::system_error if the socket
+  /// cannot be bound (e.g. the port is in use: std::errc::address_in_use).
+  FileTransfer(asio::any_io_executor executor, const asio::ip::udp::endpoint& bind,
+               TransferOptions options = {});
+  FileTransfer(asio::io_context& io, const asio::ip::udp::endpoint& bind,
+               TransferOptions options = {});
+  /// As above, on an io_context it owns and runs on one thread of its own,
+  /// joined by the destructor (or, when the destructor runs in one of its
+  /// callbacks, left to end on its own right after).
+  explicit FileTransfer(const asio::ip::udp::endpoint& bind, TransferOptions options = {});
+  /// Stops every transfer without callbacks. Receiving transfers keep their
+  /// partial file and resume record, so a later offer of the same file
+  /// resumes. Waits for a callback running on another thread to return.
+  /// On a caller's executor the socket is closed and the records saved by a
+  /// handler the destructor posts there (at once when it runs in a
+  /// callback); with an owned thread, before it returns.
+  ~FileTransfer();
+  FileTransfer(const FileTransfer&) = delete;
+  FileTransfer& operator=(const FileTransfer&) = delete;
 
-  State state() const;
-  /// Nothing more to send or answer: the engine can be destroyed.
-  bool closed(TimePoint now) const;
-  std::error_code error() const;
-  /// One line for a person: why the transfer failed.
-  std::string error_reason() const;
-  Progress progress() const;
-  const Stats& stats() const;
-  std::uint64_t transfer_id() const;
-  /// Congestion window and smoothed RTT, for tests and benchmarks.
-  std::uint64_t congestion_window() const;
-  std::chrono::nanoseconds smoothed_rtt() const;
+  executor_type get_executor() const noexcept;
+
+  /// The bound UDP port (useful with port 0).
+  std::uint16_t local_port() const noexcept;
+  asio::ip::udp::endpoint local_endpoint() const noexcept;
+
+  /// Starts sending `path` to `peer`. Fails at once (and runs no callback)
+  /// with errc::no_such_file if the file is not a readable regular file, or
+  /// errc::invalid_argument if the id is already in use.
+  std::error_code send_file(std::uint64_t transfer_id, const transfer::Key& key,
+                            const std::filesystem::path& path, const asio::ip::udp::endpoint& peer,
+                            TransferCallbacks callbacks);
+  /// Starts receiving. Resumes from the partial file of an earlier offer of
+  /// the same file by the same sender, if one is in the download dir. Fails
+  /// at once with errc::disk_error if the partial file cannot be created, or
+  /// errc::invalid_argument if the id is already in use.
+  std::error_code expect_file(const IncomingTransfer& incoming, TransferCallbacks callbacks);
+  /// Starts receiving into `sink` (for example a transfer::MemorySink)
+  /// instead of the download dir: no resume record, and on_complete's path
+  /// is empty. The sink is committed once the SHA-256 matched; it is used on
+  /// the strand (and read by a hashing thread) from now on.
+  std::error_code expect_file(const IncomingTransfer& incoming,
+                              std::unique_ptr<transfer::ChunkSink> sink,
+                              TransferCallbacks callbacks);
+  /// Aborts a transfer; the peer is told and on_failure runs with
+  /// errc::transfer_aborted. Unknown ids are ignored.
+  void cancel(std::uint64_t transfer_id);
+
+  /// Transfers accepted and not yet finished.
+  std::size_t active() const;
+  /// Counters as of the strand's last wake-up.
+  FileTransferStats stats() const;
 
  private:
   struct Impl;
-  std::unique_ptr<Impl> impl_;
+  struct Runner;
+  std::shared_ptr<Runner> runner_;  // before impl_: the io_context outlives the socket
+  std::shared_ptr<Impl> impl_;
 };
 
-/// Receives one file, checks its SHA-256, then commits it through the sink.
-class TESSENGER_EXPORT Receiver {
- public:
-  /// `already_have`: ranges the sink already holds from an earlier attempt.
-  /// `hasher`: where the SHA-256 is computed (null: inline); the Receiver
-  /// destroys it as soon as the outcome is known.
-  Receiver(const TransferParams& params, const Digest& sha256, ChunkSink& sink,
-           const Config& config, TimePoint now, std::span<const ByteRange> already_have = {},
-           std::unique_ptr<FileHasher> hasher = nullptr);
-  ~Receiver();
-  Receiver(Receiver&&) noexcept;
-  Receiver& operator=(Receiver&&) noexcept;
-
-  void on_datagram(std::span<std::byte> datagram, TimePoint now);
-  /// As Sender::poll_send; `out` must hold max_ack_datagram bytes.
-  std::size_t poll_send(std::span<std::byte> out, TimePoint now);
-  TimePoint next_expiry() const;
-  void on_timeout(TimePoint now);
-  void cancel(TimePoint now);
-
-  State state() const;
-  bool closed(TimePoint now) const;
-  std::error_code error() const;
-  std::string error_reason() const;
-  Progress progress() const;
-  const Stats& stats() const;
-  std::uint64_t transfer_id() const;
-  /// What the sink holds now, to record for a later resume.
-  std::vector<ByteRange> received_ranges() const;
-
- private:
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
-};
-
-/// Largest datagram a Receiver writes (an ACK with the most ranges).
-inline constexpr std::size_t max_ack_datagram = 1'100;
-
-/// Reads a datagram's transfer id from its clear header, so a driver can find
-/// the engine. Nothing is authenticated yet: only the engine can tell.
-TESSENGER_EXPORT std::optional<std::uint64_t> peek_transfer_id(std::span<const std::byte> datagram);
-/// True if the datagram claims to come from a receiver (ACK, DONE, ABORT).
-TESSENGER_EXPORT bool from_receiver(std::span<const std::byte> datagram);
-
-/// SHA-256 of a file, streamed with bounded memory: what FileOffer carries.
-TESSENGER_EXPORT std::error_code sha256_file(const std::filesystem::path& path, Digest& out);
-/// SHA-256 of bytes in memory.
-TESSENGER_EXPORT Digest sha256(std::span<const std::byte> data);
-
-/// Lower-case hex of a digest (64 characters).
-TESSENGER_EXPORT std::string to_hex(const Digest& digest);
-
-/// SPEC §6.4: the name a received file gets in the download dir,
-/// "SENDER_FILENAME", where FILENAME is reduced to a safe base name. Never
-/// empty, never a path, never starts with a dot. docs/file-transfer.md lists
-/// the rules.
-TESSENGER_EXPORT std::string safe_file_name(std::string_view sender, std::string_view file_name);
-/// The n-th alternative when `name` exists: "name (n).ext"; n = 0 gives `name`.
-TESSENGER_EXPORT std::string numbered_name(std::string_view name, unsigned n);
-
-}  // namespace tessenger::transfer
+}  // namespace tessenger

@@ -3,7 +3,7 @@
 #include <cstdint>
 #include <span>
 
-#include <tessenger/file_transfer.hpp>
+#include <tessenger/transfer_engine.hpp>
 
 struct evp_cipher_ctx_st;
 

@@ -6,7 +6,7 @@
 #include <chrono>
 #include <cstdint>
 
-#include <tessenger/file_transfer.hpp>
+#include <tessenger/transfer_engine.hpp>
 
 namespace tessenger::transfer {
 

@@ -11,7 +11,7 @@
 #include <system_error>
 #include <vector>
 
-#include <tessenger/file_transfer.hpp>
+#include <tessenger/transfer_engine.hpp>
 
 namespace tessenger::transfer {
 

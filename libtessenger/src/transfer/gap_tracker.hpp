@@ -5,7 +5,7 @@
 #include <optional>
 #include <vector>
 
-#include <tessenger/file_transfer.hpp>
+#include <tessenger/transfer_engine.hpp>
 
 namespace tessenger::transfer {
 

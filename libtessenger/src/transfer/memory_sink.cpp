@@ -1,6 +1,6 @@
 #include <cstring>
 
-#include <tessenger/file_transfer.hpp>
+#include <tessenger/transfer_engine.hpp>
 
 namespace tessenger::transfer {
 

@@ -1,7 +1,7 @@
 #include <string>
 #include <string_view>
 
-#include <tessenger/file_transfer.hpp>
+#include <tessenger/transfer_engine.hpp>
 
 namespace tessenger::transfer {
 

@@ -2,7 +2,7 @@
 #include <deque>
 #include <unordered_map>
 
-#include <tessenger/file_transfer.hpp>
+#include <tessenger/transfer_engine.hpp>
 
 #include "transfer/aead.hpp"
 #include "transfer/congestion.hpp"

@@ -2,7 +2,7 @@
 
 #include <span>
 
-#include <tessenger/file_transfer.hpp>
+#include <tessenger/transfer_engine.hpp>
 
 struct evp_md_ctx_st;
 

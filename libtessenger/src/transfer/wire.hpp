@@ -8,7 +8,7 @@
 #include <span>
 #include <vector>
 
-#include <tessenger/file_transfer.hpp>
+#include <tessenger/transfer_engine.hpp>
 
 namespace tessenger::transfer::wire {
 

@@ -4,7 +4,7 @@
 #include <random>
 #include <vector>
 
-#include <tessenger/file_transfer.hpp>
+#include <tessenger/transfer_engine.hpp>
 
 #include "memory_file.hpp"
 #include "transfer/background_hasher.hpp"

@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include <tessenger/file_transfer.hpp>
+#include <tessenger/transfer_engine.hpp>
 
 using tessenger::transfer::numbered_name;
 using tessenger::transfer::safe_file_name;

@@ -1,4 +1,4 @@
-// Two TransferService instances over real UDP sockets on 127.0.0.1, port 0.
+// Two FileTransfer instances over real UDP sockets on 127.0.0.1, port 0.
 
 #include <doctest/doctest.h>
 
@@ -9,19 +9,26 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <memory>
+#include <mutex>
+#include <optional>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include <asio/executor_work_guard.hpp>
 #include <asio/io_context.hpp>
 #include <asio/ip/udp.hpp>
 
-#include <tessenger/transfer_service.hpp>
+#include <tessenger/file_transfer.hpp>
 
 using namespace tessenger;
 using namespace std::chrono_literals;
@@ -106,7 +113,7 @@ struct Watch {
 struct Peer {
   TempDir dir;
   TransferOptions options;
-  std::unique_ptr<TransferService> service;
+  std::unique_ptr<FileTransfer> service;
 
   Peer(asio::io_context& io, TransferOptions opts = {}) : options(std::move(opts)) {
     options.download_dir = dir.download();
@@ -115,7 +122,7 @@ struct Peer {
   }
   void start(asio::io_context& io) {
     service =
-        std::make_unique<TransferService>(io.get_executor(), udp::endpoint(loopback, 0), options);
+        std::make_unique<FileTransfer>(io.get_executor(), udp::endpoint(loopback, 0), options);
   }
   udp::endpoint endpoint() const { return {loopback, service->local_port()}; }
 };
@@ -555,7 +562,7 @@ TEST_CASE("clear errors: port in use, missing file, duplicate id") {
   asio::io_context io;
   Peer a(io), b(io);
   try {
-    TransferService clash(io.get_executor(), a.endpoint());
+    FileTransfer clash(io.get_executor(), a.endpoint());
     FAIL("binding a port in use must throw");
   } catch (const std::system_error& e) {
     CHECK(e.code() == std::errc::address_in_use);
@@ -592,4 +599,270 @@ TEST_CASE("incoming_from converts the server's event") {
   ev.sender_address = "not an address";
   incoming_from(ev, ec);
   CHECK(ec);
+}
+
+namespace {
+
+// Callbacks watched from other threads: what ran, whether two ever ran at
+// once, and whether any ran (or was still running) once `destroyed` was set,
+// which the test does right after the destructor returned.
+struct SharedWatch {
+  std::mutex mutex;
+  std::condition_variable changed;
+  int progress_calls = 0;
+  bool completed = false;
+  bool failed = false;
+  std::error_code error;
+  std::thread::id thread;
+  std::atomic<bool> destroyed{false};
+  std::atomic<int> late{0};
+  std::atomic<int> running{0};
+  // Callbacks running now of every watch that shares it: one FileTransfer's.
+  std::atomic<int>* object_running = &running;
+  std::atomic<int> overlapped{0};
+  // Runs at the end of on_progress; it may destroy the FileTransfer.
+  std::function<void()> on_progress;
+
+  TransferCallbacks callbacks() {
+    TransferCallbacks c;
+    c.on_progress = [this](std::uint64_t, std::uint64_t) {
+      record([&] { ++progress_calls; });
+      if (on_progress) on_progress();
+    };
+    c.on_complete = [this](const TransferResult&) {
+      record([&] {
+        CHECK_FALSE((completed || failed));
+        completed = true;
+      });
+    };
+    c.on_failure = [this](std::error_code ec, const std::string&) {
+      record([&] {
+        CHECK_FALSE((completed || failed));
+        failed = true;
+        error = ec;
+      });
+    };
+    return c;
+  }
+
+  template <class F>
+  void record(F update) {
+    if (object_running->fetch_add(1) != 0) ++overlapped;
+    if (destroyed) ++late;
+    {
+      std::lock_guard lock(mutex);
+      thread = std::this_thread::get_id();
+      update();
+    }
+    changed.notify_all();
+    if (destroyed) ++late;
+    --*object_running;
+  }
+
+  template <class Pred>
+  bool wait(Pred done, std::chrono::seconds limit = 120s) {
+    std::unique_lock lock(mutex);
+    return changed.wait_for(lock, limit, [&] { return done(*this); });
+  }
+};
+
+// A caller-owned io_context run by `n` threads until the pool is destroyed.
+struct Pool {
+  asio::io_context io;
+  asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
+  std::vector<std::thread> threads;
+  explicit Pool(int n) {
+    for (int i = 0; i < n; ++i)
+      threads.emplace_back([this] { io.run(); });
+  }
+  ~Pool() {
+    work.reset();
+    for (auto& t : threads)
+      t.join();
+  }
+};
+
+IncomingTransfer incoming_for(const Offer& o, const FileTransfer& from) {
+  auto in = o.incoming;
+  in.sender_endpoint = {loopback, from.local_port()};
+  return in;
+}
+
+Offer write_offer(const fs::path& dir, std::size_t size, std::uint64_t seed) {
+  Offer o;
+  o.id = next_id();
+  o.key = key_for(o.id);
+  o.path = dir / ("src-" + std::to_string(o.id));
+  write_file(o.path, random_content(size, seed));
+  o.incoming.transfer_id = o.id;
+  o.incoming.key = o.key;
+  o.incoming.sender_name = "alice";
+  o.incoming.file_name = "t" + std::to_string(o.id) + ".bin";
+  o.incoming.size = size;
+  o.incoming.sha256 = digest_of(o.path);
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("destroyed from another thread while progress callbacks run: none runs afterwards") {
+  for (const bool owned : {false, true}) {
+    CAPTURE(owned);
+    TempDir dir;
+    TransferOptions options;
+    options.download_dir = dir.download();
+    options.progress_interval = 0ms;
+    options.idle_timeout = 1s;
+    SharedWatch sent, received;
+    FileTransfer sender(udp::endpoint(loopback, 0), options);
+    // A caller-owned io_context on two threads, or the FileTransfer's own thread.
+    std::optional<Pool> pool;
+    std::unique_ptr<FileTransfer> receiver;
+    if (owned) {
+      receiver = std::make_unique<FileTransfer>(udp::endpoint(loopback, 0), options);
+    } else {
+      pool.emplace(2);
+      receiver = std::make_unique<FileTransfer>(pool->io, udp::endpoint(loopback, 0), options);
+    }
+    std::atomic<bool> arm{false}, entered{false};
+    received.on_progress = [&] {
+      if (!arm.exchange(false)) return;
+      std::unique_lock lock(received.mutex);
+      entered = true;
+      received.changed.notify_all();
+      received.changed.wait_for(lock, 200ms, [&] { return received.destroyed.load(); });
+      if (received.destroyed) ++received.late;
+    };
+    const auto o = write_offer(dir.outbox(), 60'000'000, 61);
+    REQUIRE_FALSE(receiver->expect_file(incoming_for(o, sender), received.callbacks()));
+    REQUIRE_FALSE(sender.send_file(o.id, o.key, o.path, {loopback, receiver->local_port()},
+                                   sent.callbacks()));
+    REQUIRE(
+        received.wait([](auto& w) { return w.progress_calls >= 3 || w.completed || w.failed; }));
+    // The progress callback after `arm` is still running when the destructor
+    // is called: the destructor must wait for it. It lingers until the
+    // destructor returned, or 200 ms.
+    arm = true;
+    REQUIRE(received.wait([&](auto& w) { return entered || w.completed || w.failed; }));
+    {
+      std::lock_guard lock(received.mutex);
+      REQUIRE_FALSE((received.completed || received.failed));
+    }
+    receiver.reset();
+    {
+      std::lock_guard lock(received.mutex);
+      received.destroyed = true;
+    }
+    received.changed.notify_all();
+    // The sender gives up after its idle timeout; the receiver's threads run
+    // on all the while.
+    REQUIRE(sent.wait([](auto& w) { return w.completed || w.failed; }, 30s));
+    CHECK(sent.failed);
+    CHECK(sent.error == errc::transfer_timeout);
+    CHECK(received.late == 0);
+    CHECK(received.overlapped == 0);
+    std::lock_guard lock(received.mutex);
+    CHECK_FALSE((received.completed || received.failed));
+    CHECK(received.progress_calls >= 3);
+  }
+}
+
+TEST_CASE("destroyed inside its own callback: no callback after, the port is free at once") {
+  for (const bool owned : {false, true}) {
+    CAPTURE(owned);
+    TempDir dir;
+    TransferOptions options;
+    options.download_dir = dir.download();
+    options.progress_interval = 0ms;
+    options.idle_timeout = 1s;
+    SharedWatch sent, received;
+    FileTransfer sender(udp::endpoint(loopback, 0), options);
+    std::optional<Pool> pool;
+    std::unique_ptr<FileTransfer> receiver;
+    if (owned) {
+      receiver = std::make_unique<FileTransfer>(udp::endpoint(loopback, 0), options);
+    } else {
+      pool.emplace(1);
+      receiver = std::make_unique<FileTransfer>(pool->io, udp::endpoint(loopback, 0), options);
+    }
+    const auto port = receiver->local_port();
+    received.on_progress = [&] {
+      if (!receiver) return;
+      receiver.reset();
+      received.destroyed = true;
+    };
+    const auto o = write_offer(dir.outbox(), 20'000'000, 62);
+    REQUIRE_FALSE(receiver->expect_file(incoming_for(o, sender), received.callbacks()));
+    REQUIRE_FALSE(sender.send_file(o.id, o.key, o.path, {loopback, port}, sent.callbacks()));
+    REQUIRE(sent.wait([](auto& w) { return w.completed || w.failed; }, 30s));
+    CHECK(sent.error == errc::transfer_timeout);
+    CHECK(received.destroyed);
+    CHECK(received.late == 0);
+    {
+      std::lock_guard lock(received.mutex);
+      CHECK(received.progress_calls == 1);
+      CHECK_FALSE((received.completed || received.failed));
+    }
+    // It stopped inside the callback: its port can be bound again.
+    CHECK_NOTHROW(FileTransfer(udp::endpoint(loopback, port), options));
+  }
+}
+
+TEST_CASE("every member may be called from threads that do not run its executor") {
+  TempDir dir;
+  TransferOptions options;
+  options.download_dir = dir.download();
+  const std::size_t sizes[] = {0, 200'000, 1'500'000, 6'000'000};
+  constexpr int callers = 2;
+  constexpr auto count = callers * std::size(sizes);
+  // Before the FileTransfers, so they outlive every callback.
+  std::vector<SharedWatch> sent(count), received(count);
+  std::atomic<int> a_running{0}, b_running{0};
+  for (std::size_t i = 0; i < count; ++i) {
+    sent[i].object_running = &a_running;
+    received[i].object_running = &b_running;
+  }
+  Pool pool(2);
+  FileTransfer a(pool.io, udp::endpoint(loopback, 0), options);
+  FileTransfer b(pool.io, udp::endpoint(loopback, 0), options);
+  std::vector<Offer> offers;
+  for (std::size_t i = 0; i < count; ++i)
+    offers.push_back(write_offer(dir.outbox(), sizes[i % std::size(sizes)], 300 + i));
+  std::vector<std::thread> threads;
+  std::atomic<int> refused{0};
+  for (int t = 0; t < callers; ++t) {
+    threads.emplace_back([&, t] {
+      for (std::size_t i = static_cast<std::size_t>(t); i < count; i += callers) {
+        if (b.expect_file(incoming_for(offers[i], a), received[i].callbacks())) ++refused;
+        if (a.send_file(offers[i].id, offers[i].key, offers[i].path, {loopback, b.local_port()},
+                        sent[i].callbacks()))
+          ++refused;
+        a.cancel(0xdead'0000 + i);  // unknown: ignored
+        (void)a.stats();
+        (void)b.active();
+      }
+    });
+  }
+  for (auto& t : threads)
+    t.join();
+  CHECK(refused == 0);
+  CHECK(b.active() <= count);
+  for (std::size_t i = 0; i < count; ++i) {
+    CAPTURE(i);
+    REQUIRE(sent[i].wait([](auto& w) { return w.completed || w.failed; }));
+    REQUIRE(received[i].wait([](auto& w) { return w.completed || w.failed; }));
+    CHECK(sent[i].completed);
+    CHECK(received[i].completed);
+    CHECK(sent[i].overlapped + received[i].overlapped == 0);
+    // On a thread of the pool, never on the caller's.
+    const auto on_pool = [&](std::thread::id id) {
+      return std::any_of(pool.threads.begin(), pool.threads.end(),
+                         [&](const std::thread& p) { return p.get_id() == id; });
+    };
+    CHECK(on_pool(sent[i].thread));
+    CHECK(on_pool(received[i].thread));
+    const auto stored = dir.download() / ("alice_" + offers[i].incoming.file_name);
+    CHECK(digest_of(stored) == offers[i].incoming.sha256);
+  }
+  CHECK(b.stats().hashed_on_own_thread == callers);
 }

@@ -1,20 +1,26 @@
-#include <tessenger/transfer_service.hpp>
+#include <tessenger/file_transfer.hpp>
 
 #include <netinet/in.h>
 #include <netinet/udp.h>
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <mutex>
 #include <new>
 #include <optional>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
+#include <asio/executor_work_guard.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
+#include <asio/strand.hpp>
 
+#include "net/callback_gate.hpp"
 #include "transfer/background_hasher.hpp"
 #include "transfer/file_io.hpp"
 
@@ -78,7 +84,7 @@ IncomingTransfer incoming_from(const protocol::FileIncomingEvent& event, std::er
   return in;
 }
 
-struct TransferService::Impl : std::enable_shared_from_this<Impl> {
+struct FileTransfer::Impl : std::enable_shared_from_this<Impl> {
   struct Entry {
     std::uint64_t id = 0;
     udp::endpoint peer;
@@ -132,9 +138,9 @@ struct TransferService::Impl : std::enable_shared_from_this<Impl> {
   using Map = std::unordered_map<std::uint64_t, std::unique_ptr<Entry>>;
 
   Impl(asio::any_io_executor ex, const udp::endpoint& bind, TransferOptions opts)
-      : executor(ex),
-        socket(ex),
-        timer(ex),
+      : strand(asio::make_strand(ex)),
+        socket(strand),
+        timer(strand),
         options(std::move(opts)),
         gso(options.segmentation_offload) {
     // std::system_category, so callers can compare with std::errc values.
@@ -148,6 +154,8 @@ struct TransferService::Impl : std::enable_shared_from_this<Impl> {
     check(ec, "cannot bind the UDP socket");
     socket.non_blocking(true, ec);
     check(ec, "cannot make the UDP socket non-blocking");
+    bound = socket.local_endpoint(ec);
+    check(ec, "cannot read the UDP socket's address");
     const int fd = socket.native_handle();
     set_buffer(fd, SO_RCVBUFFORCE, SO_RCVBUF, options.socket_buffer);
     set_buffer(fd, SO_SNDBUFFORCE, SO_SNDBUF, options.socket_buffer);
@@ -162,13 +170,38 @@ struct TransferService::Impl : std::enable_shared_from_this<Impl> {
     pending.reserve(send_batch);
   }
 
-  asio::any_io_executor executor;
+  // A stop() that never ran (the io_context went away first) still leaves
+  // what resumes a receiving transfer.
+  ~Impl() {
+    if (stopped) return;
+    for (auto& [id, e] : receiving)
+      save_record(*e);
+  }
+
+  asio::strand<asio::any_io_executor> strand;
   udp::socket socket;
   asio::steady_timer timer;
   TransferOptions options;
+  udp::endpoint bound;
+  net::CallbackGate gate;
+  std::atomic<bool> closing{false};  // the destructor ran: stop at the next turn
+
+  // What members called on any thread need: which ids are taken (by
+  // transfers still in the maps or on their way there), which of them are
+  // still active or hold a hashing thread, and the counters the strand
+  // published last. Never held while a callback or an engine runs.
+  struct Slot {
+    bool active = true;
+    bool hashing = false;
+  };
+  mutable std::mutex registry_mutex;
+  std::unordered_map<std::uint64_t, Slot> registry;
+  FileTransferStats published;
+
+  // From here on, only the strand touches a member.
   Map sending;
   Map receiving;
-  TransferServiceStats counters;
+  FileTransferStats counters;
   transfer::Stats retired;  // engine drop counters of transfers already gone
   bool stopped = false;
   bool reading = false;
@@ -188,9 +221,8 @@ struct TransferService::Impl : std::enable_shared_from_this<Impl> {
   std::vector<Pending> pending;
   std::size_t pending_sent = 0;
 
-  void start() { arm_read(); }
-
   void stop() {
+    if (stopped) return;
     stopped = true;
     std::error_code ignored;
     timer.cancel();
@@ -199,6 +231,14 @@ struct TransferService::Impl : std::enable_shared_from_this<Impl> {
       save_record(*e);
     sending.clear();
     receiving.clear();
+    std::lock_guard lock(registry_mutex);
+    registry.clear();
+  }
+
+  // True once stopped; the first turn after the destructor stops here.
+  bool halted() {
+    if (!stopped && closing.load(std::memory_order_acquire)) stop();
+    return stopped;
   }
 
   void arm_read() {
@@ -206,7 +246,7 @@ struct TransferService::Impl : std::enable_shared_from_this<Impl> {
     reading = true;
     socket.async_wait(udp::socket::wait_read, [self = shared_from_this()](std::error_code ec) {
       self->reading = false;
-      if (ec || self->stopped) return;
+      if (ec || self->halted()) return;
       self->on_readable();
     });
   }
@@ -214,9 +254,17 @@ struct TransferService::Impl : std::enable_shared_from_this<Impl> {
   void kick() {
     if (kick_posted || stopped) return;
     kick_posted = true;
-    asio::post(executor, [self = shared_from_this()] {
+    asio::post(strand, [self = shared_from_this()] {
       self->kick_posted = false;
-      if (!self->stopped) self->process(Clock::now());
+      if (!self->halted()) self->process(Clock::now());
+    });
+  }
+
+  // Runs `work` on the strand unless the FileTransfer is stopped by then.
+  template <class Work>
+  void on_strand(Work&& work) {
+    asio::post(strand, [self = shared_from_this(), work = std::forward<Work>(work)]() mutable {
+      if (!self->halted()) work(*self);
     });
   }
 
@@ -230,9 +278,9 @@ struct TransferService::Impl : std::enable_shared_from_this<Impl> {
     // Asio's reactor is edge-triggered: a socket left with data would not be
     // reported readable again, so come back for the rest ourselves.
     reading = true;
-    asio::post(executor, [self = shared_from_this()] {
+    asio::post(strand, [self = shared_from_this()] {
       self->reading = false;
-      if (!self->stopped) self->on_readable();
+      if (!self->halted()) self->on_readable();
     });
   }
 
@@ -315,7 +363,7 @@ struct TransferService::Impl : std::enable_shared_from_this<Impl> {
 
   // Runs timers, collects datagrams, sends them, reports outcomes, re-arms the timer.
   void process(TimePoint now) {
-    if (stopped || processing) return;
+    if (halted() || processing) return;
     processing = true;
     receive_some();
     for (auto* map : {&sending, &receiving}) {
@@ -326,7 +374,24 @@ struct TransferService::Impl : std::enable_shared_from_this<Impl> {
     flush_engines(now);
     processing = false;
     report(now);
-    if (!stopped) arm_timer();
+    if (stopped) return;
+    arm_timer();
+    publish();
+  }
+
+  void publish() {
+    auto s = counters;
+    s.dropped_auth = retired.dropped_auth;
+    s.dropped_replay = retired.dropped_replay;
+    for (auto* map : {&sending, &receiving}) {
+      for (auto& [id, e] : *map) {
+        s.dropped_auth += e->engine_stats().dropped_auth;
+        s.dropped_replay += e->engine_stats().dropped_replay;
+      }
+    }
+    std::lock_guard lock(registry_mutex);
+    s.hashed_on_own_thread = published.hashed_on_own_thread;
+    published = s;
   }
 
   void flush_engines(TimePoint now) {
@@ -438,7 +503,7 @@ struct TransferService::Impl : std::enable_shared_from_this<Impl> {
     waiting_write = true;
     socket.async_wait(udp::socket::wait_write, [self = shared_from_this()](std::error_code ec) {
       self->waiting_write = false;
-      if (ec || self->stopped) return;
+      if (ec || self->halted()) return;
       self->process(Clock::now());
     });
   }
@@ -456,7 +521,7 @@ struct TransferService::Impl : std::enable_shared_from_this<Impl> {
     }
     timer.expires_at(next);
     timer.async_wait([self = shared_from_this(), next](std::error_code ec) {
-      if (ec || self->stopped || self->timer_at != next) return;
+      if (ec || self->halted() || self->timer_at != next) return;
       self->timer_at = TimePoint::max();
       self->process(Clock::now());
     });
@@ -482,18 +547,21 @@ struct TransferService::Impl : std::enable_shared_from_this<Impl> {
           const auto& s = e.engine_stats();
           retired.dropped_auth += s.dropped_auth;
           retired.dropped_replay += s.dropped_replay;
+          {
+            std::lock_guard lock(registry_mutex);
+            registry.erase(it->first);
+          }
           it = map->erase(it);
         } else {
           ++it;
         }
       }
     }
-    // A callback may destroy the service: this keeps the state alive until
-    // the loop ends, and `stopped` skips the callbacks after it.
+    // A callback may destroy the FileTransfer: this keeps the state alive
+    // until the loop ends, and the closed gate skips the callbacks after it.
     const auto self = shared_from_this();
     for (auto& call : calls) {
-      if (stopped) break;
-      call();
+      if (!gate.run(call)) break;
     }
   }
 
@@ -517,6 +585,10 @@ struct TransferService::Impl : std::enable_shared_from_this<Impl> {
       return;
     }
     e.reported = true;
+    {
+      std::lock_guard lock(registry_mutex);
+      registry[e.id].active = false;
+    }
     if (state == transfer::State::done) {
       TransferResult result;
       if (e.sender)
@@ -558,23 +630,46 @@ struct TransferService::Impl : std::enable_shared_from_this<Impl> {
     return c;
   }
 
-  // Receivers drop their hasher when they finish, so only active ones count.
-  std::size_t hashing_threads() const {
-    std::size_t n = 0;
-    for (const auto& [id, e] : receiving)
-      n += e->hashing_thread && e->state() == transfer::State::active ? 1 : 0;
-    return n;
+  // Takes `id` for a new transfer, unless it is in use. A receiving one
+  // that may hash on a thread of its own asks for one of those too (only
+  // active receivers count: they drop their hasher when they finish).
+  bool reserve(std::uint64_t id, bool wants_hashing_thread, bool* got_hashing_thread = nullptr) {
+    std::lock_guard lock(registry_mutex);
+    if (registry.contains(id)) return false;
+    Slot slot;
+    if (wants_hashing_thread) {
+      const auto busy = std::count_if(registry.begin(), registry.end(), [](const auto& entry) {
+        return entry.second.active && entry.second.hashing;
+      });
+      slot.hashing = static_cast<std::size_t>(busy) < options.max_hashing_threads;
+      *got_hashing_thread = slot.hashing;
+    }
+    registry.emplace(id, slot);
+    return true;
   }
 
-  bool known(std::uint64_t id) const { return sending.contains(id) || receiving.contains(id); }
+  void release(std::uint64_t id) {
+    std::lock_guard lock(registry_mutex);
+    registry.erase(id);
+  }
+
+  // Hands a transfer built on the calling thread to the strand.
+  void add(std::unique_ptr<Entry> e, bool is_sender) {
+    on_strand([e = std::move(e), is_sender](Impl& impl) mutable {
+      const auto id = e->id;
+      (is_sender ? impl.sending : impl.receiving).emplace(id, std::move(e));
+      impl.kick();
+    });
+  }
 
   std::error_code send_file(std::uint64_t id, const transfer::Key& key,
                             const std::filesystem::path& path, const udp::endpoint& peer,
                             TransferCallbacks callbacks) {
-    if (stopped || known(id)) return make_error_code(errc::invalid_argument);
+    if (closing.load(std::memory_order_acquire)) return make_error_code(errc::invalid_argument);
     std::error_code ec;
     auto source = transfer::FileSource::open(path, ec);
     if (!source) return make_error_code(errc::no_such_file);
+    if (!reserve(id, false)) return make_error_code(errc::invalid_argument);
     auto e = std::make_unique<Entry>();
     e->id = id;
     e->peer = normalise(peer);
@@ -584,8 +679,7 @@ struct TransferService::Impl : std::enable_shared_from_this<Impl> {
     e->sender.emplace(transfer::TransferParams{id, key, source->size()}, *source, engine_config(),
                       e->started);
     e->source = std::move(source);
-    sending.emplace(id, std::move(e));
-    kick();
+    add(std::move(e), true);
     return {};
   }
 
@@ -599,9 +693,15 @@ struct TransferService::Impl : std::enable_shared_from_this<Impl> {
     return e;
   }
 
+  // A file the ring holds whole is hashed inline: a thread is not worth it.
+  bool wants_hashing_thread(const IncomingTransfer& in) const {
+    return in.size <= options.max_receive_size &&
+           in.size > transfer::BackgroundHasher::default_ring_bytes;
+  }
+
   // Starts the Receiver on e.sink_holder, or refuses a file over the limit
   // without touching the sink (the Receiver only tells the peer).
-  void start_receiver(Entry& e, const IncomingTransfer& in,
+  void start_receiver(Entry& e, const IncomingTransfer& in, bool hashing_thread,
                       std::span<const transfer::ByteRange> have = {}) {
     const transfer::TransferParams params{in.transfer_id, in.key, in.size};
     if (in.size > options.max_receive_size) {
@@ -610,31 +710,28 @@ struct TransferService::Impl : std::enable_shared_from_this<Impl> {
       return;
     }
     std::unique_ptr<transfer::FileHasher> hasher;
-    // A file the ring holds whole is hashed inline: a thread is not worth it.
-    if (in.size > transfer::BackgroundHasher::default_ring_bytes &&
-        hashing_threads() < options.max_hashing_threads) {
+    if (hashing_thread) {
       try {
         hasher = std::make_unique<transfer::BackgroundHasher>();
         e.hashing_thread = true;
-        ++counters.hashed_on_own_thread;
       } catch (const std::system_error&) {
         // No thread to be had (or no memory for the ring): hash inline.
       } catch (const std::bad_alloc&) {
       }
+      std::lock_guard lock(registry_mutex);
+      registry[e.id].hashing = e.hashing_thread;
+      if (e.hashing_thread) ++published.hashed_on_own_thread;
     }
     e.receiver.emplace(params, in.sha256, *e.sink_holder, engine_config(), e.started, have,
                        std::move(hasher));
     e.saved_bytes = e.receiver->progress().done;
   }
 
-  void add_receiving(std::unique_ptr<Entry> e) {
-    const auto id = e->id;
-    receiving.emplace(id, std::move(e));
-    kick();
-  }
-
   std::error_code expect_file(const IncomingTransfer& in, TransferCallbacks callbacks) {
-    if (stopped || known(in.transfer_id)) return make_error_code(errc::invalid_argument);
+    if (closing.load(std::memory_order_acquire)) return make_error_code(errc::invalid_argument);
+    bool hashing_thread = false;
+    if (!reserve(in.transfer_id, wants_hashing_thread(in), &hashing_thread))
+      return make_error_code(errc::invalid_argument);
     auto e = receiving_entry(in, std::move(callbacks));
     std::vector<transfer::ByteRange> have;
     if (in.size <= options.max_receive_size) {
@@ -646,22 +743,29 @@ struct TransferService::Impl : std::enable_shared_from_this<Impl> {
       if (ec) have.clear();
       std::erase_if(have, [&](const transfer::ByteRange& r) { return r.end > partial_size; });
       auto sink = transfer::FileSink::open(e->paths, !have.empty(), ec);
-      if (!sink) return make_error_code(errc::disk_error);
+      if (!sink) {
+        release(in.transfer_id);
+        return make_error_code(errc::disk_error);
+      }
       e->file_sink = sink.get();
       e->sink_holder = std::move(sink);
     }
-    start_receiver(*e, in, have);
-    add_receiving(std::move(e));
+    start_receiver(*e, in, hashing_thread, have);
+    add(std::move(e), false);
     return {};
   }
 
   std::error_code expect_file(const IncomingTransfer& in, std::unique_ptr<transfer::ChunkSink> sink,
                               TransferCallbacks callbacks) {
-    if (stopped || known(in.transfer_id) || !sink) return make_error_code(errc::invalid_argument);
+    if (closing.load(std::memory_order_acquire) || !sink)
+      return make_error_code(errc::invalid_argument);
+    bool hashing_thread = false;
+    if (!reserve(in.transfer_id, wants_hashing_thread(in), &hashing_thread))
+      return make_error_code(errc::invalid_argument);
     auto e = receiving_entry(in, std::move(callbacks));
     e->sink_holder = std::move(sink);
-    start_receiver(*e, in);
-    add_receiving(std::move(e));
+    start_receiver(*e, in, hashing_thread);
+    add(std::move(e), false);
     return {};
   }
 
@@ -671,66 +775,98 @@ struct TransferService::Impl : std::enable_shared_from_this<Impl> {
     if (auto it = receiving.find(id); it != receiving.end()) it->second->receiver->cancel(now);
     kick();
   }
+
+  // The destructor's part: no callback after it returns, then stop on the
+  // strand (here and now when already on it).
+  void close() {
+    gate.close();
+    closing.store(true, std::memory_order_release);
+    if (strand.running_in_this_thread()) {
+      stop();
+      return;
+    }
+    asio::post(strand, [self = shared_from_this()] { self->stop(); });
+  }
 };
 
-TransferService::TransferService(asio::any_io_executor executor, const udp::endpoint& bind,
-                                 TransferOptions options)
+struct FileTransfer::Runner {
+  asio::io_context io{1};
+  asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
+  std::thread thread;
+};
+
+FileTransfer::FileTransfer(asio::any_io_executor executor, const udp::endpoint& bind,
+                           TransferOptions options)
     : impl_(std::make_shared<Impl>(std::move(executor), bind, std::move(options))) {
-  impl_->start();
+  impl_->arm_read();
 }
 
-TransferService::~TransferService() {
-  impl_->stop();
+FileTransfer::FileTransfer(asio::io_context& io, const udp::endpoint& bind, TransferOptions options)
+    : FileTransfer(io.get_executor(), bind, std::move(options)) {}
+
+FileTransfer::FileTransfer(const udp::endpoint& bind, TransferOptions options)
+    : runner_(std::make_shared<Runner>()) {
+  impl_ = std::make_shared<Impl>(runner_->io.get_executor(), bind, std::move(options));
+  impl_->arm_read();
+  // The thread holds the Runner too, so that it can outlive a destructor
+  // that runs in one of its callbacks and cannot join it.
+  runner_->thread = std::thread([runner = runner_] { runner->io.run(); });
 }
 
-std::uint16_t TransferService::local_port() const {
-  return impl_->socket.local_endpoint().port();
+FileTransfer::~FileTransfer() {
+  impl_->close();
+  if (!runner_) return;
+  runner_->work.reset();
+  if (runner_->thread.get_id() == std::this_thread::get_id()) {
+    runner_->thread.detach();
+    return;
+  }
+  runner_->thread.join();
 }
 
-udp::endpoint TransferService::local_endpoint() const {
-  return impl_->socket.local_endpoint();
+FileTransfer::executor_type FileTransfer::get_executor() const noexcept {
+  return impl_->strand;
 }
 
-std::error_code TransferService::send_file(std::uint64_t transfer_id, const transfer::Key& key,
-                                           const std::filesystem::path& path,
-                                           const udp::endpoint& peer, TransferCallbacks callbacks) {
+std::uint16_t FileTransfer::local_port() const noexcept {
+  return impl_->bound.port();
+}
+
+udp::endpoint FileTransfer::local_endpoint() const noexcept {
+  return impl_->bound;
+}
+
+std::error_code FileTransfer::send_file(std::uint64_t transfer_id, const transfer::Key& key,
+                                        const std::filesystem::path& path,
+                                        const udp::endpoint& peer, TransferCallbacks callbacks) {
   return impl_->send_file(transfer_id, key, path, peer, std::move(callbacks));
 }
 
-std::error_code TransferService::expect_file(const IncomingTransfer& incoming,
-                                             TransferCallbacks callbacks) {
+std::error_code FileTransfer::expect_file(const IncomingTransfer& incoming,
+                                          TransferCallbacks callbacks) {
   return impl_->expect_file(incoming, std::move(callbacks));
 }
 
-std::error_code TransferService::expect_file(const IncomingTransfer& incoming,
-                                             std::unique_ptr<transfer::ChunkSink> sink,
-                                             TransferCallbacks callbacks) {
+std::error_code FileTransfer::expect_file(const IncomingTransfer& incoming,
+                                          std::unique_ptr<transfer::ChunkSink> sink,
+                                          TransferCallbacks callbacks) {
   return impl_->expect_file(incoming, std::move(sink), std::move(callbacks));
 }
 
-void TransferService::cancel(std::uint64_t transfer_id) {
-  impl_->cancel(transfer_id);
+void FileTransfer::cancel(std::uint64_t transfer_id) {
+  impl_->on_strand([transfer_id](Impl& impl) { impl.cancel(transfer_id); });
 }
 
-std::size_t TransferService::active() const {
-  std::size_t n = 0;
-  for (auto* map : {&impl_->sending, &impl_->receiving})
-    for (auto& [id, e] : *map)
-      n += e->state() == transfer::State::active ? 1 : 0;
-  return n;
+std::size_t FileTransfer::active() const {
+  std::lock_guard lock(impl_->registry_mutex);
+  return static_cast<std::size_t>(
+      std::count_if(impl_->registry.begin(), impl_->registry.end(),
+                    [](const auto& entry) { return entry.second.active; }));
 }
 
-TransferServiceStats TransferService::stats() const {
-  auto s = impl_->counters;
-  s.dropped_auth = impl_->retired.dropped_auth;
-  s.dropped_replay = impl_->retired.dropped_replay;
-  for (auto* map : {&impl_->sending, &impl_->receiving}) {
-    for (auto& [id, e] : *map) {
-      s.dropped_auth += e->engine_stats().dropped_auth;
-      s.dropped_replay += e->engine_stats().dropped_replay;
-    }
-  }
-  return s;
+FileTransferStats FileTransfer::stats() const {
+  std::lock_guard lock(impl_->registry_mutex);
+  return impl_->published;
 }
 
 }  // namespace tessenger
