@@ -133,7 +133,7 @@ int main(int argc, char** argv) {
   config.tls = tls;
   config.tls_ca_file = ca_file;
   config.progress_bar = tessenger::app::is_terminal(1);
-  const int status = tessenger::app::run_session(config, {io, *files}, input, out, err);
+  const int status = tessenger::app::run_session(config, {io, files}, input, out, err);
   interruptible_input = nullptr;
   return status;
 }

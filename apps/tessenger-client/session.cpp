@@ -106,6 +106,12 @@ class Session {
     work_.reset();
     runtime_.io.stop();
     io_thread_.join();
+    // What this session posted to the transfers' strand runs first; then
+    // the transfers stop, and none of their callbacks runs any more.
+    std::promise<void> drained;
+    asio::post(runtime_.files->get_executor(), [&] { drained.set_value(); });
+    drained.get_future().wait();
+    runtime_.files.reset();
   }
 
   int run() {
@@ -203,7 +209,7 @@ class Session {
       }
 
       auto result = wait_for<protocol::LoginOk>([&](auto done) {
-        client_.login(username, password, runtime_.files.local_port(), std::move(done));
+        client_.login(username, password, runtime_.files->local_port(), std::move(done));
       });
       if (result) {
         out_.line(text::welcome);
@@ -330,9 +336,9 @@ class Session {
     // The outcome is printed on the files strand, where the transfer's own
     // callbacks run, so "uploaded" can never come before it.
     std::promise<void> started;
-    asio::post(runtime_.files.get_executor(), [&] {
-      const auto error = runtime_.files.send_file(offer->transfer_id, offer->key, path, peer,
-                                                  std::move(callbacks));
+    asio::post(runtime_.files->get_executor(), [&] {
+      const auto error = runtime_.files->send_file(offer->transfer_id, offer->key, path, peer,
+                                                   std::move(callbacks));
       if (error) transfers_.remove();
       outcome(error ? error_text(error, c.file) : std::string());
       started.set_value();
@@ -361,11 +367,11 @@ class Session {
     };
     transfers_.add();
     // Opening the partial file is disk work: not on the chat strand.
-    asio::post(runtime_.files.get_executor(), [this, incoming = std::move(incoming),
-                                               callbacks = std::move(callbacks)]() mutable {
+    asio::post(runtime_.files->get_executor(), [this, incoming = std::move(incoming),
+                                                callbacks = std::move(callbacks)]() mutable {
       const auto file = incoming.file_name;
       const auto from = incoming.sender_name;
-      if (const auto error = runtime_.files.expect_file(incoming, std::move(callbacks))) {
+      if (const auto error = runtime_.files->expect_file(incoming, std::move(callbacks))) {
         transfers_.remove();
         show_event(fmt::format("Receiving {} from {} failed: {}", file, from, error.message()));
       }

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include <asio/io_context.hpp>
@@ -23,10 +24,11 @@ struct SessionConfig {
 };
 
 /// What the session runs on: `io` is run by one thread the session starts
-/// and stops; `files` runs on a thread of its own.
+/// and stops; `files` runs on a thread of its own, and the session destroys
+/// it before it ends, so that no transfer callback outlives the session.
 struct SessionRuntime {
   asio::io_context& io;
-  FileTransfer& files;
+  std::optional<FileTransfer>& files;
 };
 
 /// The interactive client: connect, log in, then one command at a time
