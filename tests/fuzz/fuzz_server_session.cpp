@@ -363,7 +363,7 @@ class Harness final : public tessenger::core::Outbox, public tessenger::core::Pa
     const auto answer_within = std::max<std::chrono::steady_clock::duration>(
         std::chrono::seconds(limits.ping_timeout_seconds), config().probe_timeout);
     for (const auto& [id, c] : connections_) {
-      if (c.closed) continue;
+      if (c.closed || hub_.closing(id)) continue;
       if (c.user.empty()) {
         if (now_.steady >= c.connected_at + std::chrono::seconds(limits.login_timeout_seconds)) {
           violated("a session outlived the login timeout");
@@ -445,7 +445,9 @@ class Harness final : public tessenger::core::Outbox, public tessenger::core::Pa
     for (const auto& [id, c] : connections_) {
       if (c.closed) continue;
       ++live_sessions;
-      if (!c.user.empty()) {
+      // A session the hub has closed waits for its last results before the
+      // socket is told.
+      if (!c.user.empty() && !hub_.closing(id)) {
         const auto* entry = presence_.find(c.user);
         if (entry == nullptr || entry->where.session != id) {
           violated("a logged-in session's user is not online there");

@@ -120,6 +120,11 @@ void Hub::input(SessionId id, const Instant& now) {
   if (session->probe) resolve_probe(id, *session, true, now);
 }
 
+bool Hub::closing(SessionId id) const {
+  const auto it = sessions_.find(id);
+  return it != sessions_.end() && it->second.closing.has_value();
+}
+
 bool Hub::wants_input(SessionId id) const {
   const auto it = sessions_.find(id);
   return it != sessions_.end() && it->second.stage != Stage::logging_in &&
@@ -162,7 +167,8 @@ void Hub::expire(const Instant& now) {
 void Hub::check_deadlines(SessionId id, Session& session, const Instant& now) {
   using std::chrono::seconds;
   const auto& limits = config_.limits;
-  if (session.stage == Stage::closed) return;
+  // A close that waited for results gives up on them after a grace period.
+  if (session.stage == Stage::closed) return finish_close(id, session);
   if (session.stage != Stage::online) {
     const auto deadline = session.connected_at + seconds(limits.login_timeout_seconds);
     if (now.steady < deadline) return schedule(id, session, deadline);
@@ -736,7 +742,11 @@ void Hub::close_session(SessionId id, Session& session, errc reason,
   // Requests accepted before the close still get their replies: the
   // connection closes once the last of their results has come back.
   session.closing = {reason, std::move(farewell)};
-  if (session.inflight == 0) finish_close(id, session);
+  if (session.inflight == 0) {
+    finish_close(id, session);
+  } else {
+    schedule(id, session, latest_.steady + config_.probe_timeout);
+  }
   if (!waiting.empty()) {
     const Instant now = latest_;
     for (const auto other : waiting)
@@ -747,6 +757,7 @@ void Hub::close_session(SessionId id, Session& session, errc reason,
 void Hub::finish_close(SessionId id, Session& session) {
   auto closing = std::exchange(session.closing, {});
   if (!closing) return;
+  unschedule(id, session);
   if (closing->farewell) outbox_.send(id, *closing->farewell);
   outbox_.close(id, closing->reason);
 }

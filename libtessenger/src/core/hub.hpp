@@ -127,6 +127,9 @@ class Hub {
   /// False while the session must not be fed (a login under way, closing):
   /// the adapter keeps its input until Outbox::resume.
   bool wants_input(SessionId session) const;
+  /// Closed in the domain, its socket not yet told: the results of requests
+  /// accepted before the close are awaited, for at most probe_timeout.
+  bool closing(SessionId session) const;
   /// The earliest deadline of any session, if there is one.
   std::optional<SteadyTime> next_expiry() const;
   /// Acts on every deadline at or before `now`.

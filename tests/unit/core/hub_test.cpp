@@ -675,3 +675,39 @@ TEST_CASE_FIXTURE(Fixture, "a name claimed for a session that left meanwhile is 
   const auto again = connect();
   CHECK(std::holds_alternative<p::LoginOk>(login(again, "alice", "pa")));
 }
+
+TEST_CASE("a close waits for a store that does not answer for 2 s at most") {
+  MemoryLogs logs;
+  tessenger::core::Instant now{std::chrono::steady_clock::time_point{} + std::chrono::hours(1),
+                               1'700'000'000'000'000};
+  auto store = std::make_shared<HeldStore>(tessenger::make_memory_store());
+  tessenger::testing::HubRig rig{
+      tessenger::core::HubConfig{3, std::chrono::seconds(10), {}, "test"},
+      std::make_shared<tessenger::core::TableAuthenticator>(
+          std::unordered_map<std::string, std::string>{{"alice", "pa"}, {"bob", "pb"}}),
+      logs,
+      nullptr,
+      {},
+      store};
+  store->holding = false;
+  for (SessionId id : {SessionId{1}, SessionId{2}}) {
+    rig.connected(id, "127.0.0.1", now);
+    rig.handle(id, p::Hello{1, 1, 1, "t"}, now);
+    rig.handle(id, p::Login{2, id == 1 ? "alice" : "bob", id == 1 ? "pa" : "pb", 1}, now);
+  }
+  store->holding = true;
+  rig.handle(1, p::DirectSend{10, "bob", "never stored"}, now);
+  rig.handle(1, p::Logout{11}, now);
+  CHECK(rig.hub.closing(1));
+  now.steady += std::chrono::milliseconds(1999);
+  rig.expire(now);
+  CHECK_FALSE(rig.out.closed.contains(1));
+  now.steady += std::chrono::milliseconds(1);
+  rig.expire(now);
+  CHECK(rig.out.closed.at(1) == errc::peer_closed);
+  CHECK_FALSE(rig.hub.closing(1));
+  // The late result changes nothing for the closed session.
+  store->release();
+  rig.tasks.run();
+  CHECK(rig.out.closed.size() == 1);
+}
