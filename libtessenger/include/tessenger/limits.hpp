@@ -42,6 +42,11 @@ struct Limits {
   /// burst, on any accounts; then one more per window / this many seconds.
   std::uint32_t max_failed_logins_per_ip = 30;
   std::uint32_t failed_login_window_seconds = 60;
+  /// Failed logins against one account from all addresses within a block
+  /// period; past it the account is blocked for every address that has not
+  /// logged in to it before (SPEC §3), so no single address can lock a user
+  /// out and many addresses cannot guess without bound.
+  std::uint32_t max_account_failures = 30;
   /// Requests per second one connection may keep up, and the burst it may
   /// send at once; requests above the rate get Error{rate_limited}.
   std::uint32_t message_rate = 100;
@@ -49,10 +54,14 @@ struct Limits {
   /// Refused requests after which a connection that keeps flooding is closed
   /// (counted until its bucket has refilled).
   std::uint32_t max_rate_refusals = 100;
-  /// Logins waiting for a slow (hashed) password check; more are refused
-  /// with rate_limited. Used only with ServerConfig::offload. With one
-  /// offload thread, it also bounds the time the last of them waits.
+  /// Slow (hashed) password checks running at once, with ServerConfig::offload;
+  /// more wait in turn, one queue per account, at most 4 times as many in all.
   std::size_t max_pending_password_checks = 32;
+  /// Checks running or waiting for one account, and from one address; more
+  /// are refused with rate_limited, so that guesses against one account never
+  /// starve another account's login.
+  std::size_t max_password_checks_per_account = 4;
+  std::size_t max_password_checks_per_address = 4;
 
   // File transfer (SPEC §6).
   std::size_t max_udp_chunk = 65'507 - 64;                   ///< payload bytes per datagram

@@ -63,7 +63,8 @@ struct StoredGroupMessage {
 
 /// What a failed login did to the account.
 struct FailedLogin {
-  bool blocked_now = false;  ///< this failure reached max_attempts
+  bool blocked_now = false;      ///< this failure reached max_attempts from its address
+  bool account_blocked = false;  ///< this failure passed the account's cap from all addresses
 };
 
 /// The rules a store enforces for the server (a copy of the server's
@@ -103,14 +104,23 @@ class TESSENGER_EXPORT Store {
                                      std::string_view text, protocol::Timestamp time,
                                      Done<StoredMessage> done) = 0;
 
-  /// True while `user` may not log in (a block from failed logins). `now`
-  /// is wall time: blocks outlive restarts, steady clocks do not.
-  virtual void is_blocked(std::string user, protocol::Timestamp now, Done<bool> done) = 0;
-  /// Counts a failed login; the max_attempts-th blocks the account for
-  /// block_duration and resets the count.
-  virtual void login_failed(std::string user, protocol::Timestamp now, Done<FailedLogin> done) = 0;
-  /// A successful login resets the failure count.
-  virtual void login_succeeded(std::string user) = 0;
+  /// True while `user` may not log in from `address` (a block from failed
+  /// logins: of that address, or of every address but those that logged in
+  /// to the account before; SPEC §3). `address` is the key per-address limits
+  /// count under (the IPv4 address, or an IPv6 /64). `now` is wall time:
+  /// blocks outlive restarts, steady clocks do not.
+  virtual void is_blocked(std::string user, std::string address, protocol::Timestamp now,
+                          Done<bool> done) = 0;
+  /// Counts a failed login of `user` from `address`. The max_attempts-th in a
+  /// row from one address blocks that address for block_duration and resets
+  /// its count; more than StorePolicy::max_account_failures from all
+  /// addresses within block_duration block every address the account has
+  /// not logged in from.
+  virtual void login_failed(std::string user, std::string address, protocol::Timestamp now,
+                            Done<FailedLogin> done) = 0;
+  /// A successful login resets that address's count and remembers it as one
+  /// the account uses.
+  virtual void login_succeeded(std::string user, std::string address) = 0;
 };
 
 /// Today's behaviour: everything in memory, lost at exit. Answers through

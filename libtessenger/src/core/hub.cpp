@@ -365,47 +365,94 @@ void Hub::on_login(SessionId id, Session& session, const protocol::Login& login,
   }
   session.stage = Stage::logging_in;
   session.pending = {login.request_id, login.username, login.password, login.udp_port, false};
-  store_.is_blocked(login.username, now.wall, then<bool>(id, [this, id, now](bool blocked) {
-                      Session* s = find(id);
-                      if (s == nullptr || s->stage != Stage::logging_in) return;
-                      if (blocked) {
-                        info("{}: {} tried to log in while blocked", s->address,
-                             s->pending.username);
-                        return fail_and_close(id, s->pending.request, errc::account_blocked);
-                      }
-                      check_password(id, *s, now);
-                    }));
+  store_.is_blocked(
+      login.username, session.peer_key, now.wall, then<bool>(id, [this, id, now](bool blocked) {
+        Session* s = find(id);
+        if (s == nullptr || s->stage != Stage::logging_in) return;
+        if (blocked) {
+          info("{}: {} tried to log in while blocked", s->address, s->pending.username);
+          return fail_and_close(id, s->pending.request, errc::account_blocked);
+        }
+        check_password(id, *s, now);
+      }));
 }
 
+// Slow checks run a few at a time (max_pending_password_checks); the rest
+// wait in one queue per account, served in turn, and each account and each
+// address may hold only a few places, running or waiting: guesses against
+// one account, from any number of addresses, never starve another's login.
 void Hub::check_password(SessionId id, Session& session, const Instant& now) {
   const auto& limits = config_.limits;
   auto& pending = session.pending;
-  if (checker_ != nullptr && authenticator_->slow(pending.username)) {
-    if (limits.max_pending_password_checks != 0 &&
-        checks_in_flight_ >= limits.max_pending_password_checks) {
-      warn("{}: login as {} refused: {} password checks are already waiting", session.address,
-           pending.username, checks_in_flight_);
-      counters_.rate_limited.add();
-      reply_error(id, pending.request, errc::rate_limited, "too many logins in progress");
-      return end_login(id, session);
-    }
-    ++checks_in_flight_;
-    // Counted as failed until it succeeds, so guesses sent side by side
-    // cannot outrun the per-address limit.
-    count_failed_login(session, now);
-    pending.counted = true;
-    checker_->check(id, pending.username, std::exchange(pending.password, {}));
-    return;
+  if (checker_ == nullptr || !authenticator_->slow(pending.username)) {
+    const bool ok = authenticator_->verify(pending.username, pending.password);
+    pending.password.clear();
+    return password_result(id, ok, now);
   }
-  const bool ok = authenticator_->verify(pending.username, pending.password);
-  pending.password.clear();
-  password_result(id, ok, now);
+  const auto over = [](std::uint32_t held, std::size_t cap) { return cap != 0 && held >= cap; };
+  const auto waiting_cap = limits.max_pending_password_checks * 4;
+  if (over(checks_.per_account[pending.username], limits.max_password_checks_per_account) ||
+      over(checks_.per_address[session.peer_key], limits.max_password_checks_per_address) ||
+      (waiting_cap != 0 && checks_.waiting >= waiting_cap)) {
+    warn("{}: login as {} refused: too many password checks for this account or address",
+         session.address, pending.username);
+    counters_.rate_limited.add();
+    reply_error(id, pending.request, errc::rate_limited, "too many logins in progress");
+    return end_login(id, session);
+  }
+  // Counted as failed until it succeeds, so guesses sent side by side
+  // cannot outrun the per-address limit.
+  count_failed_login(session, now);
+  pending.counted = true;
+  ++checks_.per_account[pending.username];
+  ++checks_.per_address[session.peer_key];
+  checks_.held.emplace(id, std::pair{pending.username, session.peer_key});
+  auto& queue = checks_.queues[pending.username];
+  if (queue.empty()) checks_.turns.push_back(pending.username);
+  queue.push_back(id);
+  ++checks_.waiting;
+  start_checks();
+}
+
+void Hub::start_checks() {
+  const auto cap = config_.limits.max_pending_password_checks;
+  while (!checks_.turns.empty() && (cap == 0 || checks_.running < cap)) {
+    auto account = std::move(checks_.turns.front());
+    checks_.turns.pop_front();
+    auto& queue = checks_.queues[account];
+    const auto id = queue.front();
+    queue.pop_front();
+    --checks_.waiting;
+    if (queue.empty()) {
+      checks_.queues.erase(account);
+    } else {
+      checks_.turns.push_back(std::move(account));
+    }
+    Session* session = find(id);
+    if (session == nullptr || session->stage != Stage::logging_in) {
+      release_check(id);
+      continue;
+    }
+    ++checks_.running;
+    checker_->check(id, session->pending.username, std::exchange(session->pending.password, {}));
+  }
+}
+
+void Hub::release_check(SessionId id) {
+  const auto it = checks_.held.find(id);
+  if (it == checks_.held.end()) return;
+  const auto& [account, address] = it->second;
+  if (--checks_.per_account[account] == 0) checks_.per_account.erase(account);
+  if (--checks_.per_address[address] == 0) checks_.per_address.erase(address);
+  checks_.held.erase(it);
 }
 
 void Hub::password_checked(SessionId id, bool ok, const Instant& now) {
-  if (checks_in_flight_ > 0) --checks_in_flight_;
+  if (checks_.running > 0) --checks_.running;
+  release_check(id);
   seen(now);
   password_result(id, ok, now);
+  start_checks();
 }
 
 void Hub::password_result(SessionId id, bool ok, const Instant& now) {
@@ -417,7 +464,8 @@ void Hub::password_result(SessionId id, bool ok, const Instant& now) {
   // Guesses checked meanwhile may have blocked the account: then a right
   // password does not get in, and a wrong one is not counted again.
   store_.is_blocked(
-      session->pending.username, now.wall, then<bool>(id, [this, id, ok, now](bool blocked) {
+      session->pending.username, session->peer_key, now.wall,
+      then<bool>(id, [this, id, ok, now](bool blocked) {
         Session* s = find(id);
         if (s == nullptr || s->stage != Stage::logging_in) return;
         if (blocked) {
@@ -427,13 +475,24 @@ void Hub::password_result(SessionId id, bool ok, const Instant& now) {
         if (ok) return claim_name(id, now);
         if (!s->pending.counted) count_failed_login(*s, now);
         store_.login_failed(
-            s->pending.username, now.wall, then<FailedLogin>(id, [this, id](FailedLogin failed) {
+            s->pending.username, s->peer_key, now.wall,
+            then<FailedLogin>(id, [this, id](FailedLogin failed) {
               Session* f = find(id);
               if (f == nullptr || f->stage != Stage::logging_in) return;
+              if (failed.account_blocked) {
+                counters_.blocks.add();
+                warn(
+                    "{}: {} blocked for every address it has not logged in from: more than {} "
+                    "failed logins from all addresses within {} s",
+                    f->address, f->pending.username, config_.limits.max_account_failures,
+                    config_.block_duration.count());
+              }
               if (failed.blocked_now) {
                 counters_.blocks.add();
-                warn("{}: {} blocked after {} failed logins", f->address, f->pending.username,
-                     config_.max_attempts);
+                warn("{}: {} blocked for this address after {} failed logins", f->address,
+                     f->pending.username, config_.max_attempts);
+              }
+              if (failed.blocked_now || failed.account_blocked) {
                 return fail_and_close(id, f->pending.request, errc::account_blocked_now);
               }
               reply_error(id, f->pending.request, errc::invalid_password);
@@ -465,7 +524,7 @@ void Hub::claim_name(SessionId id, const Instant& now) {
         s->last_input = now.steady;
         const auto online = presence_.online();
         logs_.user_online(online.size(), online.back());
-        store_.login_succeeded(s->username);
+        store_.login_succeeded(s->username, s->peer_key);
         counters_.logins.add();
         counters_.online.set(online.size());
         outbox_.send(id, protocol::LoginOk{pending.request, s->username});

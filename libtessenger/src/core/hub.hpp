@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -188,6 +189,8 @@ class Hub {
   void on_hello(SessionId id, Session& session, const protocol::Hello& hello);
   void on_login(SessionId id, Session& session, const protocol::Login& login, const Instant& now);
   void check_password(SessionId id, Session& session, const Instant& now);
+  void start_checks();
+  void release_check(SessionId id);
   void password_result(SessionId id, bool ok, const Instant& now);
   void claim_name(SessionId id, const Instant& now);
   void name_taken(SessionId id, const PresenceEntry& holder, const Instant& now);
@@ -279,7 +282,16 @@ class Hub {
   StringMap<Peer> peers_;
   std::uint64_t refused_over_total_ = 0;  // refused at max_connections since one was admitted
   std::size_t prune_peers_at_ = 1024;
-  std::size_t checks_in_flight_ = 0;
+  // Slow password checks: running, and waiting in one queue per account.
+  struct Checks {
+    std::size_t running = 0;
+    std::size_t waiting = 0;
+    StringMap<std::deque<SessionId>> queues;
+    std::deque<std::string> turns;         // accounts with checks waiting, served in turn
+    StringMap<std::uint32_t> per_account;  // running or waiting
+    StringMap<std::uint32_t> per_address;
+    std::unordered_map<SessionId, std::pair<std::string, std::string>> held;  // account, address
+  } checks_;
   std::uint32_t next_ping_id_ = 1;
   Instant latest_{};  // the latest time the hub was given
   void seen(const Instant& now) noexcept {

@@ -71,23 +71,50 @@ class MemoryStore final : public Store {
     done({{}, ++last_direct_id_});
   }
 
-  void is_blocked(std::string user, protocol::Timestamp now, Done<bool> done) override {
+  void is_blocked(std::string user, std::string address, protocol::Timestamp now,
+                  Done<bool> done) override {
     const auto it = accounts_.find(user);
-    done(it != accounts_.end() && it->second.blocked_until > now);
+    if (it == accounts_.end()) return done(false);
+    const Account& account = it->second;
+    const auto from = account.addresses.find(address);
+    if (from != account.addresses.end() && from->second.blocked_until > now) return done(true);
+    const bool known = from != account.addresses.end() && from->second.known;
+    done(account.blocked_until > now && !known);
   }
 
-  void login_failed(std::string user, protocol::Timestamp now, Done<FailedLogin> done) override {
-    auto& account = accounts_[std::move(user)];
-    if (++account.failures < policy_.max_attempts) return done({false});
-    account.failures = 0;
-    account.blocked_until =
-        now + std::chrono::duration_cast<std::chrono::microseconds>(policy_.block_duration).count();
-    done({true});
+  void login_failed(std::string user, std::string address, protocol::Timestamp now,
+                    Done<FailedLogin> done) override {
+    const auto period =
+        std::chrono::duration_cast<std::chrono::microseconds>(policy_.block_duration).count();
+    Account& account = accounts_[std::move(user)];
+    FailedLogin result;
+    const auto cap = policy_.limits.max_account_failures;
+    if (cap != 0) {
+      if (now - account.window_start >= period) {
+        account.window_start = now;
+        account.failures = 0;
+      }
+      if (++account.failures > cap) {
+        account.blocked_until = now + period;
+        account.failures = 0;
+        account.window_start = now;
+        result.account_blocked = true;
+      }
+    }
+    Address& from = account.address(address, now);
+    if (++from.failures >= policy_.max_attempts) {
+      from.failures = 0;
+      from.blocked_until = now + period;
+      result.blocked_now = true;
+    }
+    done(result);
   }
 
-  void login_succeeded(std::string user) override {
-    const auto it = accounts_.find(user);
-    if (it != accounts_.end()) it->second.failures = 0;
+  void login_succeeded(std::string user, std::string address) override {
+    Account& account = accounts_[std::move(user)];
+    Address& from = account.address(address, 0);
+    from.failures = 0;
+    from.known = true;
   }
 
  private:
@@ -100,10 +127,31 @@ class MemoryStore final : public Store {
       return it == members.end() ? nullptr : &*it;
     }
   };
-  struct Account {
-    std::uint32_t failures = 0;
+  struct Address {
+    std::uint32_t failures = 0;  // in a row
     protocol::Timestamp blocked_until = 0;
+    bool known = false;  // has logged in to the account
   };
+  struct Account {
+    // All addresses together, within one block period.
+    std::uint32_t failures = 0;
+    protocol::Timestamp window_start = 0;
+    protocol::Timestamp blocked_until = 0;  // for addresses that are not known
+    core::StringMap<Address> addresses;
+
+    // Addresses that failed once and went away are forgotten when the table
+    // grows, so an attacker with many addresses cannot grow it without bound;
+    // known ones and blocked ones stay.
+    Address& address(const std::string& key, protocol::Timestamp now) {
+      if (addresses.size() >= max_addresses && !addresses.contains(key)) {
+        std::erase_if(addresses, [&](const auto& entry) {
+          return !entry.second.known && entry.second.blocked_until <= now;
+        });
+      }
+      return addresses[key];
+    }
+  };
+  static constexpr std::size_t max_addresses = 4096;
 
   StorePolicy policy_;
   core::StringMap<Group> groups_;

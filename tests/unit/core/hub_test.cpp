@@ -538,13 +538,16 @@ class HeldStore final : public tessenger::Store {
     if (fail) return done({{errc::service_unavailable, {}}, 0});
     inner_->append_direct_message(f, to, t, ts, hold(std::move(done)));
   }
-  void is_blocked(std::string u, p::Timestamp now, Done<bool> done) override {
-    inner_->is_blocked(std::move(u), now, std::move(done));
+  void is_blocked(std::string u, std::string a, p::Timestamp now, Done<bool> done) override {
+    inner_->is_blocked(std::move(u), std::move(a), now, std::move(done));
   }
-  void login_failed(std::string u, p::Timestamp now, Done<tessenger::FailedLogin> done) override {
-    inner_->login_failed(std::move(u), now, std::move(done));
+  void login_failed(std::string u, std::string a, p::Timestamp now,
+                    Done<tessenger::FailedLogin> done) override {
+    inner_->login_failed(std::move(u), std::move(a), now, std::move(done));
   }
-  void login_succeeded(std::string u) override { inner_->login_succeeded(std::move(u)); }
+  void login_succeeded(std::string u, std::string a) override {
+    inner_->login_succeeded(std::move(u), std::move(a));
+  }
 
   void release() {
     auto held = std::exchange(held_, {});
@@ -710,4 +713,54 @@ TEST_CASE("a close waits for a store that does not answer for 2 s at most") {
   store->release();
   rig.tasks.run();
   CHECK(rig.out.closed.size() == 1);
+}
+
+// ---- Blocks per account and address (SPEC §3) ----
+
+TEST_CASE_FIXTURE(Fixture, "a block holds for the address that earned it, not for the others") {
+  const auto attacker = connect("10.0.0.5");
+  CHECK(error_code(login(attacker, "alice", "x")) == errc::invalid_password);
+  CHECK(error_code(login(attacker, "alice", "y")) == errc::invalid_password);
+  CHECK(error_code(login(attacker, "alice", "z")) == errc::account_blocked_now);
+  // The same address, even with the right password, is refused...
+  const auto again = connect("10.0.0.5");
+  CHECK(error_code(login(again, "alice", "pa")) == errc::account_blocked);
+  // ...another one gets in.
+  const auto owner = connect("10.0.0.1");
+  CHECK(std::holds_alternative<p::LoginOk>(login(owner, "alice", "pa")));
+}
+
+TEST_CASE("failures from many addresses block the account, except where it logged in before") {
+  MemoryLogs logs;
+  tessenger::core::Instant now{std::chrono::steady_clock::time_point{} + std::chrono::hours(1),
+                               1'700'000'000'000'000};
+  tessenger::Limits limits;
+  limits.max_account_failures = 5;
+  tessenger::testing::HubRig rig{
+      tessenger::core::HubConfig{3, std::chrono::seconds(10), limits, "test"},
+      std::make_shared<tessenger::core::TableAuthenticator>(
+          std::unordered_map<std::string, std::string>{{"alice", "pa"}}),
+      logs};
+  SessionId next = 1;
+  auto attempt = [&](const std::string& address, const std::string& password) {
+    const auto id = next++;
+    rig.connected(id, address, now);
+    rig.handle(id, p::Hello{1, 1, 1, "t"}, now);
+    rig.handle(id, p::Login{2, "alice", password, 1}, now);
+    auto reply = rig.out.sent[id].back();
+    if (std::holds_alternative<p::LoginOk>(reply)) rig.handle(id, p::Logout{3}, now);
+    rig.disconnected(id);
+    return reply;
+  };
+  REQUIRE(std::holds_alternative<p::LoginOk>(attempt("10.0.0.1", "pa")));
+  // One guess from each of five addresses: none is blocked on its own.
+  for (int i = 0; i < 5; ++i)
+    CHECK(error_code(attempt("10.1.0." + std::to_string(i), "guess")) == errc::invalid_password);
+  // The sixth passes the account's cap.
+  CHECK(error_code(attempt("10.1.0.9", "guess")) == errc::account_blocked_now);
+  CHECK(error_code(attempt("10.2.0.1", "pa")) == errc::account_blocked);
+  // The address the owner used before still gets in.
+  CHECK(std::holds_alternative<p::LoginOk>(attempt("10.0.0.1", "pa")));
+  now.wall += 10'000'000;
+  CHECK(std::holds_alternative<p::LoginOk>(attempt("10.2.0.1", "pa")));
 }

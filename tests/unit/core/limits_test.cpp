@@ -161,7 +161,7 @@ TEST_CASE("connections per address and in total are limited; closing one frees a
   CHECK_FALSE(f.accept(106, "192.0.2.1"));
 }
 
-TEST_CASE("repeated refusals are logged at the 1st, 10th and 100th, not each time") {
+TEST_CASE("a flood of one kind of line is cut to a few per 10 s, then summarised") {
   tessenger::Limits limits;
   limits.max_connections_per_ip = 1;
   Fixture f(limits);
@@ -169,8 +169,17 @@ TEST_CASE("repeated refusals are logged at the 1st, 10th and 100th, not each tim
   const auto before = f.log.size();
   for (SessionId id = 1000; id < 1150; ++id)
     CHECK_FALSE(f.accept(id, "192.0.2.1"));
-  CHECK(f.log.size() - before == 3);
-  CHECK(f.logged("(100 refused so far)"));
+  // Five lines of the kind in the window; the other 145 only counted.
+  CHECK(f.log.size() - before == 5);
+  CHECK(f.logged("(5 refused so far)"));
+  CHECK_FALSE(f.logged("(6 refused so far)"));
+  // Other kinds are not held back by it.
+  const auto other = f.connect("192.0.2.2");
+  CHECK(error_code(f.login(other, "nobody", "x")) == tessenger::errc::invalid_username);
+  // When the window has passed, one line says how many were left out.
+  f.advance(10s);
+  CHECK(f.logged("(6 refused so far) (and 144 more like it in the last 10 s)"));
+  CHECK(f.log.size() - before == 6);
 }
 
 TEST_CASE("one address guessing on many accounts trips the per-address limit") {

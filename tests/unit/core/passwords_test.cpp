@@ -205,24 +205,29 @@ TEST_CASE_FIXTURE(Fixture, "a wrong password found by a slow check counts toward
   CHECK(checker.checks.empty());  // refused before any hashing
 }
 
-TEST_CASE_FIXTURE(Fixture, "guesses checked side by side cannot get past the block") {
-  // Five connections guess at once; the right password is the last guess.
+TEST_CASE("guesses checked side by side cannot get past the block") {
+  tessenger::Limits limits;
+  limits.max_password_checks_per_account = 8;
+  limits.max_password_checks_per_address = 8;
+  Fixture f(limits);
+  // Five connections from one address guess at once; the right password is
+  // the last guess. (Failures count per account and address.)
   std::vector<SessionId> ids;
   for (int i = 0; i < 5; ++i) {
-    ids.push_back(connect("192.0.2." + std::to_string(10 + i)));
+    ids.push_back(f.connect("192.0.2.10"));
     const std::string password = i == 4 ? "pw-h2" : "guess" + std::to_string(i);
-    rig.handle(ids.back(), p::Login{static_cast<p::RequestId>(i + 1), "h2", password, 1}, now);
+    f.rig.handle(ids.back(), p::Login{static_cast<p::RequestId>(i + 1), "h2", password, 1}, f.now);
   }
-  REQUIRE(checker.checks.size() == 5);
+  REQUIRE(f.checker.checks.size() == 5);
   for (int i = 0; i < 5; ++i)
-    complete_next();
-  CHECK(error_code(out.sent[ids[0]].back()) == errc::invalid_password);
-  CHECK(error_code(out.sent[ids[1]].back()) == errc::invalid_password);
-  CHECK(error_code(out.sent[ids[2]].back()) == errc::account_blocked_now);
+    f.complete_next();
+  CHECK(error_code(f.out.sent[ids[0]].back()) == errc::invalid_password);
+  CHECK(error_code(f.out.sent[ids[1]].back()) == errc::invalid_password);
+  CHECK(error_code(f.out.sent[ids[2]].back()) == errc::account_blocked_now);
   // A guess whose check ends inside the block is refused as blocked, not counted.
-  CHECK(error_code(out.sent[ids[3]].back()) == errc::account_blocked);
-  CHECK(error_code(out.sent[ids[4]].back()) == errc::account_blocked);
-  CHECK_FALSE(hub.is_online("h2"));
+  CHECK(error_code(f.out.sent[ids[3]].back()) == errc::account_blocked);
+  CHECK(error_code(f.out.sent[ids[4]].back()) == errc::account_blocked);
+  CHECK_FALSE(f.hub.is_online("h2"));
 }
 
 TEST_CASE("checks in flight count against the address's failed-login limit until they succeed") {
@@ -250,7 +255,7 @@ TEST_CASE("checks in flight count against the address's failed-login limit until
   CHECK(f.checker.checks.size() == 1);
 }
 
-TEST_CASE("the number of checks waiting is bounded") {
+TEST_CASE("checks run a few at a time; the others wait their turn") {
   tessenger::Limits limits;
   limits.max_pending_password_checks = 2;
   Fixture f(limits);
@@ -261,13 +266,42 @@ TEST_CASE("the number of checks waiting is bounded") {
   f.rig.handle(b, p::Login{1, "h2", "pw-h2", 1}, f.now);
   f.rig.handle(c, p::Login{7, "h3", "pw-h3", 1}, f.now);
   CHECK(f.checker.checks.size() == 2);
-  CHECK(error_code(f.out.sent[c].back()) == errc::rate_limited);
-  CHECK_FALSE(f.out.closed.contains(c));
-  // Refused without a check: its input flows again at once.
-  CHECK(f.hub.wants_input(c));
+  CHECK_FALSE(f.hub.wants_input(c));
   f.complete_next();
-  f.rig.handle(c, p::Login{8, "h3", "pw-h3", 1}, f.now);
-  CHECK(f.checker.checks.size() == 2);
+  REQUIRE(f.checker.checks.size() == 2);
+  CHECK(f.checker.checks.back().username == "h3");
+  f.complete_next();
+  f.complete_next();
+  CHECK(std::holds_alternative<p::LoginOk>(f.out.sent[c].back()));
+}
+
+TEST_CASE("guesses at one account from many addresses never starve another account's check") {
+  tessenger::Limits limits;
+  limits.max_pending_password_checks = 4;
+  limits.max_failed_logins_per_ip = 0;
+  Fixture f(limits);
+  int refused = 0;
+  for (int i = 0; i < 10; ++i) {
+    const auto id = f.connect("192.0.2." + std::to_string(20 + i));
+    f.rig.handle(id, p::Login{1, "h1", "guess", 1}, f.now);
+    if (!f.out.sent[id].empty() && std::holds_alternative<p::Error>(f.out.sent[id].back())) {
+      CHECK(error_code(f.out.sent[id].back()) == errc::rate_limited);
+      ++refused;
+    }
+  }
+  // Four places for h1 (running or waiting), the other six refused at once.
+  CHECK(refused == 6);
+  CHECK(f.checker.checks.size() == 4);
+  const auto other = f.connect("192.0.2.99");
+  f.rig.handle(other, p::Login{2, "h2", "pw-h2", 1}, f.now);
+  // h2 waits behind running checks but is not refused; its turn comes next.
+  CHECK(f.hub.wants_input(other) == false);
+  f.complete_next();
+  REQUIRE_FALSE(f.checker.checks.empty());
+  CHECK(f.checker.checks.back().username == "h2");
+  while (!f.checker.checks.empty())
+    f.complete_next();
+  CHECK(std::holds_alternative<p::LoginOk>(f.out.sent[other].back()));
 }
 
 TEST_CASE("0 leaves the number of checks waiting unbounded") {
