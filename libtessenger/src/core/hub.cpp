@@ -15,14 +15,6 @@ struct Overloaded : Ts... {
 template <class... Ts>
 Overloaded(Ts...) -> Overloaded<Ts...>;
 
-// Repeated refusals are logged at the 1st, 10th, 100th… so a flood cannot
-// flood the log too.
-bool worth_logging(std::uint64_t count) noexcept {
-  while (count % 10 == 0)
-    count /= 10;
-  return count == 1;
-}
-
 protocol::RequestId request_id_of(const protocol::Message& message) {
   return std::visit(
       [](const auto& m) -> protocol::RequestId {
@@ -70,22 +62,17 @@ bool Hub::connected(SessionId id, std::string address, const Instant& now) {
   const auto& limits = config_.limits;
   if (limits.max_connections != 0 && sessions_.size() >= limits.max_connections) {
     counters_.connections_refused.add();
-    if (worth_logging(++refused_over_total_)) {
-      warn("{}: connection refused: {} connections is the limit ({} refused so far)", address,
-           limits.max_connections, refused_over_total_);
-    }
+    warn("{}: connection refused: {} connections is the limit ({} refused so far)", address,
+         limits.max_connections, ++refused_over_total_);
     return false;
   }
   auto key = address_key(address);
   Peer& peer = peers_[key];
   if (limits.max_connections_per_ip != 0 && peer.connections >= limits.max_connections_per_ip) {
     counters_.connections_refused.add();
-    if (worth_logging(++peer.refused)) {
-      warn(
-          "{}: connection refused: {} connections from this address is the limit ({} refused so "
-          "far)",
-          address, limits.max_connections_per_ip, peer.refused);
-    }
+    warn(
+        "{}: connection refused: {} connections from this address is the limit ({} refused so far)",
+        address, limits.max_connections_per_ip, ++peer.refused);
     return false;
   }
   ++peer.connections;
@@ -146,12 +133,16 @@ void Hub::unschedule(SessionId id, Session& session) {
 }
 
 std::optional<Hub::SteadyTime> Hub::next_expiry() const {
-  if (deadlines_.empty()) return std::nullopt;
-  return deadlines_.begin()->first;
+  auto next = log_.next_summary();
+  if (!deadlines_.empty() && (!next || deadlines_.begin()->first < *next)) {
+    next = deadlines_.begin()->first;
+  }
+  return next;
 }
 
 void Hub::expire(const Instant& now) {
   seen(now);
+  log_.flush(now.steady);
   while (!deadlines_.empty() && deadlines_.begin()->first <= now.steady) {
     const auto id = deadlines_.begin()->second;
     deadlines_.erase(deadlines_.begin());

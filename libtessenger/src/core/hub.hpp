@@ -31,6 +31,7 @@
 
 #include "core/completions.hpp"
 #include "core/counters.hpp"
+#include "core/log_limiter.hpp"
 #include "core/log_store.hpp"
 #include "core/presence.hpp"
 #include "core/rate_limit.hpp"
@@ -249,13 +250,15 @@ class Hub {
   template <typename... Args>
   void info(fmt::format_string<Args...> format, Args&&... args) {
     if (log_.enabled(LogLevel::info)) {
-      log_.write(LogLevel::info, fmt::format(format, std::forward<Args>(args)...));
+      log_.write(fmt::string_view(format).data(), LogLevel::info,
+                 fmt::format(format, std::forward<Args>(args)...), latest_.steady);
     }
   }
   template <typename... Args>
   void warn(fmt::format_string<Args...> format, Args&&... args) {
     if (log_.enabled(LogLevel::warn)) {
-      log_.write(LogLevel::warn, fmt::format(format, std::forward<Args>(args)...));
+      log_.write(fmt::string_view(format).data(), LogLevel::warn,
+                 fmt::format(format, std::forward<Args>(args)...), latest_.steady);
     }
   }
 
@@ -268,7 +271,7 @@ class Hub {
   Completions completions_;
   RandomBytes random_;
   PasswordChecker* checker_;
-  LogSink log_;
+  LogLimiter log_;  // every kind of line, rate-limited and summarised
   ServerObserver observer_;
   HubCounters counters_;
 
