@@ -349,6 +349,10 @@ void Hub::on_login(SessionId id, Session& session, const protocol::Login& login,
     fail_and_close(id, login.request_id, errc::too_many_failed_logins);
     return;
   }
+  if (login.udp_port == 0) {
+    reply_error(id, login.request_id, errc::invalid_argument, "udp port");
+    return;
+  }
   if (!authenticator_->exists(login.username)) {
     count_failed_login(session, now);
     reply_error(id, login.request_id, errc::invalid_username);

@@ -764,3 +764,12 @@ TEST_CASE("failures from many addresses block the account, except where it logge
   now.wall += 10'000'000;
   CHECK(std::holds_alternative<p::LoginOk>(attempt("10.2.0.1", "pa")));
 }
+
+TEST_CASE_FIXTURE(Fixture, "a login with UDP port 0 is refused: files could not reach it") {
+  const auto id = connect();
+  const auto reply = login(id, "alice", "pa", 0);
+  CHECK(error_code(reply) == errc::invalid_argument);
+  CHECK(error_detail(reply) == "udp port");
+  CHECK_FALSE(hub.is_online("alice"));
+  CHECK(std::holds_alternative<p::LoginOk>(login(id, "alice", "pa", 4000)));
+}
