@@ -765,6 +765,7 @@ void Server::Impl::release(const std::vector<std::pair<ConnectionPtr, std::uint6
     connection->released = std::max(connection->released, mark);
     flush(connection);
   }
+  counters_.pending_write_bytes.set(pending_total_);
   if (!paused_.empty() &&
       logs_->queued_bytes() < core::FileLogStore::recommended_max_queued_bytes) {
     for (const auto& connection : std::exchange(paused_, {}))
@@ -851,6 +852,7 @@ void Server::Impl::flush(const ConnectionPtr& connection) {
     self->pending_total_ -= connection->inflight.size();
     connection->inflight.clear();
     self->counters_.bytes_sent.add(length);
+    self->counters_.pending_write_bytes.set(self->pending_total_);
     if (connection->state == State::closed) return;
     if (ec) return self->drop(connection);
     self->flush(connection);
