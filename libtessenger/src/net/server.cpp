@@ -223,6 +223,7 @@ class Server::Impl final : public std::enable_shared_from_this<Server::Impl>,
   void forget_partial(Connection& connection);
   void bound_incomplete_frames();
   void give_memory_back(const Connection& connection);
+  void trim_later();
   void warn(std::string_view text);
   core::Completions::Post poster();
   ServerObserver gated(ServerObserver observer) const;
@@ -703,7 +704,11 @@ void Server::Impl::set_partial(Connection& connection, std::size_t held) {
   }
   incomplete_total_ = incomplete_total_ - connection.partial_held + held;
   connection.partial_held = held;
-  counters_.incomplete_frame_bytes.set(incomplete_total_);
+  // Published once the budget is enforced: during one read it may exceed it
+  // by the frame being read.
+  if (incomplete_total_ < counters_.incomplete_frame_bytes.get()) {
+    counters_.incomplete_frame_bytes.set(incomplete_total_);
+  }
 }
 
 // A closing connection decodes nothing more: its unfinished frame goes.
@@ -734,6 +739,7 @@ void Server::Impl::bound_incomplete_frames() {
     close(connection->id, errc::limit_reached);
     connection->abort = true;  // nothing to say to a peer busy sending
   }
+  counters_.incomplete_frame_bytes.set(incomplete_total_);
 }
 
 void Server::Impl::resume(core::SessionId id) {
@@ -889,6 +895,7 @@ void Server::Impl::release(const std::vector<std::pair<ConnectionPtr, std::uint6
     connection->released = std::max(connection->released, mark);
     flush(connection);
   }
+  counters_.pending_write_bytes.set(pending_total_);
   if (!paused_.empty() &&
       logs_->queued_bytes() < core::FileLogStore::recommended_max_queued_bytes) {
     for (const auto& connection : std::exchange(paused_, {}))
@@ -975,7 +982,11 @@ void Server::Impl::flush(const ConnectionPtr& connection) {
     self->pending_total_ -= connection->inflight.size();
     connection->inflight.clear();
     self->counters_.bytes_sent.add(length);
-    if (connection->state == State::closed) return;
+    if (connection->state == State::closed) {
+      // No after_work follows for a connection already gone.
+      self->counters_.pending_write_bytes.set(self->pending_total_);
+      return;
+    }
     if (ec) return self->drop(connection);
     self->flush(connection);
   };
@@ -1020,24 +1031,32 @@ void Server::Impl::give_memory_back(const Connection& connection) {
   freed_since_trim_ += connection.pending.capacity() + connection.inflight.capacity() +
                        connection.parked.capacity() + connection.partial_held +
                        (connection.large_read ? read_buffer_size : 0);
-  if (trim_armed_ || stopping_ ||
-      (closed_since_trim_ < trim_after_closes && freed_since_trim_ < trim_after_bytes)) {
-    return;
+  if (!trim_armed_ &&
+      (closed_since_trim_ >= trim_after_closes || freed_since_trim_ >= trim_after_bytes)) {
+    trim_later();
   }
+#else
+  (void)connection;
+#endif
+}
+
+// Later, once the closed connections' last references are gone too; then
+// once more a second after each trim while connections go on closing, so
+// that the tail of a wave of closes, below the thresholds, is given back too.
+void Server::Impl::trim_later() {
+#if defined(__GLIBC__)
+  if (stopping_) return;
   trim_armed_ = true;
-  // Later, once the closed connections' last references are gone too.
-  const auto due = std::max(last_trim_ + trim_interval, std::chrono::steady_clock::now());
-  trim_.expires_at(due);
+  trim_.expires_at(std::max(last_trim_ + trim_interval, std::chrono::steady_clock::now()));
   trim_.async_wait([self = shared_from_this()](std::error_code error) {
     self->trim_armed_ = false;
-    if (error || self->stopping_) return;
+    if (error || self->stopping_ || self->closed_since_trim_ == 0) return;
     self->last_trim_ = std::chrono::steady_clock::now();
     self->closed_since_trim_ = 0;
     self->freed_since_trim_ = 0;
     ::malloc_trim(0);
+    self->trim_later();
   });
-#else
-  (void)connection;
 #endif
 }
 
@@ -1050,6 +1069,7 @@ void Server::Impl::drop(const ConnectionPtr& connection) {
   }
   connection->state = State::closed;
   pending_total_ -= connection->pending.size();  // inflight: when its write completes
+  counters_.pending_write_bytes.set(pending_total_);
   connections_.erase(connection->id);
   --connections;
   if (connection->check_cancelled) connection->check_cancelled->store(true);
