@@ -979,14 +979,11 @@ void Server::Impl::flush(const ConnectionPtr& connection) {
   connection->writing = true;
   auto done = [self = shared_from_this(), connection](std::error_code ec, std::size_t length) {
     connection->writing = false;
-    self->pending_total_ -= connection->inflight.size();
+    // A dropped connection's bytes left the count when it was dropped.
+    if (connection->state != State::closed) self->pending_total_ -= connection->inflight.size();
     connection->inflight.clear();
     self->counters_.bytes_sent.add(length);
-    if (connection->state == State::closed) {
-      // No after_work follows for a connection already gone.
-      self->counters_.pending_write_bytes.set(self->pending_total_);
-      return;
-    }
+    if (connection->state == State::closed) return;
     if (ec) return self->drop(connection);
     self->flush(connection);
   };
@@ -1068,7 +1065,8 @@ void Server::Impl::drop(const ConnectionPtr& connection) {
     counters_.closing.set(counters_.closing.get() - 1);
   }
   connection->state = State::closed;
-  pending_total_ -= connection->pending.size();  // inflight: when its write completes
+  pending_total_ -=
+      connection->pending.size() + (connection->writing ? connection->inflight.size() : 0);
   counters_.pending_write_bytes.set(pending_total_);
   connections_.erase(connection->id);
   --connections;
