@@ -8,6 +8,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
@@ -726,8 +727,7 @@ void Server::Impl::forget_partial(Connection& connection) {
 void Server::Impl::bound_incomplete_frames() {
   const auto budget = config_.limits.max_incomplete_frame_bytes;
   while (budget != 0 && incomplete_total_ > budget && !partials_.empty()) {
-    const auto it = connections_.find(partials_.begin()->second);
-    const auto connection = it->second;
+    const auto connection = connections_.at(partials_.begin()->second);
     counters_.incomplete_frame_drops.add();
     if (worth_logging(counters_.incomplete_frame_drops.get())) {
       warn(fmt::format(
