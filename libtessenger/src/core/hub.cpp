@@ -349,10 +349,6 @@ void Hub::on_login(SessionId id, Session& session, const protocol::Login& login,
     fail_and_close(id, login.request_id, errc::too_many_failed_logins);
     return;
   }
-  if (login.udp_port == 0) {
-    reply_error(id, login.request_id, errc::invalid_argument, "udp port");
-    return;
-  }
   if (!authenticator_->exists(login.username)) {
     count_failed_login(session, now);
     reply_error(id, login.request_id, errc::invalid_username);
@@ -751,6 +747,11 @@ void Hub::on_file_offer(SessionId id, Session& session, const protocol::FileOffe
   }
   const auto* receiver = peer_for(id, session, request.request_id, request.to);
   if (receiver == nullptr) return;
+  // Port 0 at login: a client that takes no files (a bot, say).
+  if (receiver->record.udp_port == 0) {
+    reply_error(id, request.request_id, errc::invalid_argument, "receiver takes no files");
+    return;
+  }
   std::uint64_t transfer_id = 0;
   while (transfer_id == 0) {
     random_({reinterpret_cast<std::uint8_t*>(&transfer_id), sizeof transfer_id});

@@ -753,11 +753,13 @@ TEST_CASE("failures from many addresses block the account, except where it logge
   CHECK(std::holds_alternative<p::LoginOk>(attempt("10.2.0.1", "pa")));
 }
 
-TEST_CASE_FIXTURE(Fixture, "a login with UDP port 0 is refused: files could not reach it") {
-  const auto id = connect();
-  const auto reply = login(id, "alice", "pa", 0);
+TEST_CASE_FIXTURE(Fixture, "a user logged in with UDP port 0 takes no files") {
+  const auto bot = connect();
+  REQUIRE(std::holds_alternative<p::LoginOk>(login(bot, "bob", "pb", 0)));
+  const auto alice = online("alice");
+  const auto before = out.sent[bot].size();
+  const auto reply = request_reply(alice, p::FileOffer{request++, "bob", "a.mp4", 10, {}});
   CHECK(error_code(reply) == errc::invalid_argument);
-  CHECK(error_detail(reply) == "udp port");
-  CHECK_FALSE(hub.is_online("alice"));
-  CHECK(std::holds_alternative<p::LoginOk>(login(id, "alice", "pa", 4000)));
+  CHECK(error_detail(reply) == "receiver takes no files");
+  CHECK(out.sent[bot].size() == before);
 }
