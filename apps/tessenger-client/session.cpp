@@ -115,7 +115,7 @@ class Session {
   }
 
   int run() {
-    auto hello = wait_for<protocol::HelloOk>(
+    auto hello = wait_for<ServerInfo>(
         [&](auto done) { client_.connect(config_.host, config_.tcp_port, std::move(done)); });
     if (!hello) {
       // A TLS error's detail is the whole reason; another detail says what
@@ -208,7 +208,7 @@ class Session {
         return false;
       }
 
-      auto result = wait_for<protocol::LoginOk>([&](auto done) {
+      auto result = wait_for<LoggedIn>([&](auto done) {
         client_.login(username, password, runtime_.files->local_port(), std::move(done));
       });
       if (result) {
@@ -254,7 +254,7 @@ class Session {
   std::optional<int> run(const MsgTo& c) {
     auto text = clean_message(c.text);
     if (auto* problem = std::get_if<TextProblem>(&text)) return outcome(describe(*problem));
-    auto result = wait_for<protocol::DirectSent>([&](auto done) {
+    auto result = wait_for<DirectMessageSent>([&](auto done) {
       client_.send_direct(c.user, std::get<std::string>(std::move(text)), std::move(done));
     });
     if (!result) return failed(result.error(), result.detail());
@@ -262,8 +262,7 @@ class Session {
   }
 
   std::optional<int> run(const ActiveUser&) {
-    auto result =
-        wait_for<protocol::ActiveUsers>([&](auto done) { client_.active_users(std::move(done)); });
+    auto result = wait_for<OnlineUsers>([&](auto done) { client_.active_users(std::move(done)); });
     if (!result) return failed(result.error(), result.detail());
     if (result->users.empty()) return outcome(text::no_other_active_user);
     for (const auto& user : result->users) {
@@ -274,7 +273,7 @@ class Session {
   }
 
   std::optional<int> run(const CreateGroup& c) {
-    auto result = wait_for<protocol::GroupCreated>(
+    auto result = wait_for<NewGroup>(
         [&](auto done) { client_.create_group(c.group, c.users, std::move(done)); });
     if (!result) return failed(result.error(), result.detail());
     return outcome(
@@ -283,8 +282,8 @@ class Session {
   }
 
   std::optional<int> run(const JoinGroup& c) {
-    auto result = wait_for<protocol::GroupJoined>(
-        [&](auto done) { client_.join_group(c.group, std::move(done)); });
+    auto result =
+        wait_for<JoinedGroup>([&](auto done) { client_.join_group(c.group, std::move(done)); });
     if (!result) return failed(result.error(), result.detail());
     return outcome(fmt::format("Joined the group chat: {} successfully.", result->group));
   }
@@ -292,7 +291,7 @@ class Session {
   std::optional<int> run(const GroupMsg& c) {
     auto text = clean_message(c.text);
     if (auto* problem = std::get_if<TextProblem>(&text)) return outcome(describe(*problem));
-    auto result = wait_for<protocol::GroupSent>([&](auto done) {
+    auto result = wait_for<GroupMessageSent>([&](auto done) {
       client_.send_group(c.group, std::get<std::string>(std::move(text)), std::move(done));
     });
     if (!result) return failed(result.error(), result.detail());
@@ -308,7 +307,7 @@ class Session {
     if (!readable_file(path) || ec || transfer::sha256_file(path, digest)) {
       return outcome(error_text(make_error_code(errc::no_such_file), c.file));
     }
-    auto offer = wait_for<protocol::FileOfferOk>([&](auto done) {
+    auto offer = wait_for<FileOfferAccepted>([&](auto done) {
       client_.offer_file(c.user, path.filename().string(), size, digest, std::move(done));
     });
     if (!offer) return failed(offer.error(), offer.detail());
@@ -387,8 +386,7 @@ class Session {
   }
 
   int log_out() {
-    auto result =
-        wait_for<protocol::LoggedOut>([&](auto done) { client_.logout(std::move(done)); });
+    auto result = wait_for<SessionEnded>([&](auto done) { client_.logout(std::move(done)); });
     if (!result) {
       out_.line(error_text(result.error(), result.detail()));
       return 1;

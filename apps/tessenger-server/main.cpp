@@ -225,6 +225,11 @@ int main(int argc, char** argv) {
       ->group(limit_group)
       ->check(CLI::Range(std::size_t{64 * 1024}, std::size_t{1} << 30))
       ->capture_default_str();
+  app.add_option("--max-incomplete-frame-bytes", limits.max_incomplete_frame_bytes,
+                 "bytes that frames not yet received whole may hold, all connections together; "
+                 "past it the slowest senders are disconnected (0: no limit)")
+      ->group(limit_group)
+      ->capture_default_str();
   app.add_option("--max-groups-per-user", limits.max_groups_per_user,
                  "groups one user may be a member of")
       ->group(limit_group)

@@ -46,12 +46,12 @@ int main(int argc, char** argv) {
   };
   client.set_events(std::move(events));
 
-  client.connect(host, port, [&](tessenger::Result<tessenger::protocol::HelloOk> hello) {
+  client.connect(host, port, [&](tessenger::Result<tessenger::ServerInfo> hello) {
     if (!hello) {
       std::fprintf(stderr, "echo_bot: cannot connect: %s\n", hello.error().message().c_str());
       return signals.cancel();
     }
-    client.login(username, password, 0, [&](tessenger::Result<tessenger::protocol::LoginOk> login) {
+    client.login(username, password, 0, [&](tessenger::Result<tessenger::LoggedIn> login) {
       if (!login) {
         std::fprintf(stderr, "echo_bot: login refused: %s\n", login.error().message().c_str());
         client.close();
@@ -64,8 +64,7 @@ int main(int argc, char** argv) {
 
   signals.async_wait([&](std::error_code ec, int) {
     if (ec) return;  // cancelled: the session already ended
-    client.logout(
-        [&](tessenger::Result<tessenger::protocol::LoggedOut> bye) { status = bye ? 0 : 1; });
+    client.logout([&](tessenger::Result<tessenger::SessionEnded> bye) { status = bye ? 0 : 1; });
   });
 
   io.run();

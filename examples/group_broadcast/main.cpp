@@ -49,13 +49,12 @@ int main(int argc, char** argv) {
   tessenger::Client* self = nullptr;
   auto post_when_all_joined = [&] {
     if (!created || !waiting.empty()) return;
-    self->send_group(group, message, [&](tessenger::Result<tessenger::protocol::GroupSent> sent) {
+    self->send_group(group, message, [&](tessenger::Result<tessenger::GroupMessageSent> sent) {
       if (!sent) {
         fail("posting failed", sent.error());
         return self->close();
       }
-      self->logout(
-          [&](tessenger::Result<tessenger::protocol::LoggedOut> bye) { status = bye ? 0 : 1; });
+      self->logout([&](tessenger::Result<tessenger::SessionEnded> bye) { status = bye ? 0 : 1; });
     });
   };
 
@@ -70,24 +69,23 @@ int main(int argc, char** argv) {
   tessenger::Client client(io, events);
   self = &client;
 
-  client.connect(host, port, [&](tessenger::Result<tessenger::protocol::HelloOk> hello) {
+  client.connect(host, port, [&](tessenger::Result<tessenger::ServerInfo> hello) {
     if (!hello) return fail("cannot connect", hello.error());
-    client.login(username, password, 0, [&](tessenger::Result<tessenger::protocol::LoginOk> login) {
+    client.login(username, password, 0, [&](tessenger::Result<tessenger::LoggedIn> login) {
       if (!login) {
         fail("login refused", login.error());
         return client.close();
       }
-      client.create_group(group, members,
-                          [&](tessenger::Result<tessenger::protocol::GroupCreated> done) {
-                            if (!done) {
-                              fail("cannot create the group", done.error());
-                              return client.close();
-                            }
-                            std::printf("group_broadcast: created %s\n", done->group.c_str());
-                            std::fflush(stdout);
-                            created = true;
-                            post_when_all_joined();
-                          });
+      client.create_group(group, members, [&](tessenger::Result<tessenger::NewGroup> done) {
+        if (!done) {
+          fail("cannot create the group", done.error());
+          return client.close();
+        }
+        std::printf("group_broadcast: created %s\n", done->group.c_str());
+        std::fflush(stdout);
+        created = true;
+        post_when_all_joined();
+      });
     });
   });
 

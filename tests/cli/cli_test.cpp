@@ -28,14 +28,6 @@ struct Setup {
   }
 };
 
-std::vector<std::string> lines_of(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(in, line);)
-    lines.push_back(line);
-  return lines;
-}
-
 using Lines = std::vector<std::string>;
 
 // True once every thread of `pid` is stopped (state T in /proc), so that a

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <random>
 #include <string>
+#include <vector>
 
 namespace tessenger::testing {
 
@@ -41,5 +42,14 @@ class TempDir {
  private:
   std::filesystem::path path_;
 };
+
+/// The lines of a text file, without their newlines; none if it is missing.
+inline std::vector<std::string> lines_of(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);)
+    lines.push_back(line);
+  return lines;
+}
 
 }  // namespace tessenger::testing

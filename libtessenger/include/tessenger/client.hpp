@@ -54,7 +54,8 @@ struct Failure {
   std::string detail;
 };
 
-/// Either the server's reply to a request or the reason it failed.
+/// Either what a request achieved (ServerInfo, LoggedIn... below) or the
+/// reason it failed.
 template <class T>
 class Result {
  public:
@@ -64,7 +65,7 @@ class Result {
   bool ok() const noexcept { return state_.index() == 0; }
   explicit operator bool() const noexcept { return ok(); }
 
-  /// The reply. Throws std::system_error with error() when !ok().
+  /// The outcome. Throws std::system_error with error() when !ok().
   const T& value() const& {
     check();
     return std::get<0>(state_);
@@ -94,6 +95,83 @@ class Result {
   }
 
   std::variant<T, Failure> state_;
+};
+
+// What each request completes with on success: what the caller asked for
+// and what the server answered, without the wire's plumbing (request ids).
+// Named apart from the wire replies in tessenger::protocol, so that code
+// using both namespaces sees no ambiguity.
+
+/// connect(): the server the connection reached.
+struct ServerInfo {
+  std::uint8_t version = 0;  ///< negotiated protocol version, used from now on
+  std::string software;      ///< the server's own description, free form
+  std::uint32_t max_frame_size = 0;
+  bool operator==(const ServerInfo&) const = default;
+};
+
+/// login(): the account this connection is now logged in to.
+struct LoggedIn {
+  std::string username;
+  bool operator==(const LoggedIn&) const = default;
+};
+
+/// send_direct(): the server accepted the message for `to`.
+struct DirectMessageSent {
+  std::string to;
+  protocol::Timestamp timestamp = 0;  ///< when the server delivered it
+  bool operator==(const DirectMessageSent&) const = default;
+};
+
+/// active_users(): the other online users, in login order.
+struct OnlineUsers {
+  std::vector<protocol::ActiveUser> users;
+  bool operator==(const OnlineUsers&) const = default;
+};
+
+/// create_group(): the group now exists.
+struct NewGroup {
+  std::string group;
+  std::vector<std::string> members;  ///< this user first, then the invitees
+  bool operator==(const NewGroup&) const = default;
+};
+
+/// join_group(): this user is now a member of `group`.
+struct JoinedGroup {
+  std::string group;
+  bool operator==(const JoinedGroup&) const = default;
+};
+
+/// send_group(): the server accepted the message for `group`.
+struct GroupMessageSent {
+  std::string group;
+  protocol::Timestamp timestamp = 0;  ///< when the server delivered it
+  bool operator==(const GroupMessageSent&) const = default;
+};
+
+/// offer_file(): `to` is online; hand the rest to FileTransfer::send_file.
+struct FileOfferAccepted {
+  std::string to;
+  std::uint64_t transfer_id = 0;
+  std::string peer_address;  ///< `to`'s IP as the server saw it
+  std::uint16_t peer_udp_port = 0;
+  protocol::TransferKey key{};  ///< per-transfer secret shared with the receiver
+  bool operator==(const FileOfferAccepted&) const = default;
+};
+
+/// ping(): the server echoed `payload`.
+struct PingReply {
+  std::uint64_t payload = 0;
+  /// From handing the request to the connection to reading the reply, on
+  /// the client's steady clock.
+  std::chrono::microseconds round_trip{0};
+  bool operator==(const PingReply&) const = default;
+};
+
+/// logout(): the session of `username` has ended and the connection closed.
+struct SessionEnded {
+  std::string username;
+  bool operator==(const SessionEnded&) const = default;
 };
 
 /// Unsolicited notifications. Every member is optional: unset = ignored.
@@ -152,14 +230,15 @@ struct ClientOptions {
 /// A connection to a TESSENGER server.
 ///
 /// Every asynchronous member completes through its callback exactly once:
-/// with the server's reply, or with a Failure (the server's Error, a local
-/// validation error, or the error that ended the connection). Requests are
-/// pipelined: any number may be outstanding; replies are matched by request
-/// id. A call made before connect() completes, or after the connection has
-/// ended, fails with std::errc::not_connected.
+/// with its outcome (built from the server's reply and what was asked), or
+/// with a Failure (the server's Error, a local validation error, or the
+/// error that ended the connection). Requests are pipelined: any number may
+/// be outstanding. A call made before connect() completes, or after the
+/// connection has ended, fails with std::errc::not_connected.
 ///
 /// Each request takes an Asio completion token whose signature is
-/// void(Result<T>): a plain handler, asio::use_future (a
+/// void(Result<T>), T being the outcome type named at the request: a plain
+/// handler, asio::use_future (a
 /// std::future<Result<T>>), asio::use_awaitable (co_await yields the
 /// Result<T>), or any other token. Results never throw on delivery and keep
 /// the server's detail string. A handler runs through its associated
@@ -185,86 +264,94 @@ class TESSENGER_EXPORT Client {
   void set_events(ClientEvents events);
 
   /// Resolves `host` (a name or an IPv4/IPv6 literal), connects, sets
-  /// TCP_NODELAY and exchanges Hello. Call once per Client. Errors:
-  /// errc::host_not_found, errc::tls_error, errc::timed_out,
-  /// errc::unsupported_version, or a transport error (connection_refused...).
+  /// TCP_NODELAY and exchanges Hello. Call once per Client. Completes with
+  /// ServerInfo. Errors: errc::host_not_found, errc::tls_error,
+  /// errc::timed_out, errc::unsupported_version, or a transport error
+  /// (connection_refused...).
   template <class Token>
   auto connect(std::string host, std::uint16_t port, Token&& token) {
-    return asio::async_initiate<Token, void(Result<protocol::HelloOk>)>(
+    return asio::async_initiate<Token, void(Result<ServerInfo>)>(
         [this](auto handler, std::string name, std::uint16_t number) {
-          start_connect(std::move(name), number, wrap<protocol::HelloOk>(std::move(handler)));
+          start_connect(std::move(name), number, wrap<ServerInfo>(std::move(handler)));
         },
         token, std::move(host), port);
   }
 
-  /// Logs in. `udp_port` is where this client receives files. Failures the
-  /// server reports: invalid_username, invalid_password, already_logged_in
-  /// (the connection stays open; try again), account_blocked_now and
-  /// account_blocked (the server then closes the connection).
+  /// Logs in; completes with LoggedIn. `udp_port` is where this client
+  /// receives files. Failures the server reports: invalid_username,
+  /// invalid_password, already_logged_in (the connection stays open; try
+  /// again), account_blocked_now and account_blocked (the server then
+  /// closes the connection).
   template <class Token>
   auto login(std::string username, std::string password, std::uint16_t udp_port, Token&& token) {
     protocol::Login request;
     request.username = std::move(username);
     request.password = std::move(password);
     request.udp_port = udp_port;
-    return request_with<protocol::LoginOk>(std::move(request), std::forward<Token>(token));
+    return request_with<LoggedIn>(std::move(request), std::forward<Token>(token));
   }
 
   // Every request below fails with errc::not_logged_in before a login.
 
-  /// Errors: user_not_online (detail: `to`), cannot_message_self, invalid_text.
+  /// Sends `text` to `to`; completes with DirectMessageSent. Errors:
+  /// user_not_online (detail: `to`), cannot_message_self, invalid_text.
   template <class Token>
   auto send_direct(std::string to, std::string text, Token&& token) {
-    return request_with<protocol::DirectSent>(
-        protocol::DirectSend{0, std::move(to), std::move(text)}, std::forward<Token>(token));
+    return request_with<DirectMessageSent>(protocol::DirectSend{0, std::move(to), std::move(text)},
+                                           std::forward<Token>(token));
   }
-  /// Other online users, in login order.
+  /// Completes with OnlineUsers: the other online users, in login order.
   template <class Token>
   auto active_users(Token&& token) {
-    return request_with<protocol::ActiveUsers>(protocol::ActiveUsersQuery{},
-                                               std::forward<Token>(token));
+    return request_with<OnlineUsers>(protocol::ActiveUsersQuery{}, std::forward<Token>(token));
   }
-  /// Creates `group` with this user joined and `members` invited. Errors:
-  /// invalid_group_name, group_exists (detail: the group), user_not_online
-  /// (detail: the first listed user who is not online).
+  /// Creates `group` with this user joined and `members` invited; completes
+  /// with NewGroup. Errors: invalid_group_name, group_exists (detail: the
+  /// group), user_not_online (detail: the first listed user who is not
+  /// online).
   template <class Token>
   auto create_group(std::string group, std::vector<std::string> members, Token&& token) {
-    return request_with<protocol::GroupCreated>(
-        protocol::GroupCreate{0, std::move(group), std::move(members)}, std::forward<Token>(token));
+    return request_with<NewGroup>(protocol::GroupCreate{0, std::move(group), std::move(members)},
+                                  std::forward<Token>(token));
   }
+  /// Joins a group this user was invited to; completes with JoinedGroup.
   /// Errors (detail: the group): group_not_found, not_invited, already_joined.
   template <class Token>
   auto join_group(std::string group, Token&& token) {
-    return request_with<protocol::GroupJoined>(protocol::GroupJoin{0, std::move(group)},
-                                               std::forward<Token>(token));
+    return request_with<JoinedGroup>(protocol::GroupJoin{0, std::move(group)},
+                                     std::forward<Token>(token));
   }
-  /// Errors: group_not_found_for_message, not_group_member, group_not_joined,
+  /// Sends `text` to `group`; completes with GroupMessageSent. Errors:
+  /// group_not_found_for_message, not_group_member, group_not_joined,
   /// invalid_text.
   template <class Token>
   auto send_group(std::string group, std::string text, Token&& token) {
-    return request_with<protocol::GroupSent>(
-        protocol::GroupSend{0, std::move(group), std::move(text)}, std::forward<Token>(token));
+    return request_with<GroupMessageSent>(protocol::GroupSend{0, std::move(group), std::move(text)},
+                                          std::forward<Token>(token));
   }
-  /// Asks the server for `to`'s UDP address before sending it a file.
-  /// Errors: user_not_online (detail: `to`), cannot_message_self.
+  /// Asks the server for `to`'s UDP address before sending it a file;
+  /// completes with FileOfferAccepted. Errors: user_not_online (detail:
+  /// `to`), cannot_message_self.
   template <class Token>
   auto offer_file(std::string to, std::string file_name, std::uint64_t size,
                   protocol::Sha256 sha256, Token&& token) {
-    return request_with<protocol::FileOfferOk>(
+    return request_with<FileOfferAccepted>(
         protocol::FileOffer{0, std::move(to), std::move(file_name), size, sha256},
         std::forward<Token>(token));
   }
-  /// Round trip through the server; also a barrier: its reply arrives after
-  /// the replies and events the server sent before it.
+  /// Round trip through the server; completes with PingReply. Also a
+  /// barrier: it completes after the replies and events the server sent
+  /// before its reply.
   template <class Token>
   auto ping(std::uint64_t payload, Token&& token) {
-    return request_with<protocol::Pong>(protocol::Ping{0, payload}, std::forward<Token>(token));
+    return request_with<PingReply>(protocol::Ping{0, payload}, std::forward<Token>(token));
   }
-  /// Ends the session. On success the connection is closed and
+  /// Ends the session; completes with SessionEnded. On success the
+  /// connection is closed and
   /// ClientEvents::on_disconnected is not called.
   template <class Token>
   auto logout(Token&& token) {
-    return request_with<protocol::LoggedOut>(protocol::Logout{}, std::forward<Token>(token));
+    return request_with<SessionEnded>(protocol::Logout{}, std::forward<Token>(token));
   }
 
   /// Closes the connection now. Pending requests fail with
@@ -279,11 +366,16 @@ class TESSENGER_EXPORT Client {
                                protocol::GroupCreate, protocol::GroupJoin, protocol::GroupSend,
                                protocol::FileOffer, protocol::Ping, protocol::Logout>;
 
+  using Outcome = std::variant<LoggedIn, DirectMessageSent, OnlineUsers, NewGroup, JoinedGroup,
+                               GroupMessageSent, FileOfferAccepted, PingReply, SessionEnded>;
+  // A request's completion: its outcome, or nullptr and the failure.
+  using Completion = std::function<void(Outcome*, Failure)>;
+
   template <class T, class Token>
   auto request_with(Request request, Token&& token) {
     return asio::async_initiate<Token, void(Result<T>)>(
         [this](auto handler, Request r) {
-          submit(std::move(r), protocol::type_of(T{}), erase<T>(wrap<T>(std::move(handler))));
+          submit(std::move(r), erase<T>(wrap<T>(std::move(handler))));
         },
         token, std::move(request));
   }
@@ -302,12 +394,12 @@ class TESSENGER_EXPORT Client {
     };
   }
 
-  // Reply-type erasure: the pending table holds one callback type.
+  // Outcome-type erasure: the pending table holds one callback type.
   template <class T>
-  static std::function<void(protocol::Message*, Failure)> erase(Callback<T> done) {
-    return [done = std::move(done)](protocol::Message* reply, Failure failure) {
-      if (reply) {
-        done(Result<T>(std::get<T>(std::move(*reply))));
+  static Completion erase(Callback<T> done) {
+    return [done = std::move(done)](Outcome* outcome, Failure failure) {
+      if (outcome) {
+        done(Result<T>(std::get<T>(std::move(*outcome))));
       } else {
         done(Result<T>(std::move(failure)));
       }
@@ -317,9 +409,8 @@ class TESSENGER_EXPORT Client {
   static void run_gated(const std::shared_ptr<void>& gate, const std::function<void()>& work);
   std::shared_ptr<void> gate() const;
   asio::any_io_executor executor() const;
-  void start_connect(std::string host, std::uint16_t port, Callback<protocol::HelloOk> done);
-  void submit(Request request, protocol::MessageType reply_type,
-              std::function<void(protocol::Message*, Failure)> done);
+  void start_connect(std::string host, std::uint16_t port, Callback<ServerInfo> done);
+  void submit(Request request, Completion done);
 
   std::shared_ptr<Runner> runner_;  // before impl_: the io_context outlives the connection
   std::shared_ptr<Impl> impl_;

@@ -28,7 +28,7 @@
 // unknown id or from any other address are dropped without a reply.
 //
 //   tessenger::FileTransfer files({asio::ip::udp::v4(), udp_port}, options);
-//   // sender, after FileOfferOk:
+//   // sender, after FileOfferAccepted:
 //   files.send_file(ok.transfer_id, ok.key, path,
 //                   {asio::ip::make_address(ok.peer_address), ok.peer_udp_port}, callbacks);
 //   // receiver, on FileIncomingEvent:

@@ -27,6 +27,11 @@ struct Limits {
   /// written (at most 32 are).
   std::size_t max_groups = 100'000;
   std::size_t max_pending_write_bytes = 4 * 1024 * 1024;  ///< per connection
+  /// Memory that frames not yet received whole may hold, all connections
+  /// together (a frame holds its declared size once its header is in). Past
+  /// it, the connections whose frames have been unfinished longest are
+  /// dropped until the rest fit. 0: no bound.
+  std::size_t max_incomplete_frame_bytes = 64 * 1024 * 1024;
   std::uint32_t login_timeout_seconds = 60;
   /// A session silent this long is pinged (protocol version 2 and later;
   /// older sessions rely on TCP keepalive)...

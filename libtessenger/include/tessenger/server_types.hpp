@@ -127,7 +127,10 @@ struct ServerStats {
   std::uint64_t sessions_online = 0;      ///< users logged in
   std::uint64_t pending_write_bytes = 0;  ///< queued for clients, all connections
   std::uint64_t parked_input_bytes = 0;   ///< read but held while a login is decided
-  std::uint64_t store_operations = 0;     ///< store/presence operations awaiting results
+  /// Held by frames not yet received whole, all connections (their declared
+  /// sizes); at most Limits::max_incomplete_frame_bytes.
+  std::uint64_t incomplete_frame_bytes = 0;
+  std::uint64_t store_operations = 0;  ///< store/presence operations awaiting results
   // Totals.
   std::uint64_t connections_accepted = 0;
   std::uint64_t connections_refused = 0;  ///< over max_connections or the per-address limit
@@ -142,6 +145,9 @@ struct ServerStats {
   std::uint64_t rate_limited = 0;      ///< requests refused for their rate
   std::uint64_t protocol_errors = 0;   ///< connections closed for a malformed stream
   std::uint64_t slow_consumers = 0;    ///< connections dropped for not reading
+  /// Connections dropped with an unfinished frame, when unfinished frames
+  /// passed Limits::max_incomplete_frame_bytes.
+  std::uint64_t incomplete_frame_drops = 0;
   std::uint64_t login_timeouts = 0;
   std::uint64_t pings_sent = 0;     ///< to sessions silent for Limits::idle_ping_seconds
   std::uint64_t ping_timeouts = 0;  ///< sessions closed for not answering

@@ -747,6 +747,11 @@ void Hub::on_file_offer(SessionId id, Session& session, const protocol::FileOffe
   }
   const auto* receiver = peer_for(id, session, request.request_id, request.to);
   if (receiver == nullptr) return;
+  // Port 0 at login: a client that takes no files (a bot, say).
+  if (receiver->record.udp_port == 0) {
+    reply_error(id, request.request_id, errc::invalid_argument, "receiver takes no files");
+    return;
+  }
   std::uint64_t transfer_id = 0;
   while (transfer_id == 0) {
     random_({reinterpret_cast<std::uint8_t*>(&transfer_id), sizeof transfer_id});

@@ -47,6 +47,19 @@ std::optional<std::string_view> clean_text(std::string_view text, std::size_t ma
       const auto next = static_cast<unsigned char>(text[i + 1]);
       if (next >= 0x80 && next <= 0x9f) return std::nullopt;
     }
+    // Line and paragraph separators (U+2028, U+2029) break a message into
+    // lines; bidi embeddings, overrides and isolates (U+202A..U+202E,
+    // U+2066..U+2069) reorder what follows them on the reader's screen, so a
+    // name or an extension can be shown as something else. Both are refused
+    // like control characters. Zero-width characters (U+200B..U+200D, U+FEFF)
+    // are allowed: emoji sequences and some scripts need them; clients show
+    // them safely.
+    if (byte == 0xe2 && i + 2 < text.size()) {
+      const auto second = static_cast<unsigned char>(text[i + 1]);
+      const auto third = static_cast<unsigned char>(text[i + 2]);
+      if (second == 0x80 && third >= 0xa8 && third <= 0xae) return std::nullopt;
+      if (second == 0x81 && third >= 0xa6 && third <= 0xa9) return std::nullopt;
+    }
   }
   return text;
 }

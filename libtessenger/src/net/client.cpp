@@ -78,7 +78,7 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
 
   void set_events(ClientEvents events) { events_ = std::move(events); }
 
-  void connect(std::string host, std::uint16_t port, Callback<protocol::HelloOk> done) {
+  void connect(std::string host, std::uint16_t port, Callback<ServerInfo> done) {
     if (state_ != State::idle) {
       return done(fail(sys_error(std::errc::connection_already_in_progress)));
     }
@@ -119,8 +119,7 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
         });
   }
 
-  void submit(Request request, protocol::MessageType reply_type,
-              std::function<void(protocol::Message*, Failure)> done) {
+  void submit(Request request, Completion done) {
     if (state_ != State::open) return done(nullptr, fail(sys_error(std::errc::not_connected)));
     std::visit(
         [&](auto& r) {
@@ -128,7 +127,16 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
             return done(nullptr, std::move(problem));
           }
           r.request_id = next_id_++;
-          expect(r.request_id, reply_type, std::move(done), true);
+          auto expected = expectation(r);
+          expect(
+              r.request_id, expected.reply_type,
+              [outcome = std::move(expected.outcome), done = std::move(done)](
+                  protocol::Message* reply, Failure failure) {
+                if (!reply) return done(nullptr, std::move(failure));
+                auto result = outcome(*reply);
+                done(&result, {});
+              },
+              true);
           send(r);
         },
         request);
@@ -146,6 +154,65 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
     std::function<void(protocol::Message*, Failure)> complete;
     Clock::time_point deadline;  // max() when the request has no timeout
   };
+
+  // The reply a request expects, and how that reply becomes the request's
+  // outcome; it keeps only what the outcome repeats from the request.
+  struct Expectation {
+    protocol::MessageType reply_type;
+    std::function<Outcome(protocol::Message&)> outcome;
+  };
+
+  template <class Reply, class Make>
+  static Expectation expecting(Make make) {
+    return {protocol::type_of(Reply{}), [make = std::move(make)](protocol::Message& reply) {
+              return Outcome(make(std::get<Reply>(std::move(reply))));
+            }};
+  }
+
+  static Expectation expectation(const protocol::Login&) {
+    return expecting<protocol::LoginOk>(
+        [](protocol::LoginOk ok) { return LoggedIn{std::move(ok.username)}; });
+  }
+  static Expectation expectation(const protocol::DirectSend& request) {
+    return expecting<protocol::DirectSent>([to = request.to](protocol::DirectSent ok) {
+      return DirectMessageSent{to, ok.timestamp};
+    });
+  }
+  static Expectation expectation(const protocol::ActiveUsersQuery&) {
+    return expecting<protocol::ActiveUsers>(
+        [](protocol::ActiveUsers online) { return OnlineUsers{std::move(online.users)}; });
+  }
+  static Expectation expectation(const protocol::GroupCreate&) {
+    return expecting<protocol::GroupCreated>([](protocol::GroupCreated created) {
+      return NewGroup{std::move(created.group), std::move(created.members)};
+    });
+  }
+  static Expectation expectation(const protocol::GroupJoin&) {
+    return expecting<protocol::GroupJoined>(
+        [](protocol::GroupJoined joined) { return JoinedGroup{std::move(joined.group)}; });
+  }
+  static Expectation expectation(const protocol::GroupSend& request) {
+    return expecting<protocol::GroupSent>([group = request.group](protocol::GroupSent ok) {
+      return GroupMessageSent{group, ok.timestamp};
+    });
+  }
+  static Expectation expectation(const protocol::FileOffer& request) {
+    return expecting<protocol::FileOfferOk>([to = request.to](protocol::FileOfferOk ok) {
+      return FileOfferAccepted{to, ok.transfer_id, std::move(ok.peer_address), ok.peer_udp_port,
+                               ok.key};
+    });
+  }
+  // Called just before the Ping is queued, so the round trip starts there.
+  static Expectation expectation(const protocol::Ping&) {
+    return expecting<protocol::Pong>([sent = Clock::now()](protocol::Pong pong) {
+      return PingReply{pong.payload,
+                       std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - sent)};
+    });
+  }
+  static Expectation expectation(const protocol::Logout&) {
+    return expecting<protocol::LoggedOut>(
+        [](protocol::LoggedOut bye) { return SessionEnded{std::move(bye.username)}; });
+  }
 
   template <class Event, class Handler>
   void notify(const Handler& handler, const Event& event) {
@@ -263,7 +330,7 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
     arm_idle_timer();
     auto done = std::move(hello_done_);
     hello_done_ = nullptr;
-    done(Result<protocol::HelloOk>(std::move(ok)));
+    done(Result<ServerInfo>(ServerInfo{ok.version, std::move(ok.software), ok.max_frame_size}));
   }
 
   // Liveness: after idle_time without input, one ping; after ping_timeout
@@ -448,7 +515,7 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
     if (hello_done_) {
       auto done = std::move(hello_done_);
       hello_done_ = nullptr;
-      done(Result<protocol::HelloOk>(fail(code, reason)));
+      done(Result<ServerInfo>(fail(code, reason)));
     }
     if (report && was_open) notify(events_.on_disconnected, code, reason);
   }
@@ -481,7 +548,7 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
   protocol::RequestId next_id_ = 1;
   std::map<protocol::RequestId, Pending> pending_;  // ordered: failures go out in request order
   std::set<protocol::RequestId> abandoned_;         // timed out; their replies are dropped
-  Callback<protocol::HelloOk> hello_done_;
+  Callback<ServerInfo> hello_done_;
   Clock::time_point last_input_{};
   Clock::time_point probe_sent_{};
   bool probing_ = false;
@@ -534,18 +601,16 @@ void Client::run_gated(const std::shared_ptr<void>& gate, const std::function<vo
   static_cast<net::CallbackGate*>(gate.get())->run(work);
 }
 
-void Client::start_connect(std::string host, std::uint16_t port, Callback<protocol::HelloOk> done) {
+void Client::start_connect(std::string host, std::uint16_t port, Callback<ServerInfo> done) {
   impl_->on_strand([host = std::move(host), port, done = std::move(done)](Impl& impl) mutable {
     impl.connect(std::move(host), port, std::move(done));
   });
 }
 
-void Client::submit(Request request, protocol::MessageType reply_type,
-                    std::function<void(protocol::Message*, Failure)> done) {
-  impl_->on_strand(
-      [request = std::move(request), reply_type, done = std::move(done)](Impl& impl) mutable {
-        impl.submit(std::move(request), reply_type, std::move(done));
-      });
+void Client::submit(Request request, Completion done) {
+  impl_->on_strand([request = std::move(request), done = std::move(done)](Impl& impl) mutable {
+    impl.submit(std::move(request), std::move(done));
+  });
 }
 
 void Client::close() {

@@ -2,12 +2,17 @@
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -46,6 +51,13 @@ constexpr std::size_t small_read_size = 512;
 // to write what is queued and to wait for the peer's close, so that a last
 // reply is not lost to a reset. A peer that never reads cannot hold it open.
 constexpr auto linger_time = std::chrono::seconds(2);
+// glibc keeps freed memory in its arenas, where the buffers of thousands of
+// connections gone at once stay resident: it is handed back (malloc_trim)
+// after this many closes or this many bytes of their buffers, at most once
+// a second, since a trim walks the whole heap on the strand.
+constexpr std::size_t trim_after_closes = 256;
+constexpr std::uint64_t trim_after_bytes = 16 * 1024 * 1024;
+constexpr auto trim_interval = std::chrono::seconds(1);
 // TCP keepalive for sessions that cannot be pinged (protocol version 1):
 // probes every 5 s after the idle time, 3 unanswered ones close.
 constexpr int keepalive_interval_seconds = 5;
@@ -81,6 +93,22 @@ void set_keepalive(tcp::socket& socket, std::uint32_t idle_seconds) {
   ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &keepalive_probes, sizeof keepalive_probes);
 }
 
+// Repeated warnings are logged at the 1st, 10th, 100th... occurrence.
+bool worth_logging(std::uint64_t count) noexcept {
+  while (count % 10 == 0)
+    count /= 10;
+  return count == 1;
+}
+
+// The payload length a frame header declares (docs/protocol.md §1: the
+// first four bytes, big-endian).
+std::size_t declared_length(std::span<const std::byte, protocol::header_size> header) {
+  std::size_t length = 0;
+  for (std::size_t i = 0; i < 4; ++i)
+    length = (length << 8) | std::to_integer<std::size_t>(header[i]);
+  return length;
+}
+
 // Asio's system category does not compare equal to std::errc values;
 // embedders expect `ec == std::errc::address_in_use` to work.
 std::error_code portable(std::error_code error) {
@@ -100,6 +128,7 @@ class Server::Impl final : public std::enable_shared_from_this<Server::Impl>,
         acceptor_(strand_),
         expiry_(strand_),
         accept_retry_(strand_),
+        trim_(strand_),
         config_(std::move(config)),
         observer_(std::move(observer)),
         clock_(config_.clock ? config_.clock : system_clock()),
@@ -151,6 +180,14 @@ class Server::Impl final : public std::enable_shared_from_this<Server::Impl>,
     std::uint64_t moved = 0;
     std::uint64_t released = 0;
     std::vector<std::byte> parked;  // input held while the hub wants none
+    // The frame the decoder holds unfinished: bytes fed into it, its header,
+    // and what it costs (the decoder reserves the whole frame once it has the
+    // header); `partial_order` is its key in partials_ while that is not 0.
+    std::size_t partial_fed = 0;
+    std::array<std::byte, protocol::header_size> partial_header{};
+    std::size_t partial_held = 0;
+    std::uint64_t partial_order = 0;
+    Clock::Steady linger_deadline;  // on the server's clock, once closing
     std::string address;
     std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls;  // over `socket`, on a TLS server
     std::shared_ptr<std::atomic<bool>> check_cancelled;    // while a password check runs
@@ -180,6 +217,14 @@ class Server::Impl final : public std::enable_shared_from_this<Server::Impl>,
   void schedule_after_work();
   void release(const std::vector<std::pair<ConnectionPtr, std::uint64_t>>& batch);
   void drop(const ConnectionPtr& connection);
+  void wait_linger(const ConnectionPtr& connection);
+  void end_lingers();
+  void note_partial(Connection& connection, std::span<const std::byte> fed);
+  void set_partial(Connection& connection, std::size_t held);
+  void forget_partial(Connection& connection);
+  void bound_incomplete_frames();
+  void give_memory_back(const Connection& connection);
+  void trim_later();
   void warn(std::string_view text);
   core::Completions::Post poster();
   ServerObserver gated(ServerObserver observer) const;
@@ -202,6 +247,11 @@ class Server::Impl final : public std::enable_shared_from_this<Server::Impl>,
   asio::steady_timer expiry_;
   std::optional<std::chrono::steady_clock::time_point> expiry_armed_;
   asio::steady_timer accept_retry_;
+  asio::steady_timer trim_;
+  bool trim_armed_ = false;
+  std::chrono::steady_clock::time_point last_trim_{};
+  std::size_t closed_since_trim_ = 0;
+  std::uint64_t freed_since_trim_ = 0;
   ServerConfig config_;
   ServerObserver observer_;
   std::shared_ptr<net::CallbackGate> gate_ = std::make_shared<net::CallbackGate>();
@@ -219,6 +269,10 @@ class Server::Impl final : public std::enable_shared_from_this<Server::Impl>,
   std::array<std::vector<std::byte>, protocol::version + 1> shared_frames_;  // by version
   bool after_work_scheduled_ = false;
   std::uint64_t pending_total_ = 0;  // bytes queued or being written, all connections
+  // Unfinished frames, the one unfinished longest first.
+  std::map<std::uint64_t, core::SessionId> partials_;
+  std::uint64_t next_partial_order_ = 1;
+  std::uint64_t incomplete_total_ = 0;  // bytes they hold
   core::SessionId next_id_ = 1;
   bool stopping_ = false;
 
@@ -229,6 +283,8 @@ class Server::Impl final : public std::enable_shared_from_this<Server::Impl>,
     core::Counter bytes_sent;
     core::Counter pending_write_bytes;
     core::Counter parked_input_bytes;
+    core::Counter incomplete_frame_bytes;
+    core::Counter incomplete_frame_drops;
     core::Counter store_operations;
     core::Counter protocol_errors;
     core::Counter slow_consumers;
@@ -341,7 +397,10 @@ void Server::Impl::start(std::error_code& ec, std::string* what) {
   port = acceptor_.local_endpoint().port();
   clock_jumps_ = clock_->on_jump([weak = weak_from_this(), strand = strand_] {
     asio::post(strand, [weak] {
-      if (const auto self = weak.lock()) self->on_expiry();
+      const auto self = weak.lock();
+      if (!self) return;
+      self->end_lingers();
+      self->on_expiry();
     });
   });
   asio::post(strand_, [self = shared_from_this()] { self->accept(); });
@@ -395,6 +454,8 @@ ServerStats Server::Impl::stats() const {
   s.closing = counters_.closing.get();
   s.pending_write_bytes = counters_.pending_write_bytes.get();
   s.parked_input_bytes = counters_.parked_input_bytes.get();
+  s.incomplete_frame_bytes = counters_.incomplete_frame_bytes.get();
+  s.incomplete_frame_drops = counters_.incomplete_frame_drops.get();
   s.store_operations = counters_.store_operations.get();
   s.connections_accepted = counters_.accepted.get();
   s.bytes_received = counters_.bytes_received.get();
@@ -583,7 +644,10 @@ void Server::Impl::on_read(const ConnectionPtr& connection, std::size_t length) 
   }
   if (length == small_read_size && !connection->large_read) {
     connection->large_read = std::make_unique_for_overwrite<std::byte[]>(read_buffer_size);
-  } else if (length < small_read_size) {
+  } else if (length < small_read_size ||
+             (length < read_buffer_size && !connection->decoder.idle())) {
+    // Drained, or the peer stopped inside a frame, whose bytes the decoder
+    // keeps: waiting for the rest needs no large buffer as well.
     connection->large_read.reset();
   }
 }
@@ -597,6 +661,7 @@ void Server::Impl::consume(const ConnectionPtr& connection, std::span<const std:
       return;
     }
     auto result = connection->decoder.feed(input);
+    note_partial(*connection, input.first(result.consumed));
     input = input.subspan(result.consumed);
     if (result.error) {
       warn(fmt::format("{}: protocol error: {}", connection->address, result.error.message()));
@@ -609,6 +674,72 @@ void Server::Impl::consume(const ConnectionPtr& connection, std::span<const std:
       hub_->unsupported(connection->id, *result.unknown->request_id);
     }
   }
+  bound_incomplete_frames();
+}
+
+void Server::Impl::note_partial(Connection& connection, std::span<const std::byte> fed) {
+  if (connection.decoder.idle()) {
+    connection.partial_fed = 0;
+    return set_partial(connection, 0);
+  }
+  // Bytes fed without completing a frame are all in the decoder's buffer.
+  auto& header = connection.partial_header;
+  if (connection.partial_fed < header.size()) {
+    const auto take = std::min(fed.size(), header.size() - connection.partial_fed);
+    std::copy_n(fed.begin(), take,
+                header.begin() + static_cast<std::ptrdiff_t>(connection.partial_fed));
+  }
+  connection.partial_fed += fed.size();
+  set_partial(connection, connection.partial_fed < header.size()
+                              ? connection.partial_fed
+                              : header.size() + declared_length(header));
+}
+
+void Server::Impl::set_partial(Connection& connection, std::size_t held) {
+  if (held == connection.partial_held) return;
+  if (connection.partial_held == 0) {
+    connection.partial_order = next_partial_order_++;
+    partials_.emplace(connection.partial_order, connection.id);
+  } else if (held == 0) {
+    partials_.erase(connection.partial_order);
+  }
+  incomplete_total_ = incomplete_total_ - connection.partial_held + held;
+  connection.partial_held = held;
+  // Published once the budget is enforced: during one read it may exceed it
+  // by the frame being read.
+  if (incomplete_total_ < counters_.incomplete_frame_bytes.get()) {
+    counters_.incomplete_frame_bytes.set(incomplete_total_);
+  }
+}
+
+// A closing connection decodes nothing more: its unfinished frame goes.
+void Server::Impl::forget_partial(Connection& connection) {
+  if (connection.partial_held == 0) return;
+  set_partial(connection, 0);
+  connection.partial_fed = 0;
+  connection.decoder = protocol::Decoder(config_.limits);
+}
+
+// Unfinished frames of all connections share one budget. Past it, the
+// connection whose frame has been unfinished longest goes first: an honest
+// frame is usually whole within a round trip, so the oldest are the slowest
+// senders, which is what a slowloris attack is made of.
+void Server::Impl::bound_incomplete_frames() {
+  const auto budget = config_.limits.max_incomplete_frame_bytes;
+  while (budget != 0 && incomplete_total_ > budget && !partials_.empty()) {
+    const auto connection = connections_.at(partials_.begin()->second);
+    counters_.incomplete_frame_drops.add();
+    if (worth_logging(counters_.incomplete_frame_drops.get())) {
+      warn(fmt::format(
+          "{}: dropped with an unfinished frame of {} bytes: unfinished frames passed {} bytes "
+          "in all ({} connections dropped so far)",
+          connection->address, connection->partial_held, budget,
+          counters_.incomplete_frame_drops.get()));
+    }
+    close(connection->id, errc::limit_reached);
+    connection->abort = true;  // nothing to say to a peer busy sending
+  }
+  counters_.incomplete_frame_bytes.set(incomplete_total_);
 }
 
 void Server::Impl::resume(core::SessionId id) {
@@ -719,10 +850,9 @@ void Server::Impl::close(core::SessionId id, errc reason) {
   connection->abort = reason == errc::slow_consumer || connection->state == State::handshaking;
   connection->state = State::closing;
   counters_.closing.add();
-  connection->linger.expires_after(linger_time);
-  connection->linger.async_wait([self = shared_from_this(), connection](std::error_code error) {
-    if (!error) self->drop(connection);
-  });
+  forget_partial(*connection);
+  connection->linger_deadline = clock_->steady() + linger_time;
+  wait_linger(connection);
   if (!connection->dirty) {
     connection->dirty = true;
     dirty_.push_back(connection);
@@ -765,6 +895,7 @@ void Server::Impl::release(const std::vector<std::pair<ConnectionPtr, std::uint6
     connection->released = std::max(connection->released, mark);
     flush(connection);
   }
+  counters_.pending_write_bytes.set(pending_total_);
   if (!paused_.empty() &&
       logs_->queued_bytes() < core::FileLogStore::recommended_max_queued_bytes) {
     for (const auto& connection : std::exchange(paused_, {}))
@@ -848,9 +979,11 @@ void Server::Impl::flush(const ConnectionPtr& connection) {
   connection->writing = true;
   auto done = [self = shared_from_this(), connection](std::error_code ec, std::size_t length) {
     connection->writing = false;
-    self->pending_total_ -= connection->inflight.size();
+    // A dropped connection's bytes left the count when it was dropped.
+    if (connection->state != State::closed) self->pending_total_ -= connection->inflight.size();
     connection->inflight.clear();
     self->counters_.bytes_sent.add(length);
+    self->counters_.pending_write_bytes.set(self->pending_total_);
     if (connection->state == State::closed) return;
     if (ec) return self->drop(connection);
     self->flush(connection);
@@ -862,13 +995,80 @@ void Server::Impl::flush(const ConnectionPtr& connection) {
   }
 }
 
+// The linger is timed by the server's clock (a ManualClock ends it when moved
+// on), by real time once the server stops, so that stopping never waits for
+// a clock that stands still.
+void Server::Impl::wait_linger(const ConnectionPtr& connection) {
+  connection->linger.expires_after(connection->linger_deadline - clock_->steady());
+  connection->linger.async_wait([self = shared_from_this(), connection](std::error_code error) {
+    if (error || connection->state == State::closed) return;
+    if (self->stopping_ || self->clock_->steady() >= connection->linger_deadline) {
+      return self->drop(connection);
+    }
+    self->wait_linger(connection);
+  });
+}
+
+// After a jump of the clock: lingers it ended.
+void Server::Impl::end_lingers() {
+  const auto now = clock_->steady();
+  std::vector<ConnectionPtr> ended;
+  for (const auto& [id, connection] : connections_) {
+    if ((connection->state == State::closing || connection->state == State::lingering) &&
+        now >= connection->linger_deadline) {
+      ended.push_back(connection);
+    }
+  }
+  for (const auto& connection : ended)
+    drop(connection);
+}
+
+void Server::Impl::give_memory_back(const Connection& connection) {
+#if defined(__GLIBC__)
+  ++closed_since_trim_;
+  freed_since_trim_ += connection.pending.capacity() + connection.inflight.capacity() +
+                       connection.parked.capacity() + connection.partial_held +
+                       (connection.large_read ? read_buffer_size : 0);
+  if (!trim_armed_ &&
+      (closed_since_trim_ >= trim_after_closes || freed_since_trim_ >= trim_after_bytes)) {
+    trim_later();
+  }
+#else
+  (void)connection;
+#endif
+}
+
+// Later, once the closed connections' last references are gone too; then
+// once more a second after each trim while connections go on closing, so
+// that the tail of a wave of closes, below the thresholds, is given back too.
+void Server::Impl::trim_later() {
+#if defined(__GLIBC__)
+  if (stopping_) return;
+  trim_armed_ = true;
+  trim_.expires_at(std::max(last_trim_ + trim_interval, std::chrono::steady_clock::now()));
+  trim_.async_wait([self = shared_from_this()](std::error_code error) {
+    self->trim_armed_ = false;
+    if (error || self->stopping_ || self->closed_since_trim_ == 0) return;
+    self->last_trim_ = std::chrono::steady_clock::now();
+    self->closed_since_trim_ = 0;
+    self->freed_since_trim_ = 0;
+    ::malloc_trim(0);
+    self->trim_later();
+  });
+#endif
+}
+
 void Server::Impl::drop(const ConnectionPtr& connection) {
   if (connection->state == State::closed) return;
+  give_memory_back(*connection);
+  forget_partial(*connection);
   if (connection->state == State::closing || connection->state == State::lingering) {
     counters_.closing.set(counters_.closing.get() - 1);
   }
   connection->state = State::closed;
-  pending_total_ -= connection->pending.size();  // inflight: when its write completes
+  pending_total_ -=
+      connection->pending.size() + (connection->writing ? connection->inflight.size() : 0);
+  counters_.pending_write_bytes.set(pending_total_);
   connections_.erase(connection->id);
   --connections;
   if (connection->check_cancelled) connection->check_cancelled->store(true);
@@ -891,6 +1091,7 @@ void Server::Impl::stop() {
     std::error_code ec;
     self->acceptor_.close(ec);
     self->accept_retry_.cancel();
+    self->trim_.cancel();
     self->clock_jumps_.reset();
     if (!self->hub_) return;
     self->hub_->shutdown();

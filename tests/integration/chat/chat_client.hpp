@@ -91,11 +91,11 @@ class ChatClient {
   }
 
   Client& client() { return *client_; }
-  const Result<protocol::HelloOk>& hello() const { return *hello_; }
+  const Result<ServerInfo>& hello() const { return *hello_; }
 
-  Result<protocol::LoginOk> login(const std::string& user, const std::string& password,
-                                  std::uint16_t udp_port = 40000) {
-    return await<protocol::LoginOk>(
+  Result<LoggedIn> login(const std::string& user, const std::string& password,
+                         std::uint16_t udp_port = 40000) {
+    return await<LoggedIn>(
         [&](auto done) { client_->login(user, password, udp_port, std::move(done)); });
   }
   /// Logs in and requires success.
@@ -104,31 +104,29 @@ class ChatClient {
     const auto result = login(user, password, udp_port);
     REQUIRE_MESSAGE(result.ok(), user, " could not log in: ", result.error().message());
   }
-  Result<protocol::DirectSent> send(const std::string& to, const std::string& text) {
-    return await<protocol::DirectSent>(
+  Result<DirectMessageSent> send(const std::string& to, const std::string& text) {
+    return await<DirectMessageSent>(
         [&](auto done) { client_->send_direct(to, text, std::move(done)); });
   }
-  Result<protocol::ActiveUsers> active_users() {
-    return await<protocol::ActiveUsers>([&](auto done) { client_->active_users(std::move(done)); });
+  Result<OnlineUsers> active_users() {
+    return await<OnlineUsers>([&](auto done) { client_->active_users(std::move(done)); });
   }
-  Result<protocol::GroupCreated> create_group(const std::string& group,
-                                              const std::vector<std::string>& members) {
-    return await<protocol::GroupCreated>(
+  Result<NewGroup> create_group(const std::string& group, const std::vector<std::string>& members) {
+    return await<NewGroup>(
         [&](auto done) { client_->create_group(group, members, std::move(done)); });
   }
-  Result<protocol::GroupJoined> join_group(const std::string& group) {
-    return await<protocol::GroupJoined>(
-        [&](auto done) { client_->join_group(group, std::move(done)); });
+  Result<JoinedGroup> join_group(const std::string& group) {
+    return await<JoinedGroup>([&](auto done) { client_->join_group(group, std::move(done)); });
   }
-  Result<protocol::GroupSent> send_group(const std::string& group, const std::string& text) {
-    return await<protocol::GroupSent>(
+  Result<GroupMessageSent> send_group(const std::string& group, const std::string& text) {
+    return await<GroupMessageSent>(
         [&](auto done) { client_->send_group(group, text, std::move(done)); });
   }
-  Result<protocol::Pong> ping(std::uint64_t payload = 0) {
-    return await<protocol::Pong>([&](auto done) { client_->ping(payload, std::move(done)); });
+  Result<PingReply> ping(std::uint64_t payload = 0) {
+    return await<PingReply>([&](auto done) { client_->ping(payload, std::move(done)); });
   }
-  Result<protocol::LoggedOut> logout() {
-    return await<protocol::LoggedOut>([&](auto done) { client_->logout(std::move(done)); });
+  Result<SessionEnded> logout() {
+    return await<SessionEnded>([&](auto done) { client_->logout(std::move(done)); });
   }
 
   /// The next event; fails the test if none arrives within the deadline.
@@ -168,13 +166,12 @@ class ChatClient {
   }
 
   void connect(const std::string& host, std::uint16_t port) {
-    hello_ =
-        await<protocol::HelloOk>([&](auto done) { client_->connect(host, port, std::move(done)); });
+    hello_ = await<ServerInfo>([&](auto done) { client_->connect(host, port, std::move(done)); });
   }
 
   std::shared_ptr<EventQueue> events_ = std::make_shared<EventQueue>();
   std::unique_ptr<Client> client_;
-  std::optional<Result<protocol::HelloOk>> hello_;
+  std::optional<Result<ServerInfo>> hello_;
 };
 
 }  // namespace tessenger::testing

@@ -1,6 +1,7 @@
 // Client behaviour that the real server never provokes: a scripted fake
 // server on a blocking socket sends garbage, unknown ids or coalesced
-// frames. Plus connection edge cases against the real server.
+// frames. Plus connection edge cases and the contents of every result,
+// against the real server.
 
 #include <doctest/doctest.h>
 
@@ -102,7 +103,7 @@ TEST_CASE("frames coalesced into one read and split byte by byte are all decoded
   });
   ChatClient chat(fake.port());
   REQUIRE(chat.hello().ok());
-  chat.client().login("alice", "pa", 1, [](Result<protocol::LoginOk>) {});
+  chat.client().login("alice", "pa", 1, [](Result<LoggedIn>) {});
   connector.join();
 
   std::vector<std::byte> burst;
@@ -166,8 +167,8 @@ TEST_CASE("replies are matched by request id, not by arrival order") {
   });
   ChatClient chat(fake.port());
   std::promise<std::uint64_t> one, two;
-  chat.client().ping(1, [&](Result<protocol::Pong> r) { one.set_value(r.value().payload); });
-  chat.client().ping(2, [&](Result<protocol::Pong> r) { two.set_value(r.value().payload); });
+  chat.client().ping(1, [&](Result<PingReply> r) { one.set_value(r.value().payload); });
+  chat.client().ping(2, [&](Result<PingReply> r) { two.set_value(r.value().payload); });
   script.join();
   auto first = one.get_future();
   auto second = two.get_future();
@@ -282,12 +283,12 @@ TEST_CASE("connection errors and misuse") {
   SUBCASE("requests before connect and a second connect") {
     TestServer server;
     Client client(ClientEvents{});
-    const auto early = await<protocol::Pong>([&](auto done) { client.ping(0, std::move(done)); });
+    const auto early = await<PingReply>([&](auto done) { client.ping(0, std::move(done)); });
     CHECK(early.error() == std::errc::not_connected);
-    const auto hello = await<protocol::HelloOk>(
+    const auto hello = await<ServerInfo>(
         [&](auto done) { client.connect("127.0.0.1", server.port(), std::move(done)); });
     CHECK(hello.ok());
-    const auto again = await<protocol::HelloOk>(
+    const auto again = await<ServerInfo>(
         [&](auto done) { client.connect("127.0.0.1", server.port(), std::move(done)); });
     CHECK(again.error() == std::errc::connection_already_in_progress);
   }
@@ -299,7 +300,7 @@ TEST_CASE("connection errors and misuse") {
     });
     ChatClient chat(fake.port());
     std::promise<std::error_code> failed;
-    chat.client().ping(0, [&](Result<protocol::Pong> r) { failed.set_value(r.error()); });
+    chat.client().ping(0, [&](Result<PingReply> r) { failed.set_value(r.error()); });
     script.join();
     chat.client().close();
     auto code = failed.get_future();
@@ -316,10 +317,10 @@ TEST_CASE("connection errors and misuse") {
     auto called = std::make_shared<std::atomic<bool>>(false);
     {
       Client client(ClientEvents{});
-      const auto hello = await<protocol::HelloOk>(
+      const auto hello = await<ServerInfo>(
           [&](auto done) { client.connect("127.0.0.1", fake.port(), std::move(done)); });
       REQUIRE(hello.ok());
-      client.ping(0, [called](Result<protocol::Pong>) { *called = true; });
+      client.ping(0, [called](Result<PingReply>) { *called = true; });
       script.join();
     }
     CHECK_FALSE(*called);
@@ -380,7 +381,7 @@ TEST_CASE("transport errors are in std::system_category, the rest are tessenger:
   }
   SUBCASE("a name that does not resolve") {
     Client client(ClientEvents{});
-    const auto hello = await<protocol::HelloOk>(
+    const auto hello = await<ServerInfo>(
         [&](auto done) { client.connect("no-such-host.invalid", 1, std::move(done)); });
     CHECK(hello.error() == errc::host_not_found);
   }
@@ -389,8 +390,8 @@ TEST_CASE("transport errors are in std::system_category, the rest are tessenger:
     options.tls = true;
     options.tls_ca_file = "/nonexistent/ca.pem";
     Client client(ClientEvents{}, options);
-    const auto hello = await<protocol::HelloOk>(
-        [&](auto done) { client.connect("127.0.0.1", 1, std::move(done)); });
+    const auto hello =
+        await<ServerInfo>([&](auto done) { client.connect("127.0.0.1", 1, std::move(done)); });
     CHECK(hello.error() == errc::tls_error);
     CHECK(hello.detail().find("/nonexistent/ca.pem") != std::string::npos);
   }
@@ -419,7 +420,7 @@ TEST_CASE("a server that never answers Hello fails connect with timed_out") {
     fake.read_as<protocol::Hello>();
   });
   Client client(ClientEvents{}, quick(200ms, 0ms));
-  const auto hello = await<protocol::HelloOk>(
+  const auto hello = await<ServerInfo>(
       [&](auto done) { client.connect("127.0.0.1", fake.port(), std::move(done)); });
   CHECK(hello.error() == errc::timed_out);
   script.join();
@@ -436,14 +437,14 @@ TEST_CASE("a request without a reply times out; a late reply is dropped and the 
     fake.send(protocol::Pong{second.request_id, second.payload});
   });
   Client client(ClientEvents{}, quick(5s, 200ms));
-  REQUIRE(await<protocol::HelloOk>([&](auto done) {
+  REQUIRE(await<ServerInfo>([&](auto done) {
             client.connect("127.0.0.1", fake.port(), std::move(done));
           }).ok());
   // The fake answers the first ping only once the second has been sent,
   // which happens after the first timed out.
-  const auto first = await<protocol::Pong>([&](auto done) { client.ping(1, std::move(done)); });
+  const auto first = await<PingReply>([&](auto done) { client.ping(1, std::move(done)); });
   CHECK(first.error() == errc::timed_out);
-  const auto second = await<protocol::Pong>([&](auto done) { client.ping(2, std::move(done)); });
+  const auto second = await<PingReply>([&](auto done) { client.ping(2, std::move(done)); });
   REQUIRE(second.ok());
   CHECK(second->payload == 2);
   script.join();
@@ -463,11 +464,10 @@ TEST_CASE("a silent server is pinged, then dropped with timed_out") {
     disconnected->set_value(code);
   };
   Client client(events, quick(5s, 0ms, 150ms, 150ms));
-  REQUIRE(await<protocol::HelloOk>([&](auto done) {
+  REQUIRE(await<ServerInfo>([&](auto done) {
             client.connect("127.0.0.1", fake.port(), std::move(done));
           }).ok());
-  const auto pending =
-      await<protocol::ActiveUsers>([&](auto done) { client.active_users(std::move(done)); });
+  const auto pending = await<OnlineUsers>([&](auto done) { client.active_users(std::move(done)); });
   CHECK(pending.error() == errc::timed_out);
   auto code = disconnected->get_future();
   REQUIRE(code.wait_for(deadline) == std::future_status::ready);
@@ -513,12 +513,11 @@ TEST_CASE("a Client destroyed from another thread while io threads deliver event
       if (first->exchange(false)) seen->set_value();
     };
     auto alice = std::make_unique<Client>(io, events);
-    REQUIRE(await<protocol::HelloOk>([&](auto done) {
+    REQUIRE(await<ServerInfo>([&](auto done) {
               alice->connect("127.0.0.1", server.port(), std::move(done));
             }).ok());
-    REQUIRE(await<protocol::LoginOk>([&](auto done) {
-              alice->login(user, password, 1, std::move(done));
-            }).ok());
+    REQUIRE(
+        await<LoggedIn>([&](auto done) { alice->login(user, password, 1, std::move(done)); }).ok());
     for (int i = 0; i < 200; ++i)
       bob.client().send_direct(user, "m" + std::to_string(i), [](auto) {});
     REQUIRE(seen->get_future().wait_for(deadline) == std::future_status::ready);
@@ -552,12 +551,11 @@ TEST_CASE("a handler may destroy the Client it is called from") {
     auto work = asio::make_work_guard(io);
     std::thread runner;
     if (!own_thread) runner = std::thread([&] { io.run(); });
-    REQUIRE(await<protocol::HelloOk>([&](auto done) {
+    REQUIRE(await<ServerInfo>([&](auto done) {
               alice->connect("127.0.0.1", server.port(), std::move(done));
             }).ok());
-    REQUIRE(await<protocol::LoginOk>([&](auto done) {
-              alice->login("alice", "pa", 1, std::move(done));
-            }).ok());
+    REQUIRE(
+        await<LoggedIn>([&](auto done) { alice->login("alice", "pa", 1, std::move(done)); }).ok());
     REQUIRE(bob.send("alice", "bye").ok());
     REQUIRE(gone->get_future().wait_for(deadline) == std::future_status::ready);
     work.reset();
@@ -620,14 +618,95 @@ TEST_CASE("events attached after construction are delivered") {
   ClientEvents late;
   late.on_direct_message = [got](const protocol::DirectEvent& e) { got->set_value(e.text); };
   alice.set_events(std::move(late));
-  REQUIRE(await<protocol::HelloOk>([&](auto done) {
+  REQUIRE(await<ServerInfo>([&](auto done) {
             alice.connect("127.0.0.1", server.port(), std::move(done));
           }).ok());
-  REQUIRE(await<protocol::LoginOk>([&](auto done) {
-            alice.login("alice", "pa", 1, std::move(done));
-          }).ok());
+  REQUIRE(await<LoggedIn>([&](auto done) { alice.login("alice", "pa", 1, std::move(done)); }).ok());
   REQUIRE(bob.send("alice", "late events").ok());
   auto text = got->get_future();
   REQUIRE(text.wait_for(deadline) == std::future_status::ready);
   CHECK(text.get() == "late events");
+}
+
+template <class T>
+concept has_request_id = requires(T result) {
+  result.request_id;
+};
+static_assert(!has_request_id<ServerInfo> && !has_request_id<LoggedIn> &&
+              !has_request_id<DirectMessageSent> && !has_request_id<OnlineUsers> &&
+              !has_request_id<NewGroup> && !has_request_id<JoinedGroup> &&
+              !has_request_id<GroupMessageSent> && !has_request_id<FileOfferAccepted> &&
+              !has_request_id<PingReply> && !has_request_id<SessionEnded>);
+
+TEST_CASE("results carry what was asked for and what the server answered") {
+  ServerConfig config;
+  config.software = "tessenger-server/results";
+  TestServer server(config);
+  ChatClient alice(server.port());
+  ChatClient bob(server.port());
+  ChatClient carol(server.port());
+
+  REQUIRE(alice.hello().ok());
+  CHECK(alice.hello().value() == ServerInfo{protocol::version, "tessenger-server/results",
+                                            static_cast<std::uint32_t>(Limits{}.max_frame_size)});
+
+  const auto logged_in = alice.login("alice", "pa", 7001);
+  REQUIRE(logged_in.ok());
+  CHECK(logged_in->username == "alice");
+  bob.must_login("bob", "pb", 7002);
+  carol.must_login("carol", "pc", 7003);
+
+  const auto online = alice.active_users();
+  REQUIRE(online.ok());
+  REQUIRE(online->users.size() == 2);
+  CHECK(online->users[0].username == "bob");
+  CHECK(online->users[0].udp_port == 7002);
+  CHECK(online->users[1].username == "carol");
+  CHECK(online->users[1].udp_port == 7003);
+
+  const auto sent = alice.send("bob", "hi bob");
+  REQUIRE(sent.ok());
+  CHECK(sent->to == "bob");
+  const auto direct = bob.next<protocol::DirectEvent>();
+  CHECK(direct.text == "hi bob");
+  CHECK(sent->timestamp == direct.timestamp);
+
+  const auto created = alice.create_group("team", {"bob", "carol"});
+  REQUIRE(created.ok());
+  CHECK(created.value() == NewGroup{"team", {"alice", "bob", "carol"}});
+  CHECK(bob.next<protocol::InviteEvent>().group == "team");
+  const auto joined = bob.join_group("team");
+  REQUIRE(joined.ok());
+  CHECK(joined->group == "team");
+
+  const auto posted = alice.send_group("team", "hi team");
+  REQUIRE(posted.ok());
+  CHECK(posted->group == "team");
+  const auto group = bob.next<protocol::GroupEvent>();
+  CHECK(group.text == "hi team");
+  CHECK(posted->timestamp == group.timestamp);
+
+  const auto offered = await<FileOfferAccepted>([&](auto done) {
+    alice.client().offer_file("bob", "a.bin", 10, protocol::Sha256{}, std::move(done));
+  });
+  REQUIRE(offered.ok());
+  const auto incoming = bob.next<protocol::FileIncomingEvent>();
+  CHECK(offered->to == "bob");
+  CHECK(offered->transfer_id == incoming.transfer_id);
+  CHECK(offered->peer_address == "127.0.0.1");
+  CHECK(offered->peer_udp_port == 7002);
+  CHECK(offered->key == incoming.key);
+
+  // The round trip lies within the time the test waited for it.
+  const auto before = std::chrono::steady_clock::now();
+  const auto pong = alice.ping(0xfeedULL);
+  const auto waited = std::chrono::steady_clock::now() - before;
+  REQUIRE(pong.ok());
+  CHECK(pong->payload == 0xfeedULL);
+  CHECK(pong->round_trip >= std::chrono::microseconds(0));
+  CHECK(pong->round_trip <= waited);
+
+  const auto bye = alice.logout();
+  REQUIRE(bye.ok());
+  CHECK(bye->username == "alice");
 }

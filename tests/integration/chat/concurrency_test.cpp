@@ -55,7 +55,7 @@ TEST_CASE("200 clients exchange messages: exactly once, in order, logged once") 
         clients[static_cast<std::size_t>(i)]->client().send_direct(
             name((i + p) % users),
             name(i) + "->" + name((i + p) % users) + " #" + std::to_string(k),
-            [&](Result<protocol::DirectSent> result) {
+            [&](Result<DirectMessageSent> result) {
               if (!result) ++failures;
               if (++replies == total) all_replied.set_value();
             });

@@ -11,10 +11,9 @@ using namespace tessenger::testing;
 
 namespace {
 
-Result<protocol::FileOfferOk> offer(ChatClient& from, const std::string& to,
-                                    const std::string& name, std::uint64_t size,
-                                    const protocol::Sha256& sha256) {
-  return await<protocol::FileOfferOk>(
+Result<FileOfferAccepted> offer(ChatClient& from, const std::string& to, const std::string& name,
+                                std::uint64_t size, const protocol::Sha256& sha256) {
+  return await<FileOfferAccepted>(
       [&](auto done) { from.client().offer_file(to, name, size, sha256, std::move(done)); });
 }
 

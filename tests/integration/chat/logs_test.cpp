@@ -14,14 +14,6 @@ using namespace tessenger::testing;
 
 namespace {
 
-std::vector<std::string> lines_of(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(in, line);)
-    lines.push_back(line);
-  return lines;
-}
-
 // `SEQ; TS; rest` with TS in the SPEC format; returns rest, or "" on mismatch.
 std::string after_timestamp(const std::string& line, int seq) {
   return std::string(after_prefix(line, std::to_string(seq) + "; {TS}; ").value_or(""));

@@ -86,7 +86,7 @@ TEST_CASE("messages from one sender arrive in order") {
   auto results = std::make_shared<std::vector<std::promise<bool>>>(100);
   for (int i = 0; i < 100; ++i) {
     alice.client().send_direct("bob", "m" + std::to_string(i),
-                               [results, i](Result<protocol::DirectSent> r) {
+                               [results, i](Result<DirectMessageSent> r) {
                                  (*results)[static_cast<std::size_t>(i)].set_value(r.ok());
                                });
   }

@@ -75,14 +75,20 @@ class ChatClient {
  public:
   explicit ChatClient(tessenger::ClientOptions options) : client_(events(), std::move(options)) {}
 
-  tessenger::Result<p::HelloOk> connect(std::uint16_t port, const std::string& host = "127.0.0.1") {
-    return wait<p::HelloOk>([&](auto done) { client_.connect(host, port, std::move(done)); });
+  tessenger::Result<tessenger::ServerInfo> connect(std::uint16_t port,
+                                                   const std::string& host = "127.0.0.1") {
+    return wait<tessenger::ServerInfo>(
+        [&](auto done) { client_.connect(host, port, std::move(done)); });
   }
-  tessenger::Result<p::LoginOk> login(const std::string& user, const std::string& password) {
-    return wait<p::LoginOk>([&](auto done) { client_.login(user, password, 9, std::move(done)); });
+  tessenger::Result<tessenger::LoggedIn> login(const std::string& user,
+                                               const std::string& password) {
+    return wait<tessenger::LoggedIn>(
+        [&](auto done) { client_.login(user, password, 9, std::move(done)); });
   }
-  tessenger::Result<p::DirectSent> send(const std::string& to, const std::string& text) {
-    return wait<p::DirectSent>([&](auto done) { client_.send_direct(to, text, std::move(done)); });
+  tessenger::Result<tessenger::DirectMessageSent> send(const std::string& to,
+                                                       const std::string& text) {
+    return wait<tessenger::DirectMessageSent>(
+        [&](auto done) { client_.send_direct(to, text, std::move(done)); });
   }
   std::optional<p::DirectEvent> next_message() {
     std::unique_lock lock(state_->mutex);

@@ -32,14 +32,6 @@ void check_chat_works(WireClient& alice, WireClient& bob, const std::string& tex
   CHECK(event.text == text);
 }
 
-std::vector<std::string> read_lines(const std::filesystem::path& file) {
-  std::ifstream in(file);
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(in, line);)
-    lines.push_back(line);
-  return lines;
-}
-
 }  // namespace
 
 TEST_CASE("a client that sends garbage is dropped alone") {
@@ -197,11 +189,11 @@ TEST_CASE("stopping the server tells every client and flushes the logs") {
     CHECK(static_cast<errc>(notice.code) == errc::server_shutdown);
     CHECK(client->closed_within(5s));
   }
-  const auto messages = read_lines(server.data_dir() / "messagelog.txt");
+  const auto messages = tessenger::testing::lines_of(server.data_dir() / "messagelog.txt");
   REQUIRE(messages.size() == 1);
   CHECK(messages[0].starts_with("1; "));
   CHECK(messages[0].ends_with("; alice; last words"));
-  CHECK(read_lines(server.data_dir() / "userlog.txt").empty());
+  CHECK(tessenger::testing::lines_of(server.data_dir() / "userlog.txt").empty());
 }
 
 TEST_CASE("the server listens on IPv6 too") {

@@ -571,13 +571,13 @@ class HeldStore final : public tessenger::Store {
   std::vector<std::function<void()>> held_;
 };
 
-}  // namespace
-
-TEST_CASE("results of the store are acted on in the order they were asked for") {
+// alice (session 1) and bob (session 2) online, over a store whose results
+// the test holds back.
+struct HeldFixture {
   MemoryLogs logs;
   tessenger::core::Instant now{std::chrono::steady_clock::time_point{} + std::chrono::hours(1),
                                1'700'000'000'000'000};
-  auto store = std::make_shared<HeldStore>(tessenger::make_memory_store());
+  std::shared_ptr<HeldStore> store = std::make_shared<HeldStore>(tessenger::make_memory_store());
   tessenger::testing::HubRig rig{
       tessenger::core::HubConfig{3, std::chrono::seconds(10), {}, "test"},
       std::make_shared<tessenger::core::TableAuthenticator>(
@@ -586,16 +586,23 @@ TEST_CASE("results of the store are acted on in the order they were asked for") 
       nullptr,
       {},
       store};
-  store->holding = false;
-  SessionId ids[2] = {1, 2};
-  const char* users[2] = {"alice", "bob"};
-  for (int i = 0; i < 2; ++i) {
-    rig.connected(ids[i], "127.0.0.1", now);
-    rig.handle(ids[i], p::Hello{1, 2, 2, "t"}, now);
-    rig.handle(ids[i], p::Login{2, users[i], std::string("p") + users[i][0], 1}, now);
-    REQUIRE(std::holds_alternative<p::LoginOk>(rig.out.sent[ids[i]].back()));
+
+  HeldFixture() {
+    store->holding = false;
+    for (SessionId id : {SessionId{1}, SessionId{2}}) {
+      rig.connected(id, "127.0.0.1", now);
+      rig.handle(id, p::Hello{1, 2, 2, "t"}, now);
+      rig.handle(id, p::Login{2, id == 1 ? "alice" : "bob", id == 1 ? "pa" : "pb", 1}, now);
+      REQUIRE(std::holds_alternative<p::LoginOk>(rig.out.sent[id].back()));
+    }
+    store->holding = true;
   }
-  store->holding = true;
+};
+
+}  // namespace
+
+TEST_CASE_FIXTURE(HeldFixture,
+                  "results of the store are acted on in the order they were asked for") {
   for (p::RequestId r = 10; r < 20; ++r)
     rig.handle(1, p::DirectSend{r, "bob", "message " + std::to_string(r)}, now);
   // Nothing is acknowledged or delivered before the store has answered.
@@ -679,26 +686,7 @@ TEST_CASE_FIXTURE(Fixture, "a name claimed for a session that left meanwhile is 
   CHECK(std::holds_alternative<p::LoginOk>(login(again, "alice", "pa")));
 }
 
-TEST_CASE("a close waits for a store that does not answer for 2 s at most") {
-  MemoryLogs logs;
-  tessenger::core::Instant now{std::chrono::steady_clock::time_point{} + std::chrono::hours(1),
-                               1'700'000'000'000'000};
-  auto store = std::make_shared<HeldStore>(tessenger::make_memory_store());
-  tessenger::testing::HubRig rig{
-      tessenger::core::HubConfig{3, std::chrono::seconds(10), {}, "test"},
-      std::make_shared<tessenger::core::TableAuthenticator>(
-          std::unordered_map<std::string, std::string>{{"alice", "pa"}, {"bob", "pb"}}),
-      logs,
-      nullptr,
-      {},
-      store};
-  store->holding = false;
-  for (SessionId id : {SessionId{1}, SessionId{2}}) {
-    rig.connected(id, "127.0.0.1", now);
-    rig.handle(id, p::Hello{1, 1, 1, "t"}, now);
-    rig.handle(id, p::Login{2, id == 1 ? "alice" : "bob", id == 1 ? "pa" : "pb", 1}, now);
-  }
-  store->holding = true;
+TEST_CASE_FIXTURE(HeldFixture, "a close waits for a store that does not answer for 2 s at most") {
   rig.handle(1, p::DirectSend{10, "bob", "never stored"}, now);
   rig.handle(1, p::Logout{11}, now);
   CHECK(rig.hub.closing(1));
@@ -763,4 +751,15 @@ TEST_CASE("failures from many addresses block the account, except where it logge
   CHECK(std::holds_alternative<p::LoginOk>(attempt("10.0.0.1", "pa")));
   now.wall += 10'000'000;
   CHECK(std::holds_alternative<p::LoginOk>(attempt("10.2.0.1", "pa")));
+}
+
+TEST_CASE_FIXTURE(Fixture, "a user logged in with UDP port 0 takes no files") {
+  const auto bot = connect();
+  REQUIRE(std::holds_alternative<p::LoginOk>(login(bot, "bob", "pb", 0)));
+  const auto alice = online("alice");
+  const auto before = out.sent[bot].size();
+  const auto reply = request_reply(alice, p::FileOffer{request++, "bob", "a.mp4", 10, {}});
+  CHECK(error_code(reply) == errc::invalid_argument);
+  CHECK(error_detail(reply) == "receiver takes no files");
+  CHECK(out.sent[bot].size() == before);
 }

@@ -43,3 +43,13 @@ TEST_CASE("message text is trimmed, 1-4096 bytes, one line, no control character
   CHECK_FALSE(clean_text("c1\xc2\x85", 4096).has_value());
   CHECK(clean_text("latin \xc2\xa0 nbsp", 4096).has_value());
 }
+
+TEST_CASE("line separators and bidi controls are refused; zero-width characters pass") {
+  for (const char* bad :
+       {"a\u2028b", "a\u2029b", "invoice\u202Efdp.exe", "x\u202Ay", "x\u2066y", "x\u2069y"}) {
+    CHECK_FALSE(clean_text(bad, 4096).has_value());
+  }
+  for (const char* good : {"a\u200Bb", "\u200Dx", "a\uFEFFb", "\u20AC 5", "x\u2010y"}) {
+    CHECK(clean_text(good, 4096).has_value());
+  }
+}
