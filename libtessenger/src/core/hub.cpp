@@ -787,13 +787,7 @@ void Hub::go_offline(SessionId id, Session& session) {
 void Hub::close_session(SessionId id, Session& session, errc reason,
                         std::optional<protocol::Message> farewell) {
   if (session.stage == Stage::closed) return;
-  go_offline(id, session);
-  unschedule(id, session);
-  session.stage = Stage::closed;
-  session.ping.reset();
-  // Logins that waited for this session's probe may have the name now.
-  session.probe.reset();
-  const auto waiting = std::exchange(session.waiting, {});
+  const auto waiting = end_session(id, session);
   // Requests accepted before the close still get their replies: the
   // connection closes once the last of their results has come back.
   session.closing = {reason, std::move(farewell)};
@@ -802,11 +796,23 @@ void Hub::close_session(SessionId id, Session& session, errc reason,
   } else {
     schedule(id, session, latest_.steady + config_.probe_timeout);
   }
-  if (!waiting.empty()) {
-    const Instant now = latest_;
-    for (const auto other : waiting)
-      claim_name(other, now);
-  }
+  admit_waiting(waiting);
+}
+
+std::vector<SessionId> Hub::end_session(SessionId id, Session& session) {
+  go_offline(id, session);
+  unschedule(id, session);
+  session.stage = Stage::closed;
+  session.ping.reset();
+  session.probe.reset();
+  return std::exchange(session.waiting, {});
+}
+
+// Logins that waited for a session's probe may have the name now.
+void Hub::admit_waiting(const std::vector<SessionId>& waiting) {
+  const Instant now = latest_;
+  for (const auto other : waiting)
+    claim_name(other, now);
 }
 
 void Hub::finish_close(SessionId id, Session& session) {
@@ -828,16 +834,8 @@ void Hub::disconnected(SessionId id) {
   const auto it = sessions_.find(id);
   if (it == sessions_.end()) return;
   Session& session = it->second;
-  if (session.stage != Stage::closed) {
-    go_offline(id, session);
-    unschedule(id, session);
-    const auto waiting = std::exchange(session.waiting, {});
-    session.stage = Stage::closed;
-    const Instant now = latest_;
-    for (const auto other : waiting)
-      claim_name(other, now);
-  }
-  if (session.due) deadlines_.erase({*session.due, id});
+  if (session.stage != Stage::closed) admit_waiting(end_session(id, session));
+  unschedule(id, session);
   const auto peer = peers_.find(session.peer_key);
   if (peer != peers_.end() && --peer->second.connections == 0 &&
       peer->second.failed_logins.full(latest_.steady)) {

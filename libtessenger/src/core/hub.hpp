@@ -220,6 +220,10 @@ class Hub {
   void close_session(SessionId id, Session& session, errc reason,
                      std::optional<protocol::Message> farewell = std::nullopt);
   void finish_close(SessionId id, Session& session);
+  /// The domain's part of a close: the user goes offline, the deadlines go;
+  /// returns the logins that waited for this session's probe.
+  std::vector<SessionId> end_session(SessionId id, Session& session);
+  void admit_waiting(const std::vector<SessionId>& waiting);
   /// An operation of the session has come back.
   void settle(SessionId id);
   void go_offline(SessionId id, Session& session);
