@@ -231,9 +231,13 @@ int main(int argc, char** argv) {
       ->group(limit_group)
       ->capture_default_str();
   app.add_option("--max-groups-per-user", limits.max_groups_per_user,
-                 "groups one user may be a member of")
+                 "groups one user may have joined (invitations do not count)")
       ->group(limit_group)
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20))
+      ->capture_default_str();
+  app.add_option("--max-invitations-per-minute", limits.max_invitations_per_minute,
+                 "users one account may invite to groups per minute (0: no limit)")
+      ->group(limit_group)
       ->capture_default_str();
   app.add_option("--max-group-members", limits.max_group_members, "members of one group")
       ->group(limit_group)

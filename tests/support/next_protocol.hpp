@@ -6,7 +6,7 @@
 //
 // - DirectSend gains a field, `u32 ttl`, appended at the end and present only
 //   in frames of version N+1 (the rule for adding fields);
-// - a new request, Shout (0x0b), and a new event, Wave (0x86), both of
+// - a new request, Shout (0x3f), and a new event, Wave (0xbf), both of
 //   version N+1 only.
 
 #include <array>
@@ -30,8 +30,8 @@ using protocol::RequestId;
 using protocol::UnknownMessage;
 
 inline constexpr std::uint8_t version = protocol::version + 1;
-inline constexpr std::uint8_t shout_type = 0x0b;
-inline constexpr std::uint8_t wave_type = 0x86;
+inline constexpr std::uint8_t shout_type = 0x3f;
+inline constexpr std::uint8_t wave_type = 0xbf;
 
 struct DirectSend {
   RequestId request_id = 0;

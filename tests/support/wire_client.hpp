@@ -123,10 +123,10 @@ class WireClient {
     return true;
   }
 
-  /// Hello then Login; returns the reply to the login.
+  /// Hello (offering versions 1..max_version) then Login; returns the reply to the login.
   protocol::Message login(const std::string& user, const std::string& password,
-                          std::uint16_t udp_port = 9) {
-    send(protocol::Hello{1, 1, 1, "wire-client"});
+                          std::uint16_t udp_port = 9, std::uint8_t max_version = 1) {
+    send(protocol::Hello{1, 1, max_version, "wire-client"});
     expect<protocol::HelloOk>();
     send(protocol::Login{2, user, password, udp_port});
     auto reply = next();

@@ -142,6 +142,19 @@ struct JoinedGroup {
   bool operator==(const JoinedGroup&) const = default;
 };
 
+/// leave_group(): this user is no longer in `group`.
+struct LeftGroup {
+  std::string group;
+  bool declined = false;  ///< it was an invitation this user had not accepted
+  bool operator==(const LeftGroup&) const = default;
+};
+
+/// delete_group(): `group` is gone.
+struct DeletedGroup {
+  std::string group;
+  bool operator==(const DeletedGroup&) const = default;
+};
+
 /// send_group(): the server accepted the message for `group`.
 struct GroupMessageSent {
   std::string group;
@@ -187,6 +200,9 @@ struct ClientEvents {
   std::function<void(const protocol::GroupEvent&)> on_group_message;
   /// Another user created a group and invited this one.
   std::function<void(const protocol::InviteEvent&)> on_invite;
+  /// A member left a group this user has joined, or a group this user is
+  /// in (or invited to) was deleted (protocol version 2 and later).
+  std::function<void(const protocol::GroupNoticeEvent&)> on_group_notice;
   /// Another user is about to send this one a file over UDP.
   std::function<void(const protocol::FileIncomingEvent&)> on_file_incoming;
   /// Someone tried to log in to this account while this session was online.
@@ -321,6 +337,22 @@ class TESSENGER_EXPORT Client {
     return request_with<JoinedGroup>(protocol::GroupJoin{0, std::move(group)},
                                      std::forward<Token>(token));
   }
+  /// Leaves `group`, or declines its invitation; completes with LeftGroup.
+  /// Errors (detail: the group): group_not_found, not_group_member;
+  /// unsupported_request from a server of protocol version 1.
+  template <class Token>
+  auto leave_group(std::string group, Token&& token) {
+    return request_with<LeftGroup>(protocol::GroupLeave{0, std::move(group)},
+                                   std::forward<Token>(token));
+  }
+  /// Deletes `group`, which this user created; completes with DeletedGroup.
+  /// Errors (detail: the group): group_not_found, not_group_member,
+  /// not_group_creator; unsupported_request from a version 1 server.
+  template <class Token>
+  auto delete_group(std::string group, Token&& token) {
+    return request_with<DeletedGroup>(protocol::GroupDelete{0, std::move(group)},
+                                      std::forward<Token>(token));
+  }
   /// Sends `text` to `group`; completes with GroupMessageSent. Errors:
   /// group_not_found_for_message, not_group_member, group_not_joined,
   /// invalid_text.
@@ -363,11 +395,13 @@ class TESSENGER_EXPORT Client {
   class Impl;
   struct Runner;
   using Request = std::variant<protocol::Login, protocol::DirectSend, protocol::ActiveUsersQuery,
-                               protocol::GroupCreate, protocol::GroupJoin, protocol::GroupSend,
-                               protocol::FileOffer, protocol::Ping, protocol::Logout>;
+                               protocol::GroupCreate, protocol::GroupJoin, protocol::GroupLeave,
+                               protocol::GroupDelete, protocol::GroupSend, protocol::FileOffer,
+                               protocol::Ping, protocol::Logout>;
 
-  using Outcome = std::variant<LoggedIn, DirectMessageSent, OnlineUsers, NewGroup, JoinedGroup,
-                               GroupMessageSent, FileOfferAccepted, PingReply, SessionEnded>;
+  using Outcome =
+      std::variant<LoggedIn, DirectMessageSent, OnlineUsers, NewGroup, JoinedGroup, LeftGroup,
+                   DeletedGroup, GroupMessageSent, FileOfferAccepted, PingReply, SessionEnded>;
   // A request's completion: its outcome, or nullptr and the failure.
   using Completion = std::function<void(Outcome*, Failure)>;
 

@@ -52,6 +52,7 @@ enum class errc : int {
   limit_reached = 213,            ///< a configured limit (groups per user, members…)
   rate_limited = 214,             ///< "You are sending messages too fast."
   invalid_argument = 215,         ///< a request field out of its range
+  not_group_creator = 216,        ///< deletegroup by a member who did not create the group
 
   // Connection and transfer (300..399).
   peer_closed = 300,         ///< the other side closed the connection

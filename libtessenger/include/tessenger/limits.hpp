@@ -20,6 +20,8 @@ struct Limits {
 
   // Server (SPEC §3-§5).
   std::size_t max_group_members = 1024;
+  /// Groups a user has joined (created ones included); invitations not
+  /// accepted do not count.
   std::size_t max_groups_per_user = 256;
   /// Groups on the server in total; a creation beyond gets
   /// Error{limit_reached}. Each group costs its members and a few dozen bytes
@@ -59,6 +61,10 @@ struct Limits {
   /// Refused requests after which a connection that keeps flooding is closed
   /// (counted until its bucket has refilled).
   std::uint32_t max_rate_refusals = 100;
+  /// Users one account may invite per minute, in bursts of as many; a
+  /// creation that finds none left gets Error{rate_limited}, one that
+  /// finds some may invite more and the account then waits the debt out.
+  std::uint32_t max_invitations_per_minute = 60;
   /// Slow (hashed) password checks running at once, with ServerConfig::offload;
   /// more wait in turn, one queue per account, at most 4 times as many in all.
   std::size_t max_pending_password_checks = 32;

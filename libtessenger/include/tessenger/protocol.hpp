@@ -51,6 +51,8 @@ enum class MessageType : std::uint8_t {
   logout = 0x08,
   file_offer = 0x09,
   ping = 0x0a,
+  group_leave = 0x0b,   ///< since version 2
+  group_delete = 0x0c,  ///< since version 2
 
   hello_ok = 0x40,
   login_ok = 0x41,
@@ -63,6 +65,8 @@ enum class MessageType : std::uint8_t {
   file_offer_ok = 0x48,
   pong = 0x49,
   error = 0x4a,
+  group_left = 0x4b,     ///< since version 2
+  group_deleted = 0x4c,  ///< since version 2
 
   direct_event = 0x80,
   group_event = 0x81,
@@ -70,6 +74,7 @@ enum class MessageType : std::uint8_t {
   file_incoming_event = 0x83,
   shutdown_event = 0x84,
   login_attempt_event = 0x85,  ///< since version 2
+  group_notice_event = 0x86,   ///< since version 2
 };
 
 // ---- Requests (client to server). Each carries an id its reply echoes. ----
@@ -287,11 +292,54 @@ struct LoginAttemptEvent {
   bool operator==(const LoginAttemptEvent&) const = default;
 };
 
+// ---- Since version 2: leaving and deleting groups. ----
+
+/// Leaves `group`, or declines its invitation when not joined yet.
+struct GroupLeave {
+  RequestId request_id = 0;
+  std::string group;
+  bool operator==(const GroupLeave&) const = default;
+};
+
+/// Deletes `group`; only its creator, while a member, may.
+struct GroupDelete {
+  RequestId request_id = 0;
+  std::string group;
+  bool operator==(const GroupDelete&) const = default;
+};
+
+struct GroupLeft {
+  RequestId request_id = 0;
+  std::string group;
+  bool declined = false;  ///< it was an invitation, not a joined membership
+  bool operator==(const GroupLeft&) const = default;
+};
+
+struct GroupDeleted {
+  RequestId request_id = 0;
+  std::string group;
+  bool operator==(const GroupDeleted&) const = default;
+};
+
+enum class GroupChange : std::uint8_t {
+  left = 1,     ///< `user` left (joined members are told)
+  deleted = 2,  ///< `user`, its creator, deleted the group (every member is told)
+};
+
+/// Something happened to a group this session's user is in.
+struct GroupNoticeEvent {
+  std::string group;
+  std::string user;
+  GroupChange change = GroupChange::left;
+  bool operator==(const GroupNoticeEvent&) const = default;
+};
+
 using Message =
     std::variant<Hello, Login, DirectSend, ActiveUsersQuery, GroupCreate, GroupJoin, GroupSend,
                  Logout, FileOffer, Ping, HelloOk, LoginOk, DirectSent, ActiveUsers, GroupCreated,
                  GroupJoined, GroupSent, LoggedOut, FileOfferOk, Pong, Error, DirectEvent,
-                 GroupEvent, InviteEvent, FileIncomingEvent, ShutdownEvent, LoginAttemptEvent>;
+                 GroupEvent, InviteEvent, FileIncomingEvent, ShutdownEvent, LoginAttemptEvent,
+                 GroupLeave, GroupDelete, GroupLeft, GroupDeleted, GroupNoticeEvent>;
 
 /// The wire type code of a message.
 TESSENGER_EXPORT MessageType type_of(const Message& message) noexcept;

@@ -61,6 +61,20 @@ struct StoredGroupMessage {
   std::vector<std::string> recipients;
 };
 
+/// What leaving a group did.
+struct GroupDeparture {
+  StoreOutcome outcome;
+  bool declined = false;               ///< the user was invited, not joined
+  bool removed = false;                ///< no joined member is left, so the group is gone
+  std::vector<GroupMember> remaining;  ///< the members still in it (invited ones, if removed)
+};
+
+/// A deleted group's members other than the one who deleted it.
+struct GroupRemoval {
+  StoreOutcome outcome;
+  std::vector<std::string> members;
+};
+
 /// What a failed login did to the account.
 struct FailedLogin {
   bool blocked_now = false;      ///< this failure reached max_attempts from its address
@@ -87,11 +101,22 @@ class TESSENGER_EXPORT Store {
 
   /// Creates `group` with `creator` joined and `invited` invited, at once
   /// or not at all. Fails with group_exists (detail: the group) or
-  /// limit_reached (detail: the group, or the member over a quota).
+  /// limit_reached (detail: the group, or the creator over its quota).
+  /// Limits::max_groups_per_user counts the groups a user has joined
+  /// (created ones included), never invitations, so that nobody can use up
+  /// someone else's quota by inviting them.
   virtual void create_group(std::string group, std::string creator,
                             std::vector<std::string> invited, Done<StoreOutcome> done) = 0;
-  /// Fails with group_not_found, not_invited or already_joined (detail: the group).
+  /// Fails with group_not_found, not_invited or already_joined (detail: the
+  /// group), or limit_reached (detail: the user) over the user's quota.
   virtual void join_group(std::string group, std::string user, Done<StoreOutcome> done) = 0;
+  /// Takes `user` out of `group`, joined or only invited (a declined
+  /// invitation). A group left with no joined member is removed. Fails with
+  /// group_not_found or not_group_member (detail: the group).
+  virtual void leave_group(std::string group, std::string user, Done<GroupDeparture> done) = 0;
+  /// Removes `group` if `user` created it and is still in it. Fails with
+  /// group_not_found, not_group_member or not_group_creator (detail: the group).
+  virtual void delete_group(std::string group, std::string user, Done<GroupRemoval> done) = 0;
   /// Checks that `from` has joined `group` and appends the message. Fails
   /// with group_not_found_for_message, not_group_member or group_not_joined
   /// (detail: the group). On the hot path, so the text comes as views valid

@@ -258,8 +258,10 @@ void Hub::handle(SessionId id, const protocol::Message& message, const Instant& 
   std::visit(Overloaded{
                  [&](const protocol::DirectSend& m) { on_direct(id, session, m, now); },
                  [&](const protocol::ActiveUsersQuery& m) { on_active_users(id, session, m); },
-                 [&](const protocol::GroupCreate& m) { on_group_create(id, session, m); },
+                 [&](const protocol::GroupCreate& m) { on_group_create(id, session, m, now); },
                  [&](const protocol::GroupJoin& m) { on_group_join(id, session, m); },
+                 [&](const protocol::GroupLeave& m) { on_group_leave(id, session, m); },
+                 [&](const protocol::GroupDelete& m) { on_group_delete(id, session, m); },
                  [&](const protocol::GroupSend& m) { on_group_send(id, session, m, now); },
                  [&](const protocol::FileOffer& m) { on_file_offer(id, session, m); },
                  [&](const protocol::Logout& m) { on_logout(id, session, m); },
@@ -590,10 +592,16 @@ const PresenceEntry* Hub::peer_for(SessionId id, const Session& session,
 }
 
 void Hub::deliver(std::span<const std::string> users, const protocol::Message& message) {
+  const auto since = protocol::since_version(protocol::type_of(message));
   recipients_.clear();
   for (const auto& user : users) {
     const auto* entry = presence_.find(user);
-    if (entry != nullptr && entry->where.local()) recipients_.push_back(entry->where.session);
+    if (entry == nullptr || !entry->where.local()) continue;
+    if (since > protocol::min_version) {
+      const Session* session = find(entry->where.session);
+      if (session == nullptr || session->version < since) continue;
+    }
+    recipients_.push_back(entry->where.session);
   }
   outbox_.send_to_many(recipients_, message);
 }
@@ -646,7 +654,8 @@ void Hub::on_active_users(SessionId id, const Session& session,
   outbox_.send(id, reply);
 }
 
-void Hub::on_group_create(SessionId id, Session& session, const protocol::GroupCreate& request) {
+void Hub::on_group_create(SessionId id, Session& session, const protocol::GroupCreate& request,
+                          const Instant& now) {
   info("{} issued creategroup command", session.username);
   if (!is_valid_group_name(request.group, config_.limits.max_group_name)) {
     reply_error(id, request.request_id, errc::invalid_group_name, request.group);
@@ -668,6 +677,10 @@ void Hub::on_group_create(SessionId id, Session& session, const protocol::GroupC
     warn("{}: {} tried to create group {} with {} members; the limit is {}", session.address,
          session.username, request.group, invited.size() + 1, config_.limits.max_group_members);
     reply_error(id, request.request_id, errc::limit_reached, request.group);
+    return;
+  }
+  if (!within_invitation_rate(session, invited.size(), now)) {
+    reply_error(id, request.request_id, errc::rate_limited, request.group);
     return;
   }
   store_.create_group(
@@ -694,6 +707,30 @@ void Hub::on_group_create(SessionId id, Session& session, const protocol::GroupC
       }));
 }
 
+// Invitations cost the creator one token each. A creation is allowed while
+// any token is left and may spend more than are left, so a large group can
+// still be made; the creator then waits until the debt is paid.
+bool Hub::within_invitation_rate(const Session& session, std::size_t invitations,
+                                 const Instant& now) {
+  const auto per_minute = config_.limits.max_invitations_per_minute;
+  if (per_minute == 0 || invitations == 0) return true;
+  if (invitations_.size() >= prune_invitations_at_) {
+    std::erase_if(invitations_, [&](const auto& entry) { return entry.second.full(now.steady); });
+    prune_invitations_at_ = std::max<std::size_t>(1024, invitations_.size() * 2);
+  }
+  auto& bucket = invitations_[session.username];
+  const auto interval = TokenBucket::interval_for(per_minute, std::chrono::minutes(1));
+  if (!bucket.allows(now.steady, interval, per_minute)) {
+    counters_.rate_limited.add();
+    warn("{}: {} is inviting faster than {} users/min; refusing group creations", session.address,
+         session.username, per_minute);
+    return false;
+  }
+  for (std::size_t i = 0; i < invitations; ++i)
+    bucket.take(now.steady, interval);
+  return true;
+}
+
 void Hub::on_group_join(SessionId id, Session& session, const protocol::GroupJoin& request) {
   info("{} issued joingroup command", session.username);
   store_.join_group(
@@ -705,6 +742,53 @@ void Hub::on_group_join(SessionId id, Session& session, const protocol::GroupJoi
         }
         outbox_.send(id, protocol::GroupJoined{request_id, group});
         if (observer_.on_group_joined) observer_.on_group_joined(group, user);
+      }));
+}
+
+void Hub::on_group_leave(SessionId id, Session& session, const protocol::GroupLeave& request) {
+  info("{} issued leavegroup command", session.username);
+  store_.leave_group(
+      request.group, session.username,
+      then<GroupDeparture>(id, [this, id, request_id = request.request_id, group = request.group,
+                                user = session.username](GroupDeparture departure) {
+        if (!departure.outcome.ok()) {
+          return reply_error(id, request_id, departure.outcome.code, departure.outcome.detail);
+        }
+        outbox_.send(id, protocol::GroupLeft{request_id, group, departure.declined});
+        if (departure.declined) {
+          info("{} declined the invitation to group {}", user, group);
+        } else {
+          info("{} left group {}", user, group);
+        }
+        std::vector<std::string> told;
+        for (const auto& member : departure.remaining) {
+          if (departure.removed || member.joined) told.push_back(member.name);
+        }
+        if (departure.removed) {
+          // Only invitations were left: they lapse with the group.
+          deliver(told, protocol::GroupNoticeEvent{group, user, protocol::GroupChange::deleted});
+          logs_.group_removed(group);
+          info("group {} removed: no member left", group);
+        } else if (!departure.declined) {
+          deliver(told, protocol::GroupNoticeEvent{group, user, protocol::GroupChange::left});
+        }
+      }));
+}
+
+void Hub::on_group_delete(SessionId id, Session& session, const protocol::GroupDelete& request) {
+  info("{} issued deletegroup command", session.username);
+  store_.delete_group(
+      request.group, session.username,
+      then<GroupRemoval>(id, [this, id, request_id = request.request_id, group = request.group,
+                              user = session.username](GroupRemoval removal) {
+        if (!removal.outcome.ok()) {
+          return reply_error(id, request_id, removal.outcome.code, removal.outcome.detail);
+        }
+        outbox_.send(id, protocol::GroupDeleted{request_id, group});
+        deliver(removal.members,
+                protocol::GroupNoticeEvent{group, user, protocol::GroupChange::deleted});
+        logs_.group_removed(group);
+        info("{} deleted group {}", user, group);
       }));
 }
 

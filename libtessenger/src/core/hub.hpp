@@ -200,8 +200,12 @@ class Hub {
                  const Instant& now);
   void on_active_users(SessionId id, const Session& session,
                        const protocol::ActiveUsersQuery& request);
-  void on_group_create(SessionId id, Session& session, const protocol::GroupCreate& request);
+  void on_group_create(SessionId id, Session& session, const protocol::GroupCreate& request,
+                       const Instant& now);
+  bool within_invitation_rate(const Session& session, std::size_t invitations, const Instant& now);
   void on_group_join(SessionId id, Session& session, const protocol::GroupJoin& request);
+  void on_group_leave(SessionId id, Session& session, const protocol::GroupLeave& request);
+  void on_group_delete(SessionId id, Session& session, const protocol::GroupDelete& request);
   void on_group_send(SessionId id, Session& session, const protocol::GroupSend& request,
                      const Instant& now);
   void on_file_offer(SessionId id, Session& session, const protocol::FileOffer& request);
@@ -227,7 +231,8 @@ class Hub {
   /// An operation of the session has come back.
   void settle(SessionId id);
   void go_offline(SessionId id, Session& session);
-  /// Sends `message` to every listed user wherever they are online.
+  /// Sends `message` to every listed user wherever they are online (those
+  /// of a session older than the message's type are skipped).
   void deliver(std::span<const std::string> users, const protocol::Message& message);
   void deliver(const std::string& user, const protocol::Message& message);
   /// The online entry of `to`, the target of a one-to-one request; null
@@ -287,6 +292,10 @@ class Hub {
   protocol::Message direct_event_{protocol::DirectEvent{}};
   protocol::Message group_event_{protocol::GroupEvent{}};
   StringMap<Peer> peers_;
+  // Invitations per creator, kept per account so that logging in again does
+  // not refill them; full buckets are forgotten when the table grows.
+  StringMap<TokenBucket> invitations_;
+  std::size_t prune_invitations_at_ = 1024;
   std::uint64_t refused_over_total_ = 0;  // refused at max_connections since one was admitted
   std::size_t prune_peers_at_ = 1024;
   // Slow password checks: running, and waiting in one queue per account.

@@ -21,17 +21,13 @@ class MemoryStore final : public Store {
     if (policy_.limits.max_groups != 0 && groups_.size() >= policy_.limits.max_groups) {
       return done({errc::limit_reached, std::move(group)});
     }
+    if (!may_join(creator)) return done({errc::limit_reached, std::move(creator)});
     Group entry;
+    entry.creator = creator;
+    ++joined_groups_[creator];
     entry.members.push_back({std::move(creator), true});
     for (auto& name : invited)
       entry.members.push_back({std::move(name), false});
-    for (const auto& member : entry.members) {
-      if (groups_per_user_[member.name] >= policy_.limits.max_groups_per_user) {
-        return done({errc::limit_reached, member.name});
-      }
-    }
-    for (const auto& member : entry.members)
-      ++groups_per_user_[member.name];
     groups_.emplace(std::move(group), std::move(entry));
     done({});
   }
@@ -42,8 +38,45 @@ class MemoryStore final : public Store {
     GroupMember* member = it->second.find(user);
     if (member == nullptr) return done({errc::not_invited, std::move(group)});
     if (member->joined) return done({errc::already_joined, std::move(group)});
+    if (!may_join(user)) return done({errc::limit_reached, std::move(user)});
     member->joined = true;
+    ++joined_groups_[user];
     done({});
+  }
+
+  void leave_group(std::string group, std::string user, Done<GroupDeparture> done) override {
+    const auto it = groups_.find(group);
+    if (it == groups_.end())
+      return done({{errc::group_not_found, std::move(group)}, false, false, {}});
+    auto& members = it->second.members;
+    const auto member = std::find_if(members.begin(), members.end(),
+                                     [&](const GroupMember& m) { return m.name == user; });
+    if (member == members.end())
+      return done({{errc::not_group_member, std::move(group)}, false, false, {}});
+    GroupDeparture departure;
+    departure.declined = !member->joined;
+    if (member->joined) left_group(user);
+    members.erase(member);
+    departure.removed =
+        std::none_of(members.begin(), members.end(), [](const GroupMember& m) { return m.joined; });
+    departure.remaining = members;
+    if (departure.removed) groups_.erase(it);
+    done(std::move(departure));
+  }
+
+  void delete_group(std::string group, std::string user, Done<GroupRemoval> done) override {
+    const auto it = groups_.find(group);
+    if (it == groups_.end()) return done({{errc::group_not_found, std::move(group)}, {}});
+    Group& entry = it->second;
+    if (entry.find(user) == nullptr) return done({{errc::not_group_member, std::move(group)}, {}});
+    if (entry.creator != user) return done({{errc::not_group_creator, std::move(group)}, {}});
+    GroupRemoval removal;
+    for (const auto& member : entry.members) {
+      if (member.joined) left_group(member.name);
+      if (member.name != user) removal.members.push_back(member.name);
+    }
+    groups_.erase(it);
+    done(std::move(removal));
   }
 
   void append_group_message(std::string_view group, std::string_view from, std::string_view,
@@ -118,8 +151,18 @@ class MemoryStore final : public Store {
   }
 
  private:
+  bool may_join(const std::string& user) const {
+    const auto it = joined_groups_.find(user);
+    return it == joined_groups_.end() || it->second < policy_.limits.max_groups_per_user;
+  }
+  void left_group(const std::string& user) {
+    const auto it = joined_groups_.find(user);
+    if (--it->second == 0) joined_groups_.erase(it);
+  }
+
   struct Group {
-    std::vector<GroupMember> members;  // creator first, then invitees in order
+    std::string creator;
+    std::vector<GroupMember> members;  // creator first while in it, then invitees in order
     MessageId last_id = 0;
     GroupMember* find(std::string_view name) {
       const auto it = std::find_if(members.begin(), members.end(),
@@ -155,7 +198,7 @@ class MemoryStore final : public Store {
 
   StorePolicy policy_;
   core::StringMap<Group> groups_;
-  core::StringMap<std::size_t> groups_per_user_;
+  core::StringMap<std::size_t> joined_groups_;  // per user, created ones included
   core::StringMap<Account> accounts_;
   MessageId last_direct_id_ = 0;
 };

@@ -126,6 +126,10 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
           if (auto problem = client_detail::check(r, options_.limits); problem.code) {
             return done(nullptr, std::move(problem));
           }
+          // What the server's version does not have is never sent.
+          if (protocol::since_version(protocol::type_of(r)) > version_) {
+            return done(nullptr, fail(make_error_code(errc::unsupported_request)));
+          }
           r.request_id = next_id_++;
           auto expected = expectation(r);
           expect(
@@ -190,6 +194,15 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
   static Expectation expectation(const protocol::GroupJoin&) {
     return expecting<protocol::GroupJoined>(
         [](protocol::GroupJoined joined) { return JoinedGroup{std::move(joined.group)}; });
+  }
+  static Expectation expectation(const protocol::GroupLeave&) {
+    return expecting<protocol::GroupLeft>([](protocol::GroupLeft left) {
+      return LeftGroup{std::move(left.group), left.declined};
+    });
+  }
+  static Expectation expectation(const protocol::GroupDelete&) {
+    return expecting<protocol::GroupDeleted>(
+        [](protocol::GroupDeleted deleted) { return DeletedGroup{std::move(deleted.group)}; });
   }
   static Expectation expectation(const protocol::GroupSend& request) {
     return expecting<protocol::GroupSent>([group = request.group](protocol::GroupSent ok) {
@@ -414,6 +427,8 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
             notify(events_.on_file_incoming, m);
           } else if constexpr (std::is_same_v<M, protocol::LoginAttemptEvent>) {
             notify(events_.on_login_attempt, m);
+          } else if constexpr (std::is_same_v<M, protocol::GroupNoticeEvent>) {
+            notify(events_.on_group_notice, m);
           } else if constexpr (std::is_same_v<M, protocol::ShutdownEvent>) {
             shutdown(std::error_code(m.code, category()), m.reason, true);
           } else if constexpr (std::is_same_v<M, protocol::Error>) {

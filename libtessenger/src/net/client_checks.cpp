@@ -47,6 +47,18 @@ Failure check(const protocol::GroupJoin& request, const Limits& limits) {
   return {};
 }
 
+Failure check(const protocol::GroupLeave& request, const Limits& limits) {
+  if (!fits(request.group, limits.max_group_name))
+    return fail(errc::group_not_found, request.group);
+  return {};
+}
+
+Failure check(const protocol::GroupDelete& request, const Limits& limits) {
+  if (!fits(request.group, limits.max_group_name))
+    return fail(errc::group_not_found, request.group);
+  return {};
+}
+
 Failure check(const protocol::GroupSend& request, const Limits& limits) {
   if (!fits(request.group, limits.max_group_name)) {
     return fail(errc::group_not_found_for_message, request.group);

@@ -17,6 +17,8 @@ Failure check(const protocol::DirectSend& request, const Limits& limits);
 Failure check(const protocol::ActiveUsersQuery& request, const Limits& limits);
 Failure check(const protocol::GroupCreate& request, const Limits& limits);
 Failure check(const protocol::GroupJoin& request, const Limits& limits);
+Failure check(const protocol::GroupLeave& request, const Limits& limits);
+Failure check(const protocol::GroupDelete& request, const Limits& limits);
 Failure check(const protocol::GroupSend& request, const Limits& limits);
 Failure check(const protocol::FileOffer& request, const Limits& limits);
 Failure check(const protocol::Ping& request, const Limits& limits);

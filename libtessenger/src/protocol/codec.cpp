@@ -33,6 +33,11 @@ constexpr std::array<std::string_view, std::variant_size_v<Message>> names{
     "file_incoming_event",
     "shutdown_event",
     "login_attempt_event",
+    "group_leave",
+    "group_delete",
+    "group_left",
+    "group_deleted",
+    "group_notice_event",
 };
 
 int index_of(MessageType type) noexcept {

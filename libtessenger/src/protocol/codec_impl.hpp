@@ -71,6 +71,8 @@ inline std::size_t limit_of(Field field, const Limits& limits) noexcept {
 
 template <class M, class T>
 concept Is = std::same_as<std::remove_const_t<M>, T>;
+template <class M, class... T>
+concept OneOf = (Is<M, T> || ...);
 
 // The single description of every message: its fields in wire order. The
 // sizer, the writer and the reader all walk it, so the three cannot disagree.
@@ -242,6 +244,23 @@ void fields(V& v, M& m) {
   v.str(m.address, Field::address);
   v.i64(m.timestamp);
 }
+template <class V, OneOf<GroupLeave, GroupDelete, GroupDeleted> M>
+void fields(V& v, M& m) {
+  v.u32(m.request_id);
+  v.str(m.group, Field::group);
+}
+template <class V, Is<GroupLeft> M>
+void fields(V& v, M& m) {
+  v.u32(m.request_id);
+  v.str(m.group, Field::group);
+  v.flag(m.declined);
+}
+template <class V, Is<GroupNoticeEvent> M>
+void fields(V& v, M& m) {
+  v.str(m.group, Field::group);
+  v.str(m.user, Field::username);
+  v.group_change(m.change);
+}
 
 // Counts the payload bytes. Refuses what the format cannot represent at all,
 // because a wrapped length prefix would make the peer read a different message.
@@ -255,6 +274,8 @@ struct Sizer {
     }
   }
   void u8(std::uint8_t) { size += 1; }
+  void flag(bool) { size += 1; }
+  void group_change(GroupChange) { size += 1; }
   void u16(std::uint16_t) { size += 2; }
   void u32(std::uint32_t) { size += 4; }
   void u64(std::uint64_t) { size += 8; }
@@ -283,6 +304,8 @@ struct Writer {
   std::byte* p;
 
   void u8(std::uint8_t v) { *p++ = static_cast<std::byte>(v); }
+  void flag(bool v) { u8(v ? 1 : 0); }
+  void group_change(GroupChange v) { u8(static_cast<std::uint8_t>(v)); }
   void u16(std::uint16_t v) {
     u8(static_cast<std::uint8_t>(v >> 8));
     u8(static_cast<std::uint8_t>(v));
@@ -349,6 +372,23 @@ struct Reader {
 
   void u8(std::uint8_t& v) {
     if (need(1)) v = static_cast<std::uint8_t>(be(1));
+  }
+  // A value outside the field's range is malformed, not guessed at.
+  void flag(bool& v) {
+    std::uint8_t byte = 0;
+    u8(byte);
+    if (byte > 1) fail(errc::malformed_frame);
+    v = byte == 1;
+  }
+  void group_change(GroupChange& v) {
+    std::uint8_t byte = 0;
+    u8(byte);
+    if (!ok()) return;
+    if (byte != static_cast<std::uint8_t>(GroupChange::left) &&
+        byte != static_cast<std::uint8_t>(GroupChange::deleted)) {
+      return fail(errc::malformed_frame);
+    }
+    v = static_cast<GroupChange>(byte);
   }
   void u16(std::uint16_t& v) {
     if (need(2)) v = static_cast<std::uint16_t>(be(2));
@@ -643,6 +683,11 @@ struct Schema {
         MessageType::file_incoming_event,
         MessageType::shutdown_event,
         MessageType::login_attempt_event,
+        MessageType::group_leave,
+        MessageType::group_delete,
+        MessageType::group_left,
+        MessageType::group_deleted,
+        MessageType::group_notice_event,
     };
     std::array<std::uint8_t, std::variant_size_v<Message>> out{};
     for (std::size_t i = 0; i < codes.size(); ++i)
@@ -652,7 +697,9 @@ struct Schema {
   static constexpr std::array<std::uint8_t, std::variant_size_v<Message>> since = [] {
     std::array<std::uint8_t, std::variant_size_v<Message>> out{};
     out.fill(1);
-    out.back() = 2;  // LoginAttemptEvent
+    // LoginAttemptEvent and every alternative after it.
+    for (std::size_t i = Message(LoginAttemptEvent{}).index(); i < out.size(); ++i)
+      out[i] = 2;
     return out;
   }();
 };

@@ -79,6 +79,8 @@ class Category final : public std::error_category {
         return "sending too fast";
       case errc::invalid_argument:
         return "a request field is out of range";
+      case errc::not_group_creator:
+        return "only the group's creator may delete it";
       case errc::peer_closed:
         return "the peer closed the connection";
       case errc::server_shutdown:

@@ -528,6 +528,12 @@ class HeldStore final : public tessenger::Store {
   void join_group(std::string g, std::string u, Done<tessenger::StoreOutcome> done) override {
     inner_->join_group(std::move(g), std::move(u), hold(std::move(done)));
   }
+  void leave_group(std::string g, std::string u, Done<tessenger::GroupDeparture> done) override {
+    inner_->leave_group(std::move(g), std::move(u), hold(std::move(done)));
+  }
+  void delete_group(std::string g, std::string u, Done<tessenger::GroupRemoval> done) override {
+    inner_->delete_group(std::move(g), std::move(u), hold(std::move(done)));
+  }
   void append_group_message(std::string_view g, std::string_view f, std::string_view t,
                             p::Timestamp ts, Done<tessenger::StoredGroupMessage> done) override {
     if (fail) return done({{errc::service_unavailable, {}}, 0, {}});

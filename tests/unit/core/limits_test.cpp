@@ -30,6 +30,12 @@ std::unordered_map<std::string, std::string> accounts(int count) {
   return table;
 }
 
+// Remembers the groups whose logs were told they are gone.
+struct RemovalLogs : NullLogs {
+  std::vector<std::string> removed;
+  void group_removed(std::string_view group) override { removed.emplace_back(group); }
+};
+
 struct Fixture {
   explicit Fixture(tessenger::Limits limits = {}, std::uint32_t max_attempts = 3)
       : rig(tessenger::core::HubConfig{max_attempts, 10s, limits, "test"},
@@ -38,7 +44,7 @@ struct Fixture {
                 tessenger::LogLevel::debug,
                 [this](tessenger::LogLevel, std::string_view text) { log.emplace_back(text); }}) {}
 
-  NullLogs logs;
+  RemovalLogs logs;
   std::vector<std::string> log;
   tessenger::core::Instant now{std::chrono::steady_clock::time_point{} + 1h, 1'700'000'000'000'000};
   tessenger::testing::HubRig rig;
@@ -46,12 +52,13 @@ struct Fixture {
   tessenger::core::Hub& hub = rig.hub;
   SessionId next = 1;
   p::RequestId request = 1;
+  std::uint8_t version = 1;  // of the sessions connect() opens
 
   bool accept(SessionId id, const std::string& address) { return rig.connected(id, address, now); }
   SessionId connect(const std::string& address = "192.0.2.1") {
     const SessionId id = next++;
     REQUIRE(accept(id, address));
-    rig.handle(id, p::Hello{request++, 1, 1, "test"}, now);
+    rig.handle(id, p::Hello{request++, 1, version, "test"}, now);
     REQUIRE(std::holds_alternative<p::HelloOk>(out.sent[id].back()));
     return id;
   }
@@ -332,18 +339,156 @@ TEST_CASE("groups per user and members per group are limited and the refusal log
   CHECK(std::holds_alternative<p::GroupCreated>(
       f.request_reply(alice, p::GroupCreate{2, "g1", {"user2", "user3"}})));
   CHECK(std::holds_alternative<p::GroupCreated>(
-      f.request_reply(bob, p::GroupCreate{3, "g2", {"user4"}})));
+      f.request_reply(alice, p::GroupCreate{3, "g2", {"user2"}})));
 
-  // user2 is in g1 (invited) and g2 (creator): a third group naming them fails.
+  // user1 has joined two groups: a third is refused, naming them.
   reply = f.request_reply(alice, p::GroupCreate{4, "g3", {"user2"}});
   CHECK(error_code(reply) == errc::limit_reached);
-  CHECK(std::get<p::Error>(reply).detail == "user2");
-  CHECK(f.logged("192.0.2.1: user1 tried to create group g3: limit reached for user2"));
-  // Nothing was created, and no count moved.
+  CHECK(std::get<p::Error>(reply).detail == "user1");
+  CHECK(f.logged("192.0.2.1: user1 tried to create group g3: limit reached for user1"));
   CHECK(error_code(f.request_reply(bob, p::GroupJoin{5, "g3"})) == errc::group_not_found);
+
+  // Joining counts: user2 creates one group, joins one, and is then full.
   CHECK(std::holds_alternative<p::GroupCreated>(
-      f.request_reply(alice, p::GroupCreate{6, "g4", {"user3"}})));
-  CHECK(error_code(f.request_reply(alice, p::GroupCreate{7, "g5", {}})) == errc::limit_reached);
+      f.request_reply(bob, p::GroupCreate{6, "b1", {"user4"}})));
+  CHECK(std::holds_alternative<p::GroupJoined>(f.request_reply(bob, p::GroupJoin{7, "g1"})));
+  reply = f.request_reply(bob, p::GroupJoin{8, "g2"});
+  CHECK(error_code(reply) == errc::limit_reached);
+  CHECK(std::get<p::Error>(reply).detail == "user2");
+}
+
+TEST_CASE("invitations never use up the invited user's quota") {
+  // The attack: one user invites another to as many groups as it may create.
+  tessenger::Limits limits;
+  limits.max_groups_per_user = 5;
+  limits.max_invitations_per_minute = 0;
+  Fixture f(limits);
+  const auto attacker = f.online(1);
+  const auto victim = f.online(2);
+  for (p::RequestId r = 1; r <= 5; ++r) {
+    CHECK(std::holds_alternative<p::GroupCreated>(
+        f.request_reply(attacker, p::GroupCreate{r, "spam" + std::to_string(r), {"user2"}})));
+  }
+  CHECK(error_code(f.request_reply(attacker, p::GroupCreate{6, "spam6", {"user2"}})) ==
+        errc::limit_reached);
+  // Five invitations pending, and the victim can still make and join all it may.
+  for (p::RequestId r = 1; r <= 5; ++r) {
+    CAPTURE(r);
+    CHECK(std::holds_alternative<p::GroupCreated>(
+        f.request_reply(victim, p::GroupCreate{10 + r, "own" + std::to_string(r), {}})));
+  }
+}
+
+TEST_CASE("a creator's invitations are rate-limited; a big group may overdraw once") {
+  tessenger::Limits limits;
+  limits.max_invitations_per_minute = 10;  // one every 6 s
+  limits.max_groups_per_user = 1000;
+  Fixture f(limits);
+  const auto alice = f.online(1, "192.0.2.1");
+  for (int user = 2; user <= 12; ++user)
+    f.online(user, "192.0.2." + std::to_string(user));
+  const std::vector<std::string> five{"user2", "user3", "user4", "user5", "user6"};
+  CHECK(std::holds_alternative<p::GroupCreated>(
+      f.request_reply(alice, p::GroupCreate{1, "a1", five})));
+  CHECK(std::holds_alternative<p::GroupCreated>(
+      f.request_reply(alice, p::GroupCreate{2, "a2", five})));
+  auto reply = f.request_reply(alice, p::GroupCreate{3, "a3", {"user2"}});
+  CHECK(error_code(reply) == errc::rate_limited);
+  CHECK(std::get<p::Error>(reply).detail == "a3");
+  CHECK(
+      f.logged("192.0.2.1: user1 is inviting faster than 10 users/min; refusing group creations"));
+  // A group with no one invited costs nothing.
+  CHECK(std::holds_alternative<p::GroupCreated>(
+      f.request_reply(alice, p::GroupCreate{4, "solo", {}})));
+
+  // One token back: a group of eleven is allowed, and then 66 s of debt.
+  f.advance(6s);
+  std::vector<std::string> eleven;
+  for (int user = 2; user <= 12; ++user)
+    eleven.push_back("user" + std::to_string(user));
+  CHECK(std::holds_alternative<p::GroupCreated>(
+      f.request_reply(alice, p::GroupCreate{5, "big", eleven})));
+  f.advance(65s);
+  CHECK(error_code(f.request_reply(alice, p::GroupCreate{6, "a4", {"user2"}})) ==
+        errc::rate_limited);
+  f.advance(1s);
+  CHECK(std::holds_alternative<p::GroupCreated>(
+      f.request_reply(alice, p::GroupCreate{7, "a4", {"user2"}})));
+
+  // Logging in again does not refill the bucket.
+  f.rig.handle(alice, p::Logout{8}, f.now);
+  f.rig.disconnected(alice);
+  const auto again = f.online(1, "192.0.2.1");
+  CHECK(error_code(f.request_reply(again, p::GroupCreate{9, "a5", {"user3"}})) ==
+        errc::rate_limited);
+}
+
+TEST_CASE("leaving, declining and deleting groups, with notices to version 2 members") {
+  Fixture f;
+  f.version = 2;
+  const auto alice = f.online(1);
+  const auto bob = f.online(2);
+  const auto carol = f.online(3);
+  f.version = 1;
+  const auto dave = f.online(4);  // an old client: told nothing it cannot read
+  REQUIRE(std::holds_alternative<p::GroupCreated>(
+      f.request_reply(alice, p::GroupCreate{1, "team", {"user2", "user3", "user4"}})));
+  REQUIRE(std::holds_alternative<p::GroupJoined>(f.request_reply(bob, p::GroupJoin{2, "team"})));
+  REQUIRE(std::holds_alternative<p::GroupJoined>(f.request_reply(dave, p::GroupJoin{3, "team"})));
+  const auto alice_seen = f.out.sent[alice].size();
+
+  // carol declines: a reply, and nobody else is told.
+  CHECK(f.request_reply(carol, p::GroupLeave{4, "team"}) ==
+        p::Message{p::GroupLeft{4, "team", true}});
+  CHECK(f.out.sent[alice].size() == alice_seen);
+  CHECK(f.logged("user3 declined the invitation to group team"));
+  CHECK(error_code(f.request_reply(carol, p::GroupJoin{5, "team"})) == errc::not_invited);
+  CHECK(error_code(f.request_reply(carol, p::GroupLeave{6, "team"})) == errc::not_group_member);
+  CHECK(error_code(f.request_reply(carol, p::GroupLeave{7, "nosuch"})) == errc::group_not_found);
+
+  // bob leaves: the joined members are told, the old client is not.
+  const auto dave_seen = f.out.sent[dave].size();
+  CHECK(f.request_reply(bob, p::GroupLeave{8, "team"}) ==
+        p::Message{p::GroupLeft{8, "team", false}});
+  CHECK(f.out.sent[alice].back() ==
+        p::Message{p::GroupNoticeEvent{"team", "user2", p::GroupChange::left}});
+  CHECK(f.out.sent[dave].size() == dave_seen);
+  CHECK(f.logged("user2 left group team"));
+  CHECK(error_code(f.request_reply(bob, p::GroupSend{9, "team", "hi"})) == errc::not_group_member);
+
+  // Only the creator deletes, and only groups that exist.
+  CHECK(error_code(f.request_reply(dave, p::GroupDelete{10, "team"})) == errc::not_group_creator);
+  CHECK(error_code(f.request_reply(bob, p::GroupDelete{11, "team"})) == errc::not_group_member);
+  CHECK(error_code(f.request_reply(alice, p::GroupDelete{12, "nosuch"})) == errc::group_not_found);
+  CHECK(f.request_reply(alice, p::GroupDelete{13, "team"}) ==
+        p::Message{p::GroupDeleted{13, "team"}});
+  CHECK(f.logs.removed == std::vector<std::string>{"team"});
+  CHECK(f.logged("user1 deleted group team"));
+  CHECK(error_code(f.request_reply(dave, p::GroupSend{14, "team", "hi"})) ==
+        errc::group_not_found_for_message);
+  // Its name is free again.
+  CHECK(std::holds_alternative<p::GroupCreated>(
+      f.request_reply(bob, p::GroupCreate{15, "team", {}})));
+}
+
+TEST_CASE("a group whose last joined member leaves is removed and its invitations lapse") {
+  tessenger::Limits limits;
+  limits.max_groups_per_user = 1;
+  Fixture f(limits);
+  f.version = 2;
+  const auto alice = f.online(1);
+  const auto bob = f.online(2);
+  REQUIRE(std::holds_alternative<p::GroupCreated>(
+      f.request_reply(alice, p::GroupCreate{1, "g", {"user2"}})));
+  CHECK(f.request_reply(alice, p::GroupLeave{2, "g"}) == p::Message{p::GroupLeft{2, "g", false}});
+  CHECK(f.out.sent[bob].back() ==
+        p::Message{p::GroupNoticeEvent{"g", "user1", p::GroupChange::deleted}});
+  CHECK(f.logs.removed == std::vector<std::string>{"g"});
+  CHECK(f.logged("group g removed: no member left"));
+  CHECK(error_code(f.request_reply(bob, p::GroupJoin{3, "g"})) == errc::group_not_found);
+  // The creator's quota came back with it.
+  CHECK(
+      std::holds_alternative<p::GroupCreated>(f.request_reply(alice, p::GroupCreate{4, "g2", {}})));
 }
 
 TEST_CASE("an unanswered login is closed at the timeout and logged with the address") {

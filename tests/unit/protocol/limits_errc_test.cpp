@@ -95,6 +95,7 @@ TEST_CASE("the tessenger error category") {
       errc::limit_reached,
       errc::rate_limited,
       errc::invalid_argument,
+      errc::not_group_creator,
       errc::peer_closed,
       errc::server_shutdown,
       errc::slow_consumer,

@@ -79,6 +79,22 @@ TEST_CASE("an oversized length is refused on the header alone") {
   CHECK_FALSE(decode_whole(encode(Ping{1, 2}), small).error);
 }
 
+TEST_CASE("a flag or a group change outside its range is malformed") {
+  for (const std::uint8_t bad : {2, 0x80, 0xff}) {
+    CAPTURE(int{bad});
+    Bytes left = encode(GroupLeft{1, "g", true});
+    left.back() = std::byte{bad};
+    expect_error(left, errc::malformed_frame);
+  }
+  for (const std::uint8_t bad : {0, 3, 0xff}) {
+    CAPTURE(int{bad});
+    Bytes notice = encode(GroupNoticeEvent{"g", "u", GroupChange::left});
+    notice.back() = std::byte{bad};
+    expect_error(notice, errc::malformed_frame);
+  }
+  CHECK(decode_whole(encode(GroupLeft{1, "g", false})).messages.size() == 1);
+}
+
 TEST_CASE("a payload must be consumed exactly") {
   for (const auto& m : samples::one_of_each()) {
     CAPTURE(name_of(type_of(m)));
@@ -189,7 +205,7 @@ TEST_CASE("decode_payload applies the frame rules to a payload in hand") {
   Message out = Ping{9, 9};
   const Bytes ping = encode(Ping{1, 2});
   const auto payload = std::span(ping).subspan(header_size);
-  CHECK(decode_payload(static_cast<MessageType>(0x0b), payload, limits, out) ==
+  CHECK(decode_payload(static_cast<MessageType>(0x3f), payload, limits, out) ==
         make_error_code(errc::unknown_message));
   CHECK(decode_payload(MessageType::ping, {}, limits, out) == make_error_code(errc::empty_frame));
   Limits tiny;

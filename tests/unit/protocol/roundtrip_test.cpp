@@ -133,7 +133,7 @@ TEST_CASE("type_of, is_request and name_of") {
   CHECK(type_of(ShutdownEvent{}) == MessageType::shutdown_event);
   CHECK(name_of(MessageType::direct_send) == "direct_send");
   CHECK(name_of(MessageType::file_incoming_event) == "file_incoming_event");
-  CHECK(name_of(static_cast<MessageType>(0x0b)) == "unknown");
+  CHECK(name_of(static_cast<MessageType>(0x3f)) == "unknown");
   CHECK(is_request(MessageType::hello));
   CHECK(is_request(MessageType::ping));
   CHECK_FALSE(is_request(MessageType::hello_ok));

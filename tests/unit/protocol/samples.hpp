@@ -53,16 +53,27 @@ inline std::vector<Message> one_of_each() {
                         digest(2)},
       ShutdownEvent{301, "server stopping"},
       LoginAttemptEvent{"2001:db8::7", 1'699'650'430'000'003},
+      GroupLeave{12, "team1"},
+      GroupDelete{13, "team1"},
+      GroupLeft{12, "team1", true},
+      GroupDeleted{13, "team1"},
+      GroupNoticeEvent{"team1", "carol", GroupChange::deleted},
   };
 }
 
 /// Messages whose lists are empty and whose strings are empty.
 inline std::vector<Message> empty_fields() {
-  return {Hello{0, 0, 0, ""},      GroupCreate{0, "", {}},
-          ActiveUsers{0, {}},      GroupCreated{0, "", {}},
-          Error{0, 0, ""},         DirectEvent{"", 0, ""},
-          ShutdownEvent{0, ""},    FileOfferOk{0, 0, "", 0, {}},
-          LoginAttemptEvent{"", 0}};
+  return {Hello{0, 0, 0, ""},
+          GroupCreate{0, "", {}},
+          ActiveUsers{0, {}},
+          GroupCreated{0, "", {}},
+          Error{0, 0, ""},
+          DirectEvent{"", 0, ""},
+          ShutdownEvent{0, ""},
+          FileOfferOk{0, 0, "", 0, {}},
+          LoginAttemptEvent{"", 0},
+          GroupLeft{0, "", false},
+          GroupNoticeEvent{"", "", GroupChange::left}};
 }
 
 /// `n` bytes of valid UTF-8 mixing one- to four-byte sequences.
@@ -107,6 +118,11 @@ inline std::vector<Message> at_limits(const Limits& l = {}) {
       FileIncomingEvent{~0ull, name, file, ~0ull, digest(7), address, 65535, digest(8)},
       ShutdownEvent{65535, detail},
       LoginAttemptEvent{address, INT64_MIN},
+      GroupLeave{~0u, group},
+      GroupDelete{~0u, group},
+      GroupLeft{~0u, group, true},
+      GroupDeleted{~0u, group},
+      GroupNoticeEvent{group, name, GroupChange::left},
   };
 }
 

@@ -126,6 +126,11 @@ TEST_CASE("an unknown request too short for its request id is malformed") {
 TEST_CASE("a type exists only from the version that introduced it") {
   CHECK(since_version(MessageType::hello) == 1);
   CHECK(since_version(MessageType::login_attempt_event) == 2);
+  for (const auto type :
+       {MessageType::group_leave, MessageType::group_delete, MessageType::group_left,
+        MessageType::group_deleted, MessageType::group_notice_event}) {
+    CHECK(since_version(type) == 2);
+  }
   CHECK(since_version(static_cast<MessageType>(0xff)) == 0);
   CHECK(name_of(MessageType::login_attempt_event) == "login_attempt_event");
 
