@@ -47,6 +47,8 @@ std::string error_text(std::error_code code, std::string_view detail) {
       return fmt::format("No such file: {}", detail);
     case errc::rate_limited:
       return "You are sending messages too fast.";
+    case errc::not_group_creator:
+      return fmt::format("Only the creator of group {} can delete it.", detail);
     case errc::login_timeout:
       return "Login timed out. Please connect again.";
     case errc::server_shutdown:
@@ -58,6 +60,19 @@ std::string error_text(std::error_code code, std::string_view detail) {
   }
   if (detail.empty()) return fmt::format("Error: {}.", code.message());
   return fmt::format("Error: {} ({}).", code.message(), detail);
+}
+
+std::string group_notice_text(const protocol::GroupNoticeEvent& notice) {
+  switch (notice.change) {
+    case protocol::GroupChange::left:
+      return fmt::format("{} left the group chat: {}.", notice.user, notice.group);
+    case protocol::GroupChange::deleted:
+      return fmt::format("{} deleted the group chat: {}.", notice.user, notice.group);
+    case protocol::GroupChange::closed:
+      break;
+  }
+  return fmt::format("Group chat {} has closed: its last member, {}, left.", notice.group,
+                     notice.user);
 }
 
 }  // namespace tessenger::app

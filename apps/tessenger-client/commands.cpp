@@ -62,6 +62,16 @@ Command parse_command(std::string_view line) {
     if (!group || !blank(rest)) return Usage{"Usage: /joingroup GROUP"};
     return JoinGroup{std::string(*group)};
   }
+  if (name == "leavegroup") {
+    const auto group = next_word(rest);
+    if (!group || !blank(rest)) return Usage{"Usage: /leavegroup GROUP"};
+    return LeaveGroup{std::string(*group)};
+  }
+  if (name == "deletegroup") {
+    const auto group = next_word(rest);
+    if (!group || !blank(rest)) return Usage{"Usage: /deletegroup GROUP"};
+    return DeleteGroup{std::string(*group)};
+  }
   if (name == "groupmsg") {
     const auto group = next_word(rest);
     if (!group || blank(rest)) return Usage{"Usage: /groupmsg GROUP MESSAGE"};

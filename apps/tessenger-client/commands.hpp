@@ -21,6 +21,12 @@ struct CreateGroup {
 struct JoinGroup {
   std::string group;
 };
+struct LeaveGroup {
+  std::string group;
+};
+struct DeleteGroup {
+  std::string group;
+};
 struct GroupMsg {
   std::string group;
   std::string text;
@@ -39,7 +45,7 @@ struct InvalidCommand {};
 struct NoCommand {};
 
 using Command = std::variant<NoCommand, InvalidCommand, Usage, MsgTo, ActiveUser, CreateGroup,
-                             JoinGroup, GroupMsg, Logout, P2pVideo>;
+                             JoinGroup, LeaveGroup, DeleteGroup, GroupMsg, Logout, P2pVideo>;
 
 /// Parses a line; the leading '/' is optional.
 Command parse_command(std::string_view line);

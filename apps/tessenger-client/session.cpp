@@ -147,6 +147,9 @@ class Session {
       show_event(fmt::format("{} invited you to group {}; use /joingroup {} to join.", e.from,
                              e.group, e.group));
     };
+    events.on_group_notice = [this](const protocol::GroupNoticeEvent& e) {
+      show_event(group_notice_text(e));
+    };
     events.on_file_incoming = [this](const protocol::FileIncomingEvent& e) { receive(e); };
     events.on_disconnected = [this](std::error_code code, std::string_view reason) {
       {
@@ -275,6 +278,10 @@ class Session {
   std::optional<int> run(const CreateGroup& c) {
     auto result = wait_for<NewGroup>(
         [&](auto done) { client_.create_group(c.group, c.users, std::move(done)); });
+    // Refused for inviting too many users too fast (the detail names the group).
+    if (!result && result.error() == errc::rate_limited && !result.detail().empty()) {
+      return outcome(text::inviting_too_fast);
+    }
     if (!result) return failed(result.error(), result.detail());
     return outcome(
         fmt::format("Group chat room has been created, room name: {}, users in this room: {}",
@@ -286,6 +293,23 @@ class Session {
         wait_for<JoinedGroup>([&](auto done) { client_.join_group(c.group, std::move(done)); });
     if (!result) return failed(result.error(), result.detail());
     return outcome(fmt::format("Joined the group chat: {} successfully.", result->group));
+  }
+
+  std::optional<int> run(const LeaveGroup& c) {
+    auto result =
+        wait_for<LeftGroup>([&](auto done) { client_.leave_group(c.group, std::move(done)); });
+    if (!result) return failed(result.error(), result.detail());
+    if (result->declined) {
+      return outcome(fmt::format("You have declined the invitation to group {}.", result->group));
+    }
+    return outcome(fmt::format("You have left the group chat: {}.", result->group));
+  }
+
+  std::optional<int> run(const DeleteGroup& c) {
+    auto result =
+        wait_for<DeletedGroup>([&](auto done) { client_.delete_group(c.group, std::move(done)); });
+    if (!result) return failed(result.error(), result.detail());
+    return outcome(fmt::format("Group chat {} has been deleted.", result->group));
   }
 
   std::optional<int> run(const GroupMsg& c) {

@@ -219,6 +219,51 @@ TEST_CASE("the group life cycle and each of its errors") {
   CHECK(matches(log[0], "1; {TS}; bob; hello group"));
 }
 
+TEST_CASE("leavegroup declines or leaves, deletegroup is the creator's, and members are told") {
+  Setup setup;
+  CliServer server(setup.dir);
+  CliClient alice(server.port());
+  CliClient bob(server.port());
+  CliClient carol(server.port());
+  CliClient dave(server.port());
+  alice.login("alice", "pa");
+  bob.login("bob", "pb");
+  carol.login("carol", "pc");
+  dave.login("dave", "pd");
+  REQUIRE(alice.command("/creategroup chat bob carol").size() == 1);
+  for (auto* invited : {&bob, &carol}) {
+    REQUIRE(invited->line().find("invited you") != std::string::npos);
+    REQUIRE(invited->line() == prompt);
+  }
+  REQUIRE(bob.command("/joingroup chat") == Lines{"Joined the group chat: chat successfully."});
+
+  CHECK(carol.command("/leavegroup chat") ==
+        Lines{"You have declined the invitation to group chat."});
+  CHECK(carol.command("/leavegroup chat") == Lines{"You are not in this group chat."});
+  CHECK(carol.command("/leavegroup nochat") == Lines{"Groupchat nochat doesn't exist."});
+  CHECK(carol.command("/leavegroup") == Lines{"Usage: /leavegroup GROUP"});
+  CHECK(bob.command("/deletegroup chat") == Lines{"Only the creator of group chat can delete it."});
+  CHECK(dave.command("/deletegroup chat") == Lines{"You are not in this group chat."});
+  CHECK(dave.command("deletegroup") == Lines{"Usage: /deletegroup GROUP"});
+
+  CHECK(bob.command("leavegroup chat") == Lines{"You have left the group chat: chat."});
+  CHECK(alice.line() == "bob left the group chat: chat.");
+  CHECK(alice.line() == prompt);
+  REQUIRE(bob.command("/joingroup chat") == Lines{"You are not invited to group chat."});
+
+  REQUIRE(alice.command("/creategroup team bob").size() == 1);
+  REQUIRE(bob.line().find("invited you") != std::string::npos);
+  REQUIRE(bob.line() == prompt);
+  CHECK(alice.command("/deletegroup team") == Lines{"Group chat team has been deleted."});
+  CHECK(bob.line() == "alice deleted the group chat: team.");
+  CHECK(bob.line() == prompt);
+
+  // The last joined member leaves: the group closes and its invitees are told.
+  CHECK(alice.command("/leavegroup chat") == Lines{"You have left the group chat: chat."});
+  CHECK(alice.command("/joingroup chat") == Lines{"Groupchat chat doesn't exist."});
+  CHECK(dave.command("/creategroup chat alice").size() == 1);
+}
+
 TEST_CASE("unknown commands, blank lines and commands without the slash") {
   Setup setup;
   CliServer server(setup.dir);

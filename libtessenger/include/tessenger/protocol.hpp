@@ -324,6 +324,7 @@ struct GroupDeleted {
 enum class GroupChange : std::uint8_t {
   left = 1,     ///< `user` left (joined members are told)
   deleted = 2,  ///< `user`, its creator, deleted the group (every member is told)
+  closed = 3,   ///< `user`, its last joined member, left: the group is gone (invitees are told)
 };
 
 /// Something happened to a group this session's user is in.

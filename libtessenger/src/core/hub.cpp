@@ -766,7 +766,7 @@ void Hub::on_group_leave(SessionId id, Session& session, const protocol::GroupLe
         }
         if (departure.removed) {
           // Only invitations were left: they lapse with the group.
-          deliver(told, protocol::GroupNoticeEvent{group, user, protocol::GroupChange::deleted});
+          deliver(told, protocol::GroupNoticeEvent{group, user, protocol::GroupChange::closed});
           logs_.group_removed(group);
           info("group {} removed: no member left", group);
         } else if (!departure.declined) {

@@ -384,8 +384,8 @@ struct Reader {
     std::uint8_t byte = 0;
     u8(byte);
     if (!ok()) return;
-    if (byte != static_cast<std::uint8_t>(GroupChange::left) &&
-        byte != static_cast<std::uint8_t>(GroupChange::deleted)) {
+    if (byte < static_cast<std::uint8_t>(GroupChange::left) ||
+        byte > static_cast<std::uint8_t>(GroupChange::closed)) {
       return fail(errc::malformed_frame);
     }
     v = static_cast<GroupChange>(byte);

@@ -101,7 +101,7 @@ TEST_CASE("invitation spam neither fills the victims' quotas nor leaves groups b
   for (std::size_t v = 2; v < victim.size(); ++v) {
     for (const auto& group : created) {
       CHECK(victim[v]->expect<p::GroupNoticeEvent>() ==
-            p::GroupNoticeEvent{group, "alice", p::GroupChange::deleted});
+            p::GroupNoticeEvent{group, "alice", p::GroupChange::closed});
     }
     victim[v]->send(p::GroupJoin{3, created.front()});
     CHECK(code_of(*victim[v]->next()) == errc::group_not_found);

@@ -482,7 +482,7 @@ TEST_CASE("a group whose last joined member leaves is removed and its invitation
       f.request_reply(alice, p::GroupCreate{1, "g", {"user2"}})));
   CHECK(f.request_reply(alice, p::GroupLeave{2, "g"}) == p::Message{p::GroupLeft{2, "g", false}});
   CHECK(f.out.sent[bob].back() ==
-        p::Message{p::GroupNoticeEvent{"g", "user1", p::GroupChange::deleted}});
+        p::Message{p::GroupNoticeEvent{"g", "user1", p::GroupChange::closed}});
   CHECK(f.logs.removed == std::vector<std::string>{"g"});
   CHECK(f.logged("group g removed: no member left"));
   CHECK(error_code(f.request_reply(bob, p::GroupJoin{3, "g"})) == errc::group_not_found);

@@ -86,7 +86,7 @@ TEST_CASE("a flag or a group change outside its range is malformed") {
     left.back() = std::byte{bad};
     expect_error(left, errc::malformed_frame);
   }
-  for (const std::uint8_t bad : {0, 3, 0xff}) {
+  for (const std::uint8_t bad : {0, 4, 0xff}) {
     CAPTURE(int{bad});
     Bytes notice = encode(GroupNoticeEvent{"g", "u", GroupChange::left});
     notice.back() = std::byte{bad};

@@ -122,7 +122,7 @@ inline std::vector<Message> at_limits(const Limits& l = {}) {
       GroupDelete{~0u, group},
       GroupLeft{~0u, group, true},
       GroupDeleted{~0u, group},
-      GroupNoticeEvent{group, name, GroupChange::left},
+      GroupNoticeEvent{group, name, GroupChange::closed},
   };
 }
 
