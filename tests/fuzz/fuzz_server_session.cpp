@@ -258,7 +258,7 @@ class Harness final : public tessenger::core::Outbox, public tessenger::core::Pa
 
   p::Message canned(std::uint8_t pick, const Connection& c) const {
     const auto id = static_cast<p::RequestId>(pick);
-    switch (pick % 16) {
+    switch (pick % 18) {
       case 0:
         return p::Hello{id, 1, 1, "fuzz"};
       case 1:
@@ -289,6 +289,10 @@ class Harness final : public tessenger::core::Outbox, public tessenger::core::Pa
         return p::Logout{id};
       case 14:
         return p::Hello{id, 1, 2, "fuzz"};
+      case 15:
+        return p::GroupLeave{id, "g" + std::to_string(pick % 3)};
+      case 16:
+        return p::GroupDelete{id, "g" + std::to_string(pick % 3)};
       default:  // the answer to the latest ping the server sent
         return p::Pong{c.last_ping, 0};
     }

@@ -244,6 +244,13 @@ void Hub::handle(SessionId id, const protocol::Message& message, const Instant& 
     outbox_.send(id, protocol::Pong{ping->request_id, ping->payload});
     return;
   }
+  // Frames of any spoken version decode, but a session gets only what its
+  // version has: a type newer than that is a request it cannot be answered.
+  if (protocol::since_version(type) > session.version) {
+    counters_.unsupported_requests.add();
+    reply_error(id, request, errc::unsupported_request);
+    return;
+  }
   if (session.stage == Stage::awaiting_login) {
     if (const auto* login = std::get_if<protocol::Login>(&message)) {
       on_login(id, session, *login, now);

@@ -446,6 +446,11 @@ TEST_CASE("leaving, declining and deleting groups, with notices to version 2 mem
   CHECK(error_code(f.request_reply(carol, p::GroupLeave{6, "team"})) == errc::not_group_member);
   CHECK(error_code(f.request_reply(carol, p::GroupLeave{7, "nosuch"})) == errc::group_not_found);
 
+  // The old client cannot use what its version does not have.
+  CHECK(error_code(f.request_reply(dave, p::GroupLeave{7, "team"})) == errc::unsupported_request);
+
+  CHECK(error_code(f.request_reply(bob, p::GroupDelete{10, "team"})) == errc::not_group_creator);
+
   // bob leaves: the joined members are told, the old client is not.
   const auto dave_seen = f.out.sent[dave].size();
   CHECK(f.request_reply(bob, p::GroupLeave{8, "team"}) ==
@@ -457,7 +462,6 @@ TEST_CASE("leaving, declining and deleting groups, with notices to version 2 mem
   CHECK(error_code(f.request_reply(bob, p::GroupSend{9, "team", "hi"})) == errc::not_group_member);
 
   // Only the creator deletes, and only groups that exist.
-  CHECK(error_code(f.request_reply(dave, p::GroupDelete{10, "team"})) == errc::not_group_creator);
   CHECK(error_code(f.request_reply(bob, p::GroupDelete{11, "team"})) == errc::not_group_member);
   CHECK(error_code(f.request_reply(alice, p::GroupDelete{12, "nosuch"})) == errc::group_not_found);
   CHECK(f.request_reply(alice, p::GroupDelete{13, "team"}) ==
