@@ -137,6 +137,11 @@ class Hub {
   /// Acts on every deadline at or before `now`.
   void expire(const Instant& now);
 
+  /// Writes a line of the adapter's through the hub's limiter: `kind` (its
+  /// format string) gets a few lines per 10 s, then one summary.
+  void log(const void* kind, LogLevel level, std::string_view text) {
+    log_.write(kind, level, text, latest_.steady);
+  }
   /// Hands buffered log lines to the store (call after each batch of work);
   /// `done` runs once they are written (LogStore::flush).
   void flush_logs(LogStore::Done done = {}) { logs_.flush(presence_.online(), std::move(done)); }

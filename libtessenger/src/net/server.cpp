@@ -225,7 +225,18 @@ class Server::Impl final : public std::enable_shared_from_this<Server::Impl>,
   void bound_incomplete_frames();
   void give_memory_back(const Connection& connection);
   void trim_later();
-  void warn(std::string_view text);
+  // The adapter's warnings go through the hub's limiter, keyed by their
+  // format, so a flood of one kind is summarised like the hub's own.
+  template <typename... Args>
+  void warn(fmt::format_string<Args...> format, Args&&... args) {
+    if (!config_.log.enabled(LogLevel::warn)) return;
+    const auto text = fmt::format(format, std::forward<Args>(args)...);
+    if (hub_) {
+      hub_->log(fmt::string_view(format).data(), LogLevel::warn, text);
+    } else {
+      config_.log.write(LogLevel::warn, text);
+    }
+  }
   core::Completions::Post poster();
   ServerObserver gated(ServerObserver observer) const;
 
@@ -358,9 +369,9 @@ void Server::Impl::start(std::error_code& ec, std::string* what) {
     const auto* table = dynamic_cast<const core::TableAuthenticator*>(authenticator_.get());
     if (!config_.authenticator && table != nullptr && table->plain_count() != 0) {
       warn(
-          fmt::format("{}: {} of {} accounts have a plain-text password; replace each line with "
-                      "the one `tessenger-server --hash-password USER` prints",
-                      config_.credentials_file.string(), table->plain_count(), table->size()));
+          "{}: {} of {} accounts have a plain-text password; replace each line with "
+          "the one `tessenger-server --hash-password USER` prints",
+          config_.credentials_file.string(), table->plain_count(), table->size());
     }
     logs_ = std::make_unique<core::FileLogStore>(config_.data_dir, config_.log);
     hub_ = std::make_unique<core::Hub>(
@@ -377,9 +388,9 @@ void Server::Impl::start(std::error_code& ec, std::string* what) {
   if (std::string problem; !load_tls(ec, problem)) return fail(ec, problem);
   if (!tls_context_ && !address.is_loopback()) {
     warn(
-        fmt::format("listening on {} without TLS: passwords and messages cross the network in "
-                    "clear (see --tls-cert and --tls-key)",
-                    config_.bind_address));
+        "listening on {} without TLS: passwords and messages cross the network in "
+        "clear (see --tls-cert and --tls-key)",
+        config_.bind_address);
   }
 
   const tcp::endpoint endpoint(address, config_.port);
@@ -432,10 +443,6 @@ bool Server::Impl::load_tls(std::error_code& ec, std::string& what) {
     return false;
   }
   return true;
-}
-
-void Server::Impl::warn(std::string_view text) {
-  if (config_.log.enabled(LogLevel::warn)) config_.log.write(LogLevel::warn, text);
 }
 
 void Server::Impl::set_observer(ServerObserver observer) {
@@ -491,7 +498,7 @@ void Server::Impl::accept() {
                            if (ec) {
                              // Typically EMFILE: back off instead of spinning on a full descriptor
                              // table.
-                             self->warn(fmt::format("accept failed: {}", ec.message()));
+                             self->warn("accept failed: {}", ec.message());
                              self->accept_retry_.expires_after(std::chrono::milliseconds(100));
                              self->accept_retry_.async_wait([self](std::error_code wait_error) {
                                if (!wait_error) self->accept();
@@ -545,8 +552,8 @@ void Server::Impl::handshake(const ConnectionPtr& connection) {
         // TESSENGER frame can, as its length would be far above the limit.
         if (connection->read_space()[0] != std::byte{0x16}) {
           connection->state = State::open;
-          self->warn(fmt::format("{}: a client without TLS on a TLS port; told so and closed",
-                                 connection->address));
+          self->warn("{}: a client without TLS on a TLS port; told so and closed",
+                     connection->address);
           self->send(connection->id,
                      protocol::ShutdownEvent{static_cast<std::uint16_t>(errc::unsupported_version),
                                              "the server requires TLS"});
@@ -560,8 +567,7 @@ void Server::Impl::handshake(const ConnectionPtr& connection) {
             asio::ssl::stream_base::server, [self, connection](std::error_code error) {
               if (connection->state != State::handshaking) return;
               if (error) {
-                self->warn(fmt::format("{}: TLS handshake failed: {}", connection->address,
-                                       error.message()));
+                self->warn("{}: TLS handshake failed: {}", connection->address, error.message());
                 return self->drop(connection);
               }
               connection->state = State::open;
@@ -628,9 +634,9 @@ void Server::Impl::on_read(const ConnectionPtr& connection, std::size_t length) 
   if (connection->state != State::open) return;
   if (!connection->any_input && !tls_context_ && looks_like_tls(received)) {
     warn(
-        fmt::format("{}: a TLS handshake on a plain-TCP port: the client must connect without "
-                    "TLS, or the server needs --tls-cert and --tls-key",
-                    connection->address));
+        "{}: a TLS handshake on a plain-TCP port: the client must connect without "
+        "TLS, or the server needs --tls-cert and --tls-key",
+        connection->address);
   }
   connection->any_input = true;
   hub_->input(connection->id, now());
@@ -664,7 +670,7 @@ void Server::Impl::consume(const ConnectionPtr& connection, std::span<const std:
     note_partial(*connection, input.first(result.consumed));
     input = input.subspan(result.consumed);
     if (result.error) {
-      warn(fmt::format("{}: protocol error: {}", connection->address, result.error.message()));
+      warn("{}: protocol error: {}", connection->address, result.error.message());
       counters_.protocol_errors.add();
       hub_->protocol_error(connection->id, result.error);
       return;
@@ -730,11 +736,11 @@ void Server::Impl::bound_incomplete_frames() {
     const auto connection = connections_.at(partials_.begin()->second);
     counters_.incomplete_frame_drops.add();
     if (worth_logging(counters_.incomplete_frame_drops.get())) {
-      warn(fmt::format(
+      warn(
           "{}: dropped with an unfinished frame of {} bytes: unfinished frames passed {} bytes "
           "in all ({} connections dropped so far)",
           connection->address, connection->partial_held, budget,
-          counters_.incomplete_frame_drops.get()));
+          counters_.incomplete_frame_drops.get());
     }
     close(connection->id, errc::limit_reached);
     connection->abort = true;  // nothing to say to a peer busy sending
@@ -792,8 +798,8 @@ Server::Impl::Connection* Server::Impl::writable(core::SessionId id) {
 // client whose queue passes the bound is not reading and is dropped.
 bool Server::Impl::queued(Connection& connection) {
   if (connection.pending.size() > config_.limits.max_pending_write_bytes) {
-    warn(fmt::format("{}: disconnecting a client that does not read ({} bytes queued)",
-                     connection.address, connection.pending.size()));
+    warn("{}: disconnecting a client that does not read ({} bytes queued)", connection.address,
+         connection.pending.size());
     counters_.slow_consumers.add();
     close(connection.id, errc::slow_consumer);
     return false;

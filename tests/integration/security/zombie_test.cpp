@@ -386,10 +386,16 @@ TEST_CASE("2,500 garbage connections keep the server's descriptors within the li
   const auto refusal_lines = log.count("connection refused");
   // Refusals are summarised (1st, 10th, 100th... since the last admission).
   CHECK(refusal_lines * 20 <= stats.connections_refused);
+  // Each admitted one is a protocol error; five lines per 10 s say so and
+  // one summary the rest (docs/security.md).
+  const auto windows = static_cast<std::size_t>(elapsed / 10s) + 2;
+  const auto error_lines = log.count("protocol error");
+  CHECK(error_lines <= windows * 6);
   MESSAGE("2,500 garbage connections from "
           << attacker << " in " << elapsed.count() << " ms, limits 50 in all and 20 per address: "
           << stats.connections_accepted << " accepted, " << stats.connections_refused
           << " refused; the server's descriptors: " << idle << " idle, at most " << most
-          << " during the attack; " << refusal_lines << " refusal lines in the log");
+          << " during the attack; " << refusal_lines << " refusal lines and " << error_lines
+          << " protocol error lines in the log");
   CHECK(admitted(server.port(), attacker));
 }
