@@ -5,12 +5,12 @@
 
 #include <unistd.h>
 
+#include "common/terminal_text.hpp"
+
 namespace tessenger::app {
 
 void Console::line(std::string_view text) {
-  std::string whole;
-  whole.reserve(text.size() + 1);
-  whole.append(text);
+  auto whole = terminal_safe(text);
   whole.push_back('\n');
   std::lock_guard lock(mutex_);
   write_locked(whole);

@@ -14,9 +14,12 @@ class Console {
  public:
   explicit Console(int fd = 1) : fd_(fd) {}
 
-  /// Writes `text` and a newline.
+  /// Writes `text` through terminal_safe() and a newline: every line holds
+  /// names and texts from the network, and none of them may steer the
+  /// terminal or forge a line.
   void line(std::string_view text);
-  /// Writes `text` as is (a prompt that the input continues).
+  /// Writes `text` as is: only for the app's own bytes (a prompt that the
+  /// input continues, a progress bar's carriage return), never network text.
   void write(std::string_view text);
 
  private:

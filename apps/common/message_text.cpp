@@ -4,39 +4,45 @@
 
 namespace tessenger::app {
 
+std::size_t utf8_sequence(std::string_view text, std::uint32_t& point) noexcept {
+  if (text.empty()) return 0;
+  const auto lead = static_cast<std::uint8_t>(text[0]);
+  std::size_t length = 0;
+  if (lead < 0x80) {
+    point = lead;
+    return 1;
+  }
+  if ((lead & 0xe0) == 0xc0) {
+    length = 2;
+    point = lead & 0x1fu;
+  } else if ((lead & 0xf0) == 0xe0) {
+    length = 3;
+    point = lead & 0x0fu;
+  } else if ((lead & 0xf8) == 0xf0) {
+    length = 4;
+    point = lead & 0x07u;
+  } else {
+    return 0;
+  }
+  if (text.size() < length) return 0;
+  for (std::size_t k = 1; k < length; ++k) {
+    const auto next = static_cast<std::uint8_t>(text[k]);
+    if ((next & 0xc0) != 0x80) return 0;
+    point = (point << 6) | (next & 0x3fu);
+  }
+  constexpr std::uint32_t smallest[] = {0, 0, 0x80, 0x800, 0x10000};
+  if (point < smallest[length] || point > 0x10ffff || (point >= 0xd800 && point <= 0xdfff)) {
+    return 0;
+  }
+  return length;
+}
+
 bool is_utf8(std::string_view text) noexcept {
-  std::size_t i = 0;
-  while (i < text.size()) {
-    const auto lead = static_cast<std::uint8_t>(text[i]);
-    if (lead < 0x80) {
-      ++i;
-      continue;
-    }
-    std::size_t length = 0;
-    std::uint32_t point = 0;
-    if ((lead & 0xe0) == 0xc0) {
-      length = 2;
-      point = lead & 0x1fu;
-    } else if ((lead & 0xf0) == 0xe0) {
-      length = 3;
-      point = lead & 0x0fu;
-    } else if ((lead & 0xf8) == 0xf0) {
-      length = 4;
-      point = lead & 0x07u;
-    } else {
-      return false;
-    }
-    if (text.size() - i < length) return false;
-    for (std::size_t k = 1; k < length; ++k) {
-      const auto next = static_cast<std::uint8_t>(text[i + k]);
-      if ((next & 0xc0) != 0x80) return false;
-      point = (point << 6) | (next & 0x3fu);
-    }
-    constexpr std::uint32_t smallest[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (point < smallest[length] || point > 0x10ffff || (point >= 0xd800 && point <= 0xdfff)) {
-      return false;
-    }
-    i += length;
+  std::uint32_t point = 0;
+  while (!text.empty()) {
+    const auto length = utf8_sequence(text, point);
+    if (length == 0) return false;
+    text.remove_prefix(length);
   }
   return true;
 }

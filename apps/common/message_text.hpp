@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -21,5 +22,9 @@ std::string_view describe(TextProblem problem) noexcept;
 
 /// Strict UTF-8: no overlong forms, surrogates or values past U+10FFFF.
 bool is_utf8(std::string_view text) noexcept;
+
+/// The length of the strict UTF-8 sequence `text` starts with, its code
+/// point in `point`; 0 if it does not start with one (or is empty).
+std::size_t utf8_sequence(std::string_view text, std::uint32_t& point) noexcept;
 
 }  // namespace tessenger::app

@@ -66,6 +66,17 @@ int main(int argc, char** argv) {
                  "seconds without a word from the peer before a transfer fails")
       ->capture_default_str()
       ->check(CLI::Range(0.1, 86'400.0));
+  std::string accept_files = "all";
+  app.add_option("--accept-files", accept_files,
+                 "which offered files to receive: all, known (only from users you have written "
+                 "to or share a group with) or ask (on a terminal only)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"all", "known", "ask"}));
+  std::size_t max_pending_per_sender = 4;
+  app.add_option("--max-pending-files", max_pending_per_sender,
+                 "offers one sender may have pending (offered, not finished); more are declined")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1000}));
   bool tls = false;
   std::string ca_file;
   auto* tls_flag = app.add_flag(
@@ -93,6 +104,14 @@ int main(int argc, char** argv) {
   if (!udp_port) {
     std::cerr << "tessenger-client: invalid udp_port '" << udp_port_text
               << "': expected an integer from 0 to 65535\n";
+    return exit_usage;
+  }
+  const auto accept_mode = *tessenger::app::parse_accept_files(accept_files);
+  // In a pipe there is no one to answer, and the answers would be taken
+  // from the script's commands.
+  if (accept_mode == tessenger::app::AcceptFiles::ask && !tessenger::app::is_terminal(0)) {
+    std::cerr << "tessenger-client: --accept-files ask needs a terminal on stdin; in a pipe use "
+                 "all or known\n";
     return exit_usage;
   }
   std::error_code ec;
@@ -133,6 +152,9 @@ int main(int argc, char** argv) {
   config.tls = tls;
   config.tls_ca_file = ca_file;
   config.progress_bar = tessenger::app::is_terminal(1);
+  config.accept_files = accept_mode;
+  config.max_pending_per_sender = max_pending_per_sender;
+  config.transfer_timeout = transfer_options.idle_timeout;
   const int status = tessenger::app::run_session(config, {io, files}, input, out, err);
   interruptible_input = nullptr;
   return status;

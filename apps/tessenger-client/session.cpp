@@ -1,9 +1,11 @@
 #include "session.hpp"
 
 #include <condition_variable>
+#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -96,6 +98,7 @@ class Session {
         input_(input),
         out_(out),
         err_(err),
+        offers_(config.accept_files, config.max_pending_per_sender),
         work_(asio::make_work_guard(runtime.io)),
         client_(runtime.io, events(), options()),
         io_thread_([this] { runtime_.io.run(); }) {}
@@ -140,10 +143,15 @@ class Session {
       show_event(fmt::format("{}, {}: {}", format_timestamp(e.timestamp), e.from, e.text));
     };
     events.on_group_message = [this](const protocol::GroupEvent& e) {
+      know(e.from);
       show_event(
           fmt::format("{}, {}, {}: {}", format_timestamp(e.timestamp), e.group, e.from, e.text));
     };
     events.on_invite = [this](const protocol::InviteEvent& e) {
+      {
+        std::lock_guard lock(offers_mutex_);
+        inviters_[e.group] = e.from;
+      }
       show_event(fmt::format("{} invited you to group {}; use /joingroup {} to join.", e.from,
                              e.group, e.group));
     };
@@ -237,6 +245,7 @@ class Session {
       // a script's end lets its transfers finish, a signal does not wait.
       if (status == LineReader::Status::end_of_input) transfers_.wait_idle();
       if (status != LineReader::Status::line) return log_out();
+      if (const auto answer = parse_answer(line); answer && answer_offer(*answer)) continue;
       if (auto exit_status = execute(parse_command(line))) return *exit_status;
     }
   }
@@ -261,6 +270,7 @@ class Session {
       client_.send_direct(c.user, std::get<std::string>(std::move(text)), std::move(done));
     });
     if (!result) return failed(result.error(), result.detail());
+    know(c.user);
     return outcome(fmt::format("message sent at {}.", format_timestamp(result->timestamp)));
   }
 
@@ -283,6 +293,8 @@ class Session {
       return outcome(text::inviting_too_fast);
     }
     if (!result) return failed(result.error(), result.detail());
+    for (const auto& member : result->members)
+      know(member);
     return outcome(
         fmt::format("Group chat room has been created, room name: {}, users in this room: {}",
                     result->group, fmt::join(result->members, ", ")));
@@ -292,6 +304,12 @@ class Session {
     auto result =
         wait_for<JoinedGroup>([&](auto done) { client_.join_group(c.group, std::move(done)); });
     if (!result) return failed(result.error(), result.detail());
+    {
+      std::lock_guard lock(offers_mutex_);
+      if (const auto it = inviters_.find(result->group); it != inviters_.end()) {
+        offers_.know(it->second);
+      }
+    }
     return outcome(fmt::format("Joined the group chat: {} successfully.", result->group));
   }
 
@@ -370,6 +388,11 @@ class Session {
     return std::nullopt;
   }
 
+  void know(std::string_view user) {
+    std::lock_guard lock(offers_mutex_);
+    offers_.know(user);
+  }
+
   // Runs on the client's strand.
   void receive(const protocol::FileIncomingEvent& event) {
     std::error_code ec;
@@ -379,26 +402,106 @@ class Session {
                              event.from, event.sender_address));
       return;
     }
+    OfferPolicy::Verdict verdict;
+    std::uint64_t declined = 0;
+    {
+      std::lock_guard lock(offers_mutex_);
+      verdict = offers_.offer(incoming.sender_name);
+      declined = offers_.declined(incoming.sender_name);
+      if (verdict == OfferPolicy::Verdict::ask) {
+        questions_.push_back({incoming, std::chrono::steady_clock::now()});
+      }
+    }
+    switch (verdict) {
+      case OfferPolicy::Verdict::accept:
+        start_receiving(std::move(incoming));
+        return;
+      case OfferPolicy::Verdict::ask:
+        show_event(fmt::format("{} wants to send you {} ({} bytes). Accept? (y/n)",
+                               incoming.sender_name, incoming.file_name, incoming.size));
+        return;
+      case OfferPolicy::Verdict::decline_unknown:
+      case OfferPolicy::Verdict::decline_busy:
+        // No file, no disk work: the sender is told, and fails at once.
+        runtime_.files->decline(incoming);
+        if (OfferPolicy::worth_a_line(declined)) {
+          show_event(decline_line(incoming, verdict, declined));
+        }
+        return;
+    }
+  }
+
+  std::string decline_line(const IncomingTransfer& incoming, OfferPolicy::Verdict verdict,
+                           std::uint64_t declined) const {
+    const auto& from = incoming.sender_name;
+    auto why =
+        verdict == OfferPolicy::Verdict::decline_busy
+            ? fmt::format("{} already has {} files waiting", from, config_.max_pending_per_sender)
+            : fmt::format("{} is not a known user (--accept-files known)", from);
+    if (declined > 1) why += fmt::format("; {} files from {} declined so far", declined, from);
+    return fmt::format("Declined {} from {}: {}.", incoming.file_name, from, why);
+  }
+
+  // The user's answer to the oldest question; false if none is waiting.
+  bool answer_offer(bool yes) {
+    std::optional<Question> question;
+    {
+      std::lock_guard lock(offers_mutex_);
+      if (questions_.empty()) return false;
+      question = std::move(questions_.front());
+      questions_.pop_front();
+    }
+    const auto& incoming = question->incoming;
+    const bool expired =
+        std::chrono::steady_clock::now() - question->asked >= config_.transfer_timeout;
+    if (yes && !expired) {
+      start_receiving(incoming);
+      outcome({});
+      return true;
+    }
+    {
+      std::lock_guard lock(offers_mutex_);
+      offers_.finished(incoming.sender_name);
+    }
+    if (expired) {
+      outcome(fmt::format("The offer of {} from {} has expired.", incoming.file_name,
+                          incoming.sender_name));
+      return true;
+    }
+    runtime_.files->decline(incoming);
+    outcome(fmt::format("Declined {} from {}.", incoming.file_name, incoming.sender_name));
+    return true;
+  }
+
+  // Counts as pending for its sender until its outcome is printed.
+  void start_receiving(IncomingTransfer incoming) {
     TransferCallbacks callbacks;
-    callbacks.on_complete = [this, file = event.file_name,
-                             from = event.from](const TransferResult&) {
-      finish_transfer(fmt::format("Received {} from {}", file, from));
+    callbacks.on_complete = [this, file = incoming.file_name,
+                             from = incoming.sender_name](const TransferResult&) {
+      finish_receive(from, fmt::format("Received {} from {}", file, from));
     };
-    callbacks.on_failure = [this, file = event.file_name, from = event.from](
+    callbacks.on_failure = [this, file = incoming.file_name, from = incoming.sender_name](
                                std::error_code, const std::string& reason) {
-      finish_transfer(fmt::format("Receiving {} from {} failed: {}", file, from, reason));
+      finish_receive(from, fmt::format("Receiving {} from {} failed: {}", file, from, reason));
     };
     transfers_.add();
     // Opening the partial file is disk work: not on the chat strand.
     asio::post(runtime_.files->get_executor(), [this, incoming = std::move(incoming),
                                                 callbacks = std::move(callbacks)]() mutable {
-      const auto file = incoming.file_name;
-      const auto from = incoming.sender_name;
       if (const auto error = runtime_.files->expect_file(incoming, std::move(callbacks))) {
-        transfers_.remove();
-        show_event(fmt::format("Receiving {} from {} failed: {}", file, from, error.message()));
+        finish_receive(incoming.sender_name,
+                       fmt::format("Receiving {} from {} failed: {}", incoming.file_name,
+                                   incoming.sender_name, error.message()));
       }
     });
+  }
+
+  void finish_receive(const std::string& from, const std::string& line) {
+    {
+      std::lock_guard lock(offers_mutex_);
+      offers_.finished(from);
+    }
+    finish_transfer(line);
   }
 
   // A transfer's last word; runs on the files strand.
@@ -441,6 +544,14 @@ class Session {
   Console& err_;
   Lost lost_;
   TransferCount transfers_;
+  struct Question {
+    IncomingTransfer incoming;
+    std::chrono::steady_clock::time_point asked;
+  };
+  std::mutex offers_mutex_;
+  OfferPolicy offers_;                           // under offers_mutex_
+  std::map<std::string, std::string> inviters_;  // group -> who invited; under offers_mutex_
+  std::deque<Question> questions_;               // oldest first; under offers_mutex_
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   // After the members its callbacks use; the thread last, so it starts once
   // everything is in place and is joined first.

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -10,6 +12,7 @@
 
 #include "common/console.hpp"
 #include "common/line_reader.hpp"
+#include "offers.hpp"
 
 namespace tessenger::app {
 
@@ -21,6 +24,13 @@ struct SessionConfig {
   /// TLS, checked against the system's CAs or only those in tls_ca_file.
   bool tls = false;
   std::string tls_ca_file;
+  /// Which offers are received (`ask` needs stdin on a terminal), and how
+  /// many may be pending per sender before the next is declined.
+  AcceptFiles accept_files = AcceptFiles::all;
+  std::size_t max_pending_per_sender = 4;
+  /// A question about an offer unanswered for this long has expired: the
+  /// sender has given up by then.
+  std::chrono::milliseconds transfer_timeout{10'000};
 };
 
 /// What the session runs on: `io` is run by one thread the session starts

@@ -11,7 +11,10 @@
 
 #include <algorithm>
 #include <fstream>
+#include <future>
+#include <memory>
 
+#include <tessenger/client.hpp>
 #include <tessenger/file_transfer.hpp>
 
 #include "cli_harness.hpp"
@@ -45,6 +48,25 @@ bool stopped(pid_t pid) {
     }
   }
   return !ec;
+}
+
+// Everything in `dir`, hidden files included.
+std::vector<std::string> listing(const std::filesystem::path& dir) {
+  std::vector<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(dir))
+    names.push_back(entry.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+// Waits for a library Client's result on the test's thread.
+template <class T, class Start>
+tessenger::Result<T> await(Start&& start) {
+  auto promise = std::make_shared<std::promise<tessenger::Result<T>>>();
+  auto future = promise->get_future();
+  start([promise](tessenger::Result<T> result) { promise->set_value(std::move(result)); });
+  REQUIRE(future.wait_for(cli_deadline) == std::future_status::ready);
+  return future.get();
 }
 
 }  // namespace
@@ -514,4 +536,175 @@ TEST_CASE("command line: help, version, bad arguments, refused connection, busy 
   const auto busy = run({"127.0.0.1", "12000", std::to_string(taken.local_endpoint().port())});
   CHECK(busy.first == 1);
   CHECK(busy.second.find("cannot use UDP port") != std::string::npos);
+}
+
+// The server refuses control characters in messages and file names, but lets
+// through what it has no reason to refuse (bidi marks, C1 controls and bidi
+// overrides in file names): the receiving client shows them as escapes.
+TEST_CASE("network text reaches the terminal neutralised") {
+  Setup setup;
+  CliServer server(setup.dir);
+  std::filesystem::create_directory(setup.dir / "downloads");
+  // "evil<RLO>gpj.exe" reads "evilexe.jpg"; U+009B is an 8-bit CSI.
+  const std::string name =
+      "evil\xe2\x80\xaegpj.exe\xc2\x9b"
+      "31m";
+  setup.dir.write(name, "not a picture");
+  CliClient alice(server.port());
+  CliClient bob(server.port(), {"--download-dir", (setup.dir / "downloads").string()});
+  alice.login("alice", "pa");
+  bob.login("bob", "pb");
+
+  // U+200F (RLM) is neutralised, U+200B (zero width space) kept.
+  CHECK(alice.command("/msgto bob left\xe2\x80\x8fright\xe2\x80\x8b").size() == 1);
+  CHECK(matches(bob.line(), "{TS}, alice: left\\u{200f}right\xe2\x80\x8b"));
+  CHECK(bob.line() == prompt);
+
+  CHECK(alice.command("/p2pvideo bob " + (setup.dir / name).string()).empty());
+  CHECK(alice.line().ends_with(" has been uploaded."));
+  CHECK(alice.line() == prompt);
+  CHECK(bob.line() == "Received evil\\u{202e}gpj.exe\\u{9b}31m from alice");
+  CHECK(bob.line() == prompt);
+}
+
+// The attack of the security issue: one sender offers 300 files and never
+// sends a byte. The receiver takes 4 (the per-sender limit), declines the
+// rest with a few lines, and once the 4 time out nothing is left behind.
+TEST_CASE("a flood of offers without data: bounded lines, no leftover files") {
+  Setup setup;
+  CliServer server(setup.dir, 3, {"--message-rate", "0"});
+  const auto downloads = setup.dir / "downloads";
+  std::filesystem::create_directory(downloads);
+  CliClient bob(server.port(), {"--download-dir", downloads.string(), "--transfer-timeout", "2"});
+  bob.login("bob", "pb");
+
+  asio::io_context io;
+  asio::ip::udp::socket silent(io, {asio::ip::udp::v4(), 0});
+  tessenger::Client mallory(tessenger::ClientEvents{});
+  REQUIRE(await<tessenger::ServerInfo>(
+      [&](auto done) { mallory.connect("127.0.0.1", server.port(), std::move(done)); }));
+  REQUIRE(await<tessenger::LoggedIn>([&](auto done) {
+    mallory.login("alice", "pa", silent.local_endpoint().port(), std::move(done));
+  }));
+  constexpr int offers = 300;
+  std::vector<std::future<tessenger::Result<tessenger::FileOfferAccepted>>> results;
+  for (int i = 0; i < offers; ++i) {
+    auto promise =
+        std::make_shared<std::promise<tessenger::Result<tessenger::FileOfferAccepted>>>();
+    results.push_back(promise->get_future());
+    mallory.offer_file("bob", "f" + std::to_string(i) + ".bin", 5000, {},
+                       [promise](auto result) { promise->set_value(std::move(result)); });
+  }
+  for (auto& result : results) {
+    REQUIRE(result.wait_for(cli_deadline) == std::future_status::ready);
+    REQUIRE(result.get());
+  }
+
+  // The reply to a command comes after every offer before it was handled;
+  // the four accepted ones fail once their 2 s pass.
+  bob.send("/activeuser");
+  Lines printed;
+  int failures = 0;
+  bool replied = false;
+  while (!replied || failures < 4) {
+    const auto line = bob.line();
+    REQUIRE(line != "<nothing>");
+    if (line == prompt) continue;
+    if (matches(line, "alice, 127.0.0.1, {N}, active since {TS}.")) {
+      replied = true;
+      continue;
+    }
+    if (line.ends_with(" from alice failed: no data from the sender for 2.0 s")) ++failures;
+    printed.push_back(line);
+  }
+  std::sort(printed.begin(), printed.end());
+  CHECK(printed ==
+        Lines{"Declined f103.bin from alice: alice already has 4 files waiting; 100 files from "
+              "alice declined so far.",
+              "Declined f13.bin from alice: alice already has 4 files waiting; 10 files from "
+              "alice declined so far.",
+              "Declined f4.bin from alice: alice already has 4 files waiting.",
+              "Receiving f0.bin from alice failed: no data from the sender for 2.0 s",
+              "Receiving f1.bin from alice failed: no data from the sender for 2.0 s",
+              "Receiving f2.bin from alice failed: no data from the sender for 2.0 s",
+              "Receiving f3.bin from alice failed: no data from the sender for 2.0 s"});
+  // No hidden .part or .ranges file, nor any other.
+  CHECK(listing(downloads).empty());
+  // The prompt after the last line read, then nothing more.
+  CHECK(bob.line() == prompt);
+  CHECK(bob.command("/activeuser").size() == 1);
+}
+
+TEST_CASE("--accept-files known: files only from users this session has a tie with") {
+  Setup setup;
+  CliServer server(setup.dir);
+  const auto downloads = setup.dir / "downloads";
+  std::filesystem::create_directory(downloads);
+  setup.dir.write("clip.mp4", std::string(20'000, 'k'));
+  const auto file = (setup.dir / "clip.mp4").string();
+  CliClient alice(server.port());
+  CliClient bob(server.port(), {"--download-dir", downloads.string(), "--accept-files", "known"});
+  CliClient carol(server.port());
+  alice.login("alice", "pa");
+  bob.login("bob", "pb");
+  carol.login("carol", "pc");
+
+  // A stranger's file is declined: no file, and the sender is told at once.
+  CHECK(carol.command("/p2pvideo bob " + file).empty());
+  CHECK(bob.line() ==
+        "Declined clip.mp4 from carol: carol is not a known user (--accept-files known).");
+  CHECK(bob.line() == prompt);
+  CHECK(carol.line() ==
+        "Upload of " + file + " to bob failed: the receiver cancelled the transfer");
+  CHECK(carol.line() == prompt);
+  CHECK(listing(downloads).empty());
+
+  // A message from carol is no tie (anyone can send one); one to her is.
+  CHECK(carol.command("/msgto bob let me send it").size() == 1);
+  CHECK(matches(bob.line(), "{TS}, carol: let me send it"));
+  CHECK(bob.line() == prompt);
+  CHECK(carol.command("/p2pvideo bob " + file).empty());
+  CHECK(carol.line() ==
+        "Upload of " + file + " to bob failed: the receiver cancelled the transfer");
+  CHECK(carol.line() == prompt);
+  CHECK(bob.command("/msgto carol go ahead").size() == 1);
+  CHECK(matches(carol.line(), "{TS}, bob: go ahead"));
+  CHECK(carol.line() == prompt);
+  CHECK(carol.command("/p2pvideo bob " + file).empty());
+  CHECK(carol.line() == file + " has been uploaded.");
+  CHECK(carol.line() == prompt);
+  CHECK(bob.line() == "Received clip.mp4 from carol");
+  CHECK(bob.line() == prompt);
+
+  // The creator of a group bob joined shares it with him.
+  CHECK(alice.command("/creategroup team bob").size() == 1);
+  CHECK(bob.line() == "alice invited you to group team; use /joingroup team to join.");
+  CHECK(bob.line() == prompt);
+  CHECK(bob.command("/joingroup team") == Lines{"Joined the group chat: team successfully."});
+  CHECK(alice.command("/p2pvideo bob " + file).empty());
+  CHECK(alice.line() == file + " has been uploaded.");
+  CHECK(alice.line() == prompt);
+  CHECK(bob.line() == "Received clip.mp4 from alice");
+  CHECK(bob.line() == prompt);
+  CHECK(listing(downloads) == std::vector<std::string>{"alice_clip.mp4", "carol_clip.mp4"});
+}
+
+TEST_CASE("--accept-files ask is refused in a pipe, and bad values are usage errors") {
+  for (const auto& value : {"ask", "none"}) {
+    CAPTURE(value);
+    Process client({TESSENGER_CLIENT_PATH, "127.0.0.1", "12000", "0", "--accept-files", value});
+    client.close_stdin();
+    CHECK(client.wait(cli_deadline) == 2);
+    const auto error = client.error_output(cli_deadline);
+    if (std::string_view(value) == "ask") {
+      CHECK(error ==
+            "tessenger-client: --accept-files ask needs a terminal on stdin; in a pipe use all "
+            "or known\n");
+    } else {
+      CHECK(error.find("--accept-files") != std::string::npos);
+    }
+  }
+  Process limit({TESSENGER_CLIENT_PATH, "127.0.0.1", "12000", "0", "--max-pending-files", "0"});
+  limit.close_stdin();
+  CHECK(limit.wait(cli_deadline) == 2);
 }

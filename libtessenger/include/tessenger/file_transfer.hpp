@@ -149,12 +149,12 @@ class TESSENGER_EXPORT FileTransfer {
   /// joined by the destructor (or, when the destructor runs in one of its
   /// callbacks, left to end on its own right after).
   explicit FileTransfer(const asio::ip::udp::endpoint& bind, TransferOptions options = {});
-  /// Stops every transfer without callbacks. Receiving transfers keep their
-  /// partial file and resume record, so a later offer of the same file
-  /// resumes. Waits for a callback running on another thread to return.
-  /// On a caller's executor the socket is closed and the records saved by a
-  /// handler the destructor posts there (at once when it runs in a
-  /// callback); with an owned thread, before it returns.
+  /// Stops every transfer without callbacks. Receiving transfers that held
+  /// data keep their partial file and resume record, so a later offer of the
+  /// same file resumes; the others leave nothing. Waits for a callback running on another thread to
+  /// return. On a caller's executor the socket is closed and the records saved by a handler the
+  /// destructor posts there (at once when it runs in a callback); with an owned thread, before it
+  /// returns.
   ~FileTransfer();
   FileTransfer(const FileTransfer&) = delete;
   FileTransfer& operator=(const FileTransfer&) = delete;
@@ -172,7 +172,10 @@ class TESSENGER_EXPORT FileTransfer {
                             const std::filesystem::path& path, const asio::ip::udp::endpoint& peer,
                             TransferCallbacks callbacks);
   /// Starts receiving. Resumes from the partial file of an earlier offer of
-  /// the same file by the same sender, if one is in the download dir. Fails
+  /// the same file by the same sender, if one is in the download dir. A
+  /// transfer that ends unfinished keeps its partial file and resume record
+  /// only if it held data: one whose sender never sent any (it times out
+  /// after idle_timeout) leaves no file behind. Fails
   /// at once with errc::disk_error if the partial file cannot be created, or
   /// errc::invalid_argument if the id is already in use.
   std::error_code expect_file(const IncomingTransfer& incoming, TransferCallbacks callbacks);
@@ -183,6 +186,12 @@ class TESSENGER_EXPORT FileTransfer {
   std::error_code expect_file(const IncomingTransfer& incoming,
                               std::unique_ptr<transfer::ChunkSink> sink,
                               TransferCallbacks callbacks);
+  /// Refuses an offer: no file is created and no callback runs; for the
+  /// idle timeout the sender's datagrams are answered with an ABORT
+  /// (errc::transfer_aborted), so it fails at once with one clear line
+  /// rather than after a timeout. Fails with errc::invalid_argument if the
+  /// id is already in use.
+  std::error_code decline(const IncomingTransfer& incoming);
   /// Aborts a transfer; the peer is told and on_failure runs with
   /// errc::transfer_aborted. Unknown ids are ignored.
   void cancel(std::uint64_t transfer_id);

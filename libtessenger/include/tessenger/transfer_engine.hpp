@@ -231,6 +231,10 @@ class TESSENGER_EXPORT Receiver {
   TimePoint next_expiry() const;
   void on_timeout(TimePoint now);
   void cancel(TimePoint now);
+  /// Refuses the offer before any data: fails with errc::transfer_aborted
+  /// and, for the idle timeout, answers each of the sender's datagrams with
+  /// an ABORT, so a sender that starts late is still told. Writes nothing.
+  void decline(TimePoint now);
 
   State state() const;
   bool closed(TimePoint now) const;

@@ -175,7 +175,7 @@ struct FileTransfer::Impl : std::enable_shared_from_this<Impl> {
   ~Impl() {
     if (stopped) return;
     for (auto& [id, e] : receiving)
-      save_record(*e);
+      leave_partial(*e);
   }
 
   asio::strand<asio::any_io_executor> strand;
@@ -228,7 +228,7 @@ struct FileTransfer::Impl : std::enable_shared_from_this<Impl> {
     timer.cancel();
     socket.close(ignored);
     for (auto& [id, e] : receiving)
-      save_record(*e);
+      leave_partial(*e);
     sending.clear();
     receiving.clear();
     std::lock_guard lock(registry_mutex);
@@ -535,6 +535,27 @@ struct FileTransfer::Impl : std::enable_shared_from_this<Impl> {
     e.saved_bytes = e.receiver->progress().done;
   }
 
+  // Whether another receiving transfer (the same file offered again) writes
+  // the partial file `e` writes.
+  bool partial_shared(const Entry& e) const {
+    return std::any_of(receiving.begin(), receiving.end(), [&](const auto& other) {
+      return other.second.get() != &e && other.second->file_sink &&
+             other.second->paths.partial == e.paths.partial;
+    });
+  }
+
+  // An unfinished transfer that never held a byte leaves no file behind: a
+  // flood of offers without data must not fill the download dir. One that
+  // did keeps its partial file and record, to resume.
+  void leave_partial(Entry& e) {
+    if (!e.receiver || !e.file_sink || e.receiver->state() != transfer::State::active) return;
+    if (e.receiver->progress().done == 0) {
+      if (!partial_shared(e)) e.file_sink->discard();
+      return;
+    }
+    save_record(e);
+  }
+
   // Progress, completion and failure callbacks, run after the engines are
   // left in a consistent state; closed transfers are removed.
   void report(TimePoint now) {
@@ -609,9 +630,12 @@ struct FileTransfer::Impl : std::enable_shared_from_this<Impl> {
     const auto ec = e.sender ? e.sender->error() : e.receiver->error();
     const auto reason = e.sender ? e.sender->error_reason() : e.receiver->error_reason();
     if (e.receiver && e.file_sink) {
-      // Bad data is worth nothing; anything else may resume later.
+      // Bad data is worth nothing, and neither is a partial file that never
+      // got any; anything else may resume later.
       if (ec == errc::transfer_checksum) {
         e.file_sink->discard();
+      } else if (progress.done == 0) {
+        if (!partial_shared(e)) e.file_sink->discard();
       } else {
         e.file_sink->flush();
         transfer::save_ranges(e.paths.record, progress.total, e.sha256,
@@ -655,10 +679,15 @@ struct FileTransfer::Impl : std::enable_shared_from_this<Impl> {
 
   // Hands a transfer built on the calling thread to the strand.
   void add(std::unique_ptr<Entry> e, bool is_sender) {
-    on_strand([e = std::move(e), is_sender](Impl& impl) mutable {
+    asio::post(strand, [self = shared_from_this(), e = std::move(e), is_sender]() mutable {
+      // Stopped before it got here: it leaves what a stop leaves.
+      if (self->halted()) {
+        self->leave_partial(*e);
+        return;
+      }
       const auto id = e->id;
-      (is_sender ? impl.sending : impl.receiving).emplace(id, std::move(e));
-      impl.kick();
+      (is_sender ? self->sending : self->receiving).emplace(id, std::move(e));
+      self->kick();
     });
   }
 
@@ -769,6 +798,22 @@ struct FileTransfer::Impl : std::enable_shared_from_this<Impl> {
     return {};
   }
 
+  std::error_code decline(const IncomingTransfer& in) {
+    if (closing.load(std::memory_order_acquire)) return make_error_code(errc::invalid_argument);
+    if (!reserve(in.transfer_id, false)) return make_error_code(errc::invalid_argument);
+    {
+      std::lock_guard lock(registry_mutex);
+      registry[in.transfer_id].active = false;
+    }
+    auto e = receiving_entry(in, {});
+    e->sink_holder = std::make_unique<NullSink>();
+    e->receiver.emplace(transfer::TransferParams{in.transfer_id, in.key, in.size}, in.sha256,
+                        *e->sink_holder, engine_config(), e->started);
+    e->receiver->decline(e->started);
+    add(std::move(e), false);
+    return {};
+  }
+
   void cancel(std::uint64_t id) {
     const auto now = Clock::now();
     if (auto it = sending.find(id); it != sending.end()) it->second->sender->cancel(now);
@@ -851,6 +896,10 @@ std::error_code FileTransfer::expect_file(const IncomingTransfer& incoming,
                                           std::unique_ptr<transfer::ChunkSink> sink,
                                           TransferCallbacks callbacks) {
   return impl_->expect_file(incoming, std::move(sink), std::move(callbacks));
+}
+
+std::error_code FileTransfer::decline(const IncomingTransfer& incoming) {
+  return impl_->decline(incoming);
 }
 
 void FileTransfer::cancel(std::uint64_t transfer_id) {

@@ -400,6 +400,10 @@ void Receiver::on_timeout(TimePoint now) {
 void Receiver::cancel(TimePoint now) {
   impl_->fail(errc::transfer_aborted, "the transfer was cancelled", true, now);
 }
+void Receiver::decline(TimePoint now) {
+  impl_->fail(errc::transfer_aborted, "the offer was declined", true,
+              now + impl_->config.idle_timeout);
+}
 State Receiver::state() const {
   return impl_->state;
 }

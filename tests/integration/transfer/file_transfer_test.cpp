@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -556,6 +557,64 @@ TEST_CASE("cancel by the sender fails both sides with transfer_aborted") {
   CHECK(sent.error == errc::transfer_aborted);
   CHECK(received.error == errc::transfer_aborted);
   CHECK_FALSE(fs::exists(b.dir.download() / "alice_c.bin"));
+}
+
+TEST_CASE("offers whose data never comes leave no file behind") {
+  asio::io_context io;
+  TransferOptions short_timeout;
+  short_timeout.idle_timeout = 300ms;
+  Peer a(io), b(io, short_timeout);
+  // Distinct names: each offer has partial files of its own.
+  std::vector<Watch> received(20);
+  for (std::size_t i = 0; i < received.size(); ++i) {
+    const auto o = make_offer(a, b, "f" + std::to_string(i) + ".bin", random_content(5000, i));
+    REQUIRE_FALSE(b.service->expect_file(o.incoming, received[i].callbacks()));
+  }
+  REQUIRE(run_until(
+      io,
+      [&] {
+        return std::all_of(received.begin(), received.end(),
+                           [](const Watch& w) { return w.finished(); });
+      },
+      30s));
+  for (const auto& w : received) {
+    CHECK(w.error == errc::transfer_timeout);
+  }
+  CHECK(listing(b.dir.download()).empty());
+
+  // Stopped before the timeout, here even before the strand took the
+  // transfer over: nothing held, nothing kept.
+  const auto o = make_offer(a, b, "late.bin", random_content(5000, 99));
+  Watch pending;
+  REQUIRE_FALSE(b.service->expect_file(o.incoming, pending.callbacks()));
+  REQUIRE(run_until(
+      io, [&] { return !listing(b.dir.download()).empty(); }, 10s));
+  b.service.reset();
+  io.poll();
+  CHECK(listing(b.dir.download()).empty());
+}
+
+TEST_CASE("a declined offer: the sender is told at once, nothing is written") {
+  asio::io_context io;
+  Peer a(io), b(io);
+  const auto o = make_offer(a, b, "pushed.bin", random_content(300'000, 3));
+  REQUIRE_FALSE(b.service->decline(o.incoming));
+  CHECK(b.service->decline(o.incoming) == errc::invalid_argument);
+  CHECK(b.service->active() == 0);
+  // The sender starts only after the first ABORT went out unanswered, as a
+  // sender whose FileOfferOk arrives late would: its datagrams are answered.
+  REQUIRE(run_until(
+      io, [&] { return b.service->stats().datagrams_sent >= 1; }, 10s));
+  Watch sent;
+  const auto started = std::chrono::steady_clock::now();
+  REQUIRE_FALSE(a.service->send_file(o.id, o.key, o.path, b.endpoint(), sent.callbacks()));
+  REQUIRE(run_until(
+      io, [&] { return sent.finished(); }, 30s));
+  CHECK(sent.error == errc::transfer_aborted);
+  CHECK(sent.reason == "the receiver cancelled the transfer");
+  // Well within the 10 s it would take to time out.
+  CHECK(sent.ended - started < 5s);
+  CHECK(listing(b.dir.download()).empty());
 }
 
 TEST_CASE("clear errors: port in use, missing file, duplicate id") {
