@@ -4,10 +4,12 @@
 
 #include <doctest/doctest.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <functional>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 // After a standard header: Asio decides how it allocates from macros the
@@ -227,6 +229,66 @@ TEST_CASE("without an offload the hash is checked on the server's own thread") {
   CHECK(std::holds_alternative<p::LoginOk>(alice.login("alice", "alice's secret")));
   WireClient again(server.port());
   CHECK(code_of(again.login("alice", "alice's secret ")) == errc::invalid_password);
+}
+
+TEST_CASE("guesses at one hashed account from 10 addresses deny no other hashed account") {
+  // Finding 5 of the second security review: such guesses made every login
+  // of another hashed account fail with rate_limited (6 of 6), and the
+  // server wrote 73,045 identical warnings in 15 s.
+  static const std::string dave_hash = tessenger::hash_password("dave's secret");
+  tessenger::ServerConfig config;
+  config.max_attempts = 1000;                  // every guess reaches a hash check
+  config.limits.max_failed_logins_per_ip = 0;  // nor does the address limit stop them
+  config.limits.message_rate = 0;
+  LogCapture log;
+  config.log = log.sink();
+  PooledServer pooled(config, {{"alice", alice_hash()}, {"dave", dave_hash}});
+  const auto port = pooled.server.port();
+
+  std::atomic<bool> stop{false};
+  std::atomic<long> guesses{0};
+  std::atomic<long> refused{0};
+  std::vector<std::thread> attackers;
+  for (int a = 1; a <= 10; ++a) {
+    attackers.emplace_back([&, source = "127.0.4." + std::to_string(a)] {
+      while (!stop) {
+        try {
+          WireClient client(port, "127.0.0.1", 0, source);
+          client.send(p::Hello{1, 1, 1, "guesser"});
+          client.expect<p::HelloOk>();
+          for (p::RequestId id = 2; !stop; ++id) {
+            client.send(p::Login{id, "alice", "guess", 9});
+            const auto reply = client.next(10s);
+            if (!reply) break;
+            ++guesses;
+            if (code_of(*reply) == errc::rate_limited) ++refused;
+          }
+        } catch (const std::runtime_error&) {
+          // Closed under the guesser: it connects again.
+        }
+      }
+    });
+  }
+  // The owner of another hashed account logs in six times meanwhile.
+  int logged_in = 0;
+  for (int i = 0; i < 6; ++i) {
+    WireClient dave(port);
+    if (std::holds_alternative<p::LoginOk>(dave.login("dave", "dave's secret"))) ++logged_in;
+    dave.send(p::Logout{3});
+    dave.expect<p::LoggedOut>();
+  }
+  stop = true;
+  for (auto& attacker : attackers)
+    attacker.join();
+
+  const auto refusals_logged = log.count("too many password checks");
+  MESSAGE("dave logged in " << logged_in << " of 6 times while 10 addresses made " << guesses.load()
+                            << " guesses at alice (" << refused.load() << " refused as too many); "
+                            << refusals_logged << " log lines about the refusals");
+  CHECK(logged_in == 6);
+  CHECK(refused > 0);
+  // A few lines per 10 s and a summary, however many refusals.
+  CHECK(refusals_logged <= 20);
 }
 
 TEST_CASE("tessenger-server --hash-password prints a line the server accepts") {
