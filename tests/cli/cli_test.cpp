@@ -538,17 +538,20 @@ TEST_CASE("command line: help, version, bad arguments, refused connection, busy 
   CHECK(busy.second.find("cannot use UDP port") != std::string::npos);
 }
 
-// The server refuses control characters in messages and file names, but lets
-// through what it has no reason to refuse (bidi marks, C1 controls and bidi
-// overrides in file names): the receiving client shows them as escapes.
+// The server refuses control characters, separators and bidi overrides in
+// messages and file names, but lets through what it has no reason to refuse
+// (bidi marks): the receiving client shows them as escapes.
 TEST_CASE("network text reaches the terminal neutralised") {
   Setup setup;
   CliServer server(setup.dir);
   std::filesystem::create_directory(setup.dir / "downloads");
   // "evil<RLO>gpj.exe" reads "evilexe.jpg"; U+009B is an 8-bit CSI.
-  const std::string name =
+  const std::string refused =
       "evil\xe2\x80\xaegpj.exe\xc2\x9b"
       "31m";
+  setup.dir.write(refused, "not a picture");
+  // U+200F (RLM) is a mark, not an override.
+  const std::string name = "evil\xe2\x80\x8fgpj.exe";
   setup.dir.write(name, "not a picture");
   CliClient alice(server.port());
   CliClient bob(server.port(), {"--download-dir", (setup.dir / "downloads").string()});
@@ -560,10 +563,12 @@ TEST_CASE("network text reaches the terminal neutralised") {
   CHECK(matches(bob.line(), "{TS}, alice: left\\u{200f}right\xe2\x80\x8b"));
   CHECK(bob.line() == prompt);
 
+  CHECK(alice.command("/p2pvideo bob " + (setup.dir / refused).string()) ==
+        Lines{"Error: a request field is out of range (file name)."});
   CHECK(alice.command("/p2pvideo bob " + (setup.dir / name).string()).empty());
   CHECK(alice.line().ends_with(" has been uploaded."));
   CHECK(alice.line() == prompt);
-  CHECK(bob.line() == "Received evil\\u{202e}gpj.exe\\u{9b}31m from alice");
+  CHECK(bob.line() == "Received evil\\u{200f}gpj.exe from alice");
   CHECK(bob.line() == prompt);
 }
 

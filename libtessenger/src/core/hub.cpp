@@ -29,13 +29,6 @@ protocol::RequestId request_id_of(const protocol::Message& message) {
 
 // A name or file name forwarded to other people must not carry control
 // characters: they could rewrite the receiver's terminal.
-bool printable(std::string_view text) {
-  return std::none_of(text.begin(), text.end(), [](char c) {
-    const auto byte = static_cast<unsigned char>(c);
-    return byte < 0x20 || byte == 0x7f;
-  });
-}
-
 }  // namespace
 
 Hub::Hub(HubConfig config, HubParts parts)
@@ -832,7 +825,7 @@ void Hub::on_group_send(SessionId id, Session& session, const protocol::GroupSen
 
 void Hub::on_file_offer(SessionId id, Session& session, const protocol::FileOffer& request) {
   info("{} issued p2pvideo command", session.username);
-  if (!printable(request.file_name)) {
+  if (!is_safe_text(request.file_name)) {
     reply_error(id, request.request_id, errc::invalid_argument, "file name");
     return;
   }

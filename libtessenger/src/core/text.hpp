@@ -13,9 +13,15 @@ bool is_valid_username(std::string_view name, std::size_t max_length = 32) noexc
 /// 1-32 ASCII letters and digits (SPEC §4).
 bool is_valid_group_name(std::string_view name, std::size_t max_length = 32) noexcept;
 
+/// True if `text` holds no control character (C0, DEL, C1), line or
+/// paragraph separator, or bidi embedding, override or isolate: nothing that
+/// can break a line or make a reader see something else. Every text field
+/// the server forwards must pass. The input must already be UTF-8.
+bool is_safe_text(std::string_view text) noexcept;
+
 /// Message text with surrounding blanks trimmed, or nothing if it is empty
-/// after trimming, longer than `max_bytes`, or holds a control character (C0,
-/// DEL or C1; so it is always one line). The input must already be UTF-8.
+/// after trimming, longer than `max_bytes`, or not is_safe_text (so it is
+/// always one line). The input must already be UTF-8.
 std::optional<std::string_view> clean_text(std::string_view text, std::size_t max_bytes) noexcept;
 
 }  // namespace tessenger::core

@@ -489,15 +489,27 @@ TEST_CASE_FIXTURE(Fixture, "an unknown request is answered unsupported and the s
   CHECK(std::holds_alternative<p::Pong>(request_reply(alice, p::Ping{78, 1})));
 }
 
-TEST_CASE_FIXTURE(Fixture, "file names with control characters are not forwarded") {
+TEST_CASE_FIXTURE(
+    Fixture, "file names with control, separator or bidi override characters are not forwarded") {
   const auto alice = online("alice");
   const auto bob = online("bob");
   const auto before = out.sent[bob].size();
   p::Sha256 digest{};
-  const auto reply =
-      request_reply(alice, p::FileOffer{1, "bob", "evil\x1b]0;TITLE\x07.mp4", 10, digest});
-  CHECK(error_code(reply) == errc::invalid_argument);
+  for (const std::string name :
+       {"evil\x1b]0;TITLE\x07.mp4", "a\nFAKE: Received evil.exe\r", "evil\xe2\x80\xaegpj.exe",
+        "csi\xc2\x9b"
+        "31m.mp4",
+        "two\xe2\x80\xa8lines.mp4"}) {
+    CAPTURE(name);
+    const auto reply = request_reply(alice, p::FileOffer{1, "bob", name, 10, digest});
+    CHECK(error_code(reply) == errc::invalid_argument);
+  }
   CHECK(out.sent[bob].size() == before);
+  // A zero-width joiner, as in emoji sequences, is not refused.
+  CHECK(std::holds_alternative<p::FileOfferOk>(request_reply(alice, p::FileOffer{2, "bob",
+                                                                                 "a\xe2\x80\x8d"
+                                                                                 "b.mp4",
+                                                                                 10, digest})));
 }
 
 TEST_CASE_FIXTURE(Fixture, "a closed session counts against the limits until its socket is gone") {
