@@ -647,6 +647,17 @@ std::error_code decode_payload_as(std::uint8_t type, std::uint8_t frame_version,
   }
 }
 
+// The position of T among a variant's alternatives.
+template <class T, class Variant, std::size_t I = 0>
+constexpr std::size_t alternative_index() {
+  static_assert(I < std::variant_size_v<Variant>, "not an alternative");
+  if constexpr (std::is_same_v<std::variant_alternative_t<I, Variant>, T>) {
+    return I;
+  } else {
+    return alternative_index<T, Variant, I + 1>();
+  }
+}
+
 // The real protocol as a schema of the generic codec (codec_impl.hpp).
 struct Schema {
   using Message = protocol::Message;
@@ -698,7 +709,7 @@ struct Schema {
     std::array<std::uint8_t, std::variant_size_v<Message>> out{};
     out.fill(1);
     // LoginAttemptEvent and every alternative after it.
-    for (std::size_t i = Message(LoginAttemptEvent{}).index(); i < out.size(); ++i)
+    for (std::size_t i = alternative_index<LoginAttemptEvent, Message>(); i < out.size(); ++i)
       out[i] = 2;
     return out;
   }();
