@@ -10,6 +10,7 @@
 #include <asio/ip/udp.hpp>
 
 #include <algorithm>
+#include <array>
 #include <fstream>
 #include <future>
 #include <memory>
@@ -32,6 +33,20 @@ struct Setup {
 };
 
 using Lines = std::vector<std::string>;
+
+// A server with alice, bob, carol and dave logged in through the real client.
+struct FourOnline {
+  Setup setup;
+  CliServer server{setup.dir};
+  std::array<CliClient, 4> clients{CliClient(server.port()), CliClient(server.port()),
+                                   CliClient(server.port()), CliClient(server.port())};
+  FourOnline() {
+    clients[0].login("alice", "pa");
+    clients[1].login("bob", "pb");
+    clients[2].login("carol", "pc");
+    clients[3].login("dave", "pd");
+  }
+};
 
 // True once every thread of `pid` is stopped (state T in /proc), so that a
 // SIGSTOP has taken effect before the test goes on.
@@ -192,16 +207,8 @@ TEST_CASE("activeuser lists the others in login order") {
 }
 
 TEST_CASE("the group life cycle and each of its errors") {
-  Setup setup;
-  CliServer server(setup.dir);
-  CliClient alice(server.port());
-  CliClient bob(server.port());
-  CliClient carol(server.port());
-  CliClient dave(server.port());
-  alice.login("alice", "pa");
-  bob.login("bob", "pb");
-  carol.login("carol", "pc");
-  dave.login("dave", "pd");
+  FourOnline room;
+  auto& [alice, bob, carol, dave] = room.clients;
 
   CHECK(alice.command("/creategroup chat alice bob carol") ==
         Lines{"Group chat room has been created, room name: chat, users in this room: alice, "
@@ -236,22 +243,14 @@ TEST_CASE("the group life cycle and each of its errors") {
   CHECK(carol.command("/activeuser").size() == 3);
   CHECK(dave.command("/activeuser").size() == 3);
 
-  const auto log = lines_of(setup.dir / "chat_messagelog.txt");
+  const auto log = lines_of(room.setup.dir / "chat_messagelog.txt");
   REQUIRE(log.size() == 1);
   CHECK(matches(log[0], "1; {TS}; bob; hello group"));
 }
 
 TEST_CASE("leavegroup declines or leaves, deletegroup is the creator's, and members are told") {
-  Setup setup;
-  CliServer server(setup.dir);
-  CliClient alice(server.port());
-  CliClient bob(server.port());
-  CliClient carol(server.port());
-  CliClient dave(server.port());
-  alice.login("alice", "pa");
-  bob.login("bob", "pb");
-  carol.login("carol", "pc");
-  dave.login("dave", "pd");
+  FourOnline room;
+  auto& [alice, bob, carol, dave] = room.clients;
   REQUIRE(alice.command("/creategroup chat bob carol").size() == 1);
   for (auto* invited : {&bob, &carol}) {
     REQUIRE(invited->line().find("invited you") != std::string::npos);
