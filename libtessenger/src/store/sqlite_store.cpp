@@ -567,6 +567,7 @@ void SqliteStoreImpl::load() {
 }
 
 void SqliteStoreImpl::write_batch(std::vector<std::unique_ptr<Operation>>& batch) {
+  const auto changes_before = sqlite3_total_changes64(db_);
   std::string error;
   try {
     exec(db_, "BEGIN");
@@ -576,7 +577,8 @@ void SqliteStoreImpl::write_batch(std::vector<std::unique_ptr<Operation>>& batch
   } catch (const SqlError& e) {
     error = e.what();
   }
-  if (!error.empty()) {
+  const bool committed = error.empty();
+  if (!committed) {
     if (!sqlite3_get_autocommit(db_)) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
     // The rows are the truth: what the state did in the failed batch is undone.
     try {
@@ -590,21 +592,23 @@ void SqliteStoreImpl::write_batch(std::vector<std::unique_ptr<Operation>>& batch
                       "a write succeeds",
                       options_.file.string(), error));
     }
-  } else if (failing_) {
+    failing_ = true;
+  } else if (failing_ && sqlite3_total_changes64(db_) != changes_before) {
+    // Only a batch that wrote rows shows that writing works again.
     log(LogLevel::info, fmt::format("writing the database {} again", options_.file.string()));
+    failing_ = false;
   }
-  failing_ = !error.empty();
   {
     const std::lock_guard lock(mutex_);
-    if (failing_) {
-      ++stats_.failed_batches;
-    } else {
+    if (committed) {
       ++stats_.commits;
       stats_.operations += batch.size();
+    } else {
+      ++stats_.failed_batches;
     }
   }
   for (auto& operation : batch)
-    operation->finish(!failing_);
+    operation->finish(committed);
 }
 
 void SqliteStoreImpl::append_direct_message(std::string_view from, std::string_view to,
