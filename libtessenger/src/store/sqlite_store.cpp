@@ -491,6 +491,11 @@ void SqliteStoreImpl::writer_main(std::promise<std::string> opened) {
     write_batch(batch);
     batch.clear();
   }
+  const auto totals = stats();
+  log(LogLevel::info,
+      fmt::format("closing the database {}: {} operations in {} commits, {} batches refused",
+                  options_.file.string(), totals.operations, totals.commits,
+                  totals.failed_batches));
   close();
 }
 
