@@ -43,6 +43,10 @@ std::uint16_t listening_port(Process& process) {
   }
 }
 
+void log_in(WireClient& client, const std::string& user) {
+  REQUIRE(std::holds_alternative<p::LoginOk>(client.login(user, "pw-" + user)));
+}
+
 }  // namespace
 
 TEST_CASE("kill -9 and a restart keep groups, memberships and login blocks") {
@@ -53,8 +57,8 @@ TEST_CASE("kill -9 and a restart keep groups, memberships and login blocks") {
     const auto port = listening_port(server);
     WireClient alice(port);
     WireClient bob(port);
-    REQUIRE(std::holds_alternative<p::LoginOk>(alice.login("alice", "pw-alice")));
-    REQUIRE(std::holds_alternative<p::LoginOk>(bob.login("bob", "pw-bob")));
+    log_in(alice, "alice");
+    log_in(bob, "bob");
     alice.send(p::GroupCreate{5, "durable", {"bob"}});
     alice.expect<p::GroupCreated>();
     bob.expect<p::InviteEvent>();
@@ -81,8 +85,8 @@ TEST_CASE("kill -9 and a restart keep groups, memberships and login blocks") {
   const auto port = listening_port(server);
   WireClient alice(port);
   WireClient bob(port);
-  REQUIRE(std::holds_alternative<p::LoginOk>(alice.login("alice", "pw-alice")));
-  REQUIRE(std::holds_alternative<p::LoginOk>(bob.login("bob", "pw-bob")));
+  log_in(alice, "alice");
+  log_in(bob, "bob");
   // The group and bob's membership are there: no create, no join.
   alice.send(p::GroupSend{7, "durable", "still here"});
   alice.expect<p::GroupSent>();
