@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   cmake ninja-build g++ pkg-config git
   libasio-dev libfmt-dev libspdlog-dev doctest-dev libcli11-dev
-  libssl-dev libsodium-dev libbenchmark-dev
+  libssl-dev libsodium-dev libsqlite3-dev libbenchmark-dev
   clang libclang-rt-14-dev clang-format
   iperf3 nftables iproute2 ethtool procps
 )

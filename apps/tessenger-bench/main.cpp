@@ -48,6 +48,9 @@ int main(int argc, char** argv) {
                  "tessenger-server to start (default: the one built next to this binary)");
   app.add_option("--server-arg", server.extra_args, "extra argument for the started server")
       ->allow_extra_args(false);
+  app.add_option("--store", server.store, "the started server's store")
+      ->check(CLI::IsMember({"memory", "sqlite"}))
+      ->capture_default_str();
   app.add_flag("--json", json, "print one JSON object instead of a table");
   auto* credentials = app.add_option("--write-credentials", credentials_out,
                                      "write the bench's accounts to FILE and exit (for --server)");

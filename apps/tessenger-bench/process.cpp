@@ -207,7 +207,9 @@ ServerUnderTest::ServerUnderTest(const Options& options) {
                                 "--max-connections-per-ip",
                                 "0",
                                 "--message-rate",
-                                "0"};
+                                "0",
+                                "--store",
+                                options.store};
   args.insert(args.end(), options.extra_args.begin(), options.extra_args.end());
   const pid_t child = spawn_child(std::move(args), log, log);
   pid_ = child;

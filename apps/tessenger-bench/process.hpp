@@ -57,6 +57,9 @@ class ServerUnderTest {
     pid_t attach_pid = 0;
     std::filesystem::path binary;  ///< empty = next to this binary's build tree
     std::vector<std::string> extra_args;
+    /// The started server's --store: memory keeps figures comparable across
+    /// versions; sqlite measures the durable default.
+    std::string store = "memory";
     std::size_t users = 0;  ///< accounts the credentials file must hold
   };
 

@@ -8,6 +8,7 @@
 #include <charconv>
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -21,6 +22,7 @@
 #include <asio/thread_pool.hpp>
 
 #include <tessenger/server.hpp>
+#include <tessenger/sqlite_store.hpp>
 #include <tessenger/version.hpp>
 
 #include "common/line_reader.hpp"
@@ -153,7 +155,20 @@ int main(int argc, char** argv) {
                  "consecutive failed logins before a temporary block (1-1000)")
       ->required();
   app.add_option("--credentials", credentials, "credentials file")->capture_default_str();
-  app.add_option("--data-dir", data_dir, "directory for the log files")->capture_default_str();
+  app.add_option("--data-dir", data_dir, "directory for the log files and tessenger.db")
+      ->capture_default_str();
+  std::string store_kind = "sqlite";
+  app.add_option("--store", store_kind,
+                 "where groups, memberships, blocks and messages are kept: sqlite (tessenger.db "
+                 "in --data-dir) or memory (lost at exit)")
+      ->check(CLI::IsMember({"sqlite", "memory"}))
+      ->capture_default_str();
+  std::string sync = "normal";
+  app.add_option("--sync", sync,
+                 "sqlite: normal (an acknowledged message survives a crash of the server) or "
+                 "full (a power loss too; an fsync per commit)")
+      ->check(CLI::IsMember({"normal", "full"}))
+      ->capture_default_str();
   std::string tls_certificate;
   std::string tls_key;
   auto* certificate_option =
@@ -290,6 +305,24 @@ int main(int argc, char** argv) {
   config.log.write = [logger](tessenger::LogLevel level, std::string_view text) {
     logger->log(to_spdlog(level), "{}", text);
   };
+
+  // Outlives the server, which must be gone before the store closes.
+  if (store_kind == "sqlite") {
+    tessenger::SqliteStoreOptions options;
+    options.file = std::filesystem::path(data_dir) / "tessenger.db";
+    options.sync = sync == "full" ? tessenger::SqliteStoreOptions::Sync::full
+                                  : tessenger::SqliteStoreOptions::Sync::normal;
+    options.log = config.log;
+    std::error_code ec;
+    // As the log files do; if this fails, opening says why.
+    std::filesystem::create_directories(data_dir, ec);
+    std::string problem;
+    config.store = tessenger::open_sqlite_store(options, ec, problem);
+    if (!config.store) {
+      std::cerr << "tessenger-server: " << problem << '\n';
+      return 1;
+    }
+  }
 
   asio::io_context io(1);
   // Argon2id checks (tenths of a second each) run here, not on the server's

@@ -1,0 +1,668 @@
+#include "store/sqlite_store.hpp"
+
+#include <sqlite3.h>
+
+#include <array>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <future>
+#include <map>
+#include <mutex>
+#include <stdexcept>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "core/store_state.hpp"
+
+namespace tessenger::store {
+
+namespace {
+
+// What went wrong in SQLite on the writer thread, with its result code.
+class SqlError : public std::runtime_error {
+ public:
+  SqlError(int code, const std::string& what) : std::runtime_error(what), code_(code) {}
+  int code() const noexcept { return code_; }
+
+ private:
+  int code_;
+};
+
+[[noreturn]] void fail(sqlite3* db, int code) {
+  throw SqlError(code, sqlite3_errmsg(db));
+}
+
+void exec(sqlite3* db, const char* sql) {
+  if (const int rc = sqlite3_exec(db, sql, nullptr, nullptr, nullptr); rc != SQLITE_OK) {
+    fail(db, rc);
+  }
+}
+
+class Statement {
+ public:
+  Statement(sqlite3* db, const char* sql) : db_(db) {
+    if (const int rc = sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt_, nullptr);
+        rc != SQLITE_OK) {
+      fail(db, rc);
+    }
+  }
+  ~Statement() { sqlite3_finalize(stmt_); }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+
+  /// Binds the arguments (views must live until the statement is reset) and
+  /// takes the first step; true if it gave a row.
+  template <class... Args>
+  bool start(const Args&... args) {
+    sqlite3_reset(stmt_);
+    int index = 0;
+    (bind(++index, args), ...);
+    return step();
+  }
+  /// Runs the statement to its end.
+  template <class... Args>
+  void run(const Args&... args) {
+    if (start(args...)) finish();
+    sqlite3_reset(stmt_);
+  }
+  bool step() {
+    const int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    fail(db_, rc);
+  }
+  void finish() {
+    while (step()) {
+    }
+    sqlite3_reset(stmt_);
+  }
+  std::int64_t integer(int column) const { return sqlite3_column_int64(stmt_, column); }
+  std::string text(int column) const {
+    const auto* bytes = sqlite3_column_text(stmt_, column);
+    return {reinterpret_cast<const char*>(bytes),
+            static_cast<std::size_t>(sqlite3_column_bytes(stmt_, column))};
+  }
+
+ private:
+  void bind(int index, std::int64_t value) { check(sqlite3_bind_int64(stmt_, index, value)); }
+  void bind(int index, std::uint64_t value) { bind(index, static_cast<std::int64_t>(value)); }
+  void bind(int index, std::uint32_t value) { bind(index, static_cast<std::int64_t>(value)); }
+  void bind(int index, bool value) { bind(index, std::int64_t{value ? 1 : 0}); }
+  void bind(int index, std::string_view value) {
+    check(sqlite3_bind_text(stmt_, index, value.data(), static_cast<int>(value.size()),
+                            SQLITE_STATIC));
+  }
+  void bind(int index, const std::string& value) { bind(index, std::string_view(value)); }
+  void check(int rc) {
+    if (rc != SQLITE_OK) fail(db_, rc);
+  }
+
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+// Forward migrations: entry N takes the schema from version N to N + 1.
+// Messages of a group are keyed by the group's id, those of a direct
+// conversation by minus its id, so one primary key orders every
+// conversation's messages by id.
+constexpr std::array migrations = {
+    R"sql(
+CREATE TABLE groups (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  name TEXT NOT NULL UNIQUE,
+  creator TEXT NOT NULL,
+  created INTEGER NOT NULL,
+  last_id INTEGER NOT NULL);
+CREATE TABLE members (
+  group_id INTEGER NOT NULL,
+  user TEXT NOT NULL,
+  joined INTEGER NOT NULL,
+  position INTEGER NOT NULL,
+  PRIMARY KEY (group_id, user)) WITHOUT ROWID;
+CREATE TABLE direct (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  low TEXT NOT NULL,
+  high TEXT NOT NULL,
+  last_id INTEGER NOT NULL,
+  UNIQUE (low, high));
+CREATE TABLE messages (
+  conversation INTEGER NOT NULL,
+  id INTEGER NOT NULL,
+  sender TEXT NOT NULL,
+  time INTEGER NOT NULL,
+  text TEXT NOT NULL,
+  PRIMARY KEY (conversation, id)) WITHOUT ROWID;
+CREATE TABLE accounts (
+  user TEXT PRIMARY KEY,
+  failures INTEGER NOT NULL,
+  window_start INTEGER NOT NULL,
+  blocked_until INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE addresses (
+  user TEXT NOT NULL,
+  address TEXT NOT NULL,
+  failures INTEGER NOT NULL,
+  blocked_until INTEGER NOT NULL,
+  known INTEGER NOT NULL,
+  PRIMARY KEY (user, address)) WITHOUT ROWID;
+)sql",
+};
+constexpr int schema_version = static_cast<int>(migrations.size());
+
+std::int64_t wall_micros() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// What a refused operation answers; a failed login whose count was not kept
+// blocked nothing, and a block check answers what it found.
+StoreOutcome refused(StoreOutcome) {
+  return {errc::service_unavailable, {}};
+}
+GroupDeparture refused(GroupDeparture) {
+  return {{errc::service_unavailable, {}}, false, false, {}};
+}
+GroupRemoval refused(GroupRemoval) {
+  return {{errc::service_unavailable, {}}, {}};
+}
+StoredMessage refused(StoredMessage) {
+  return {{errc::service_unavailable, {}}, 0};
+}
+StoredGroupMessage refused(StoredGroupMessage) {
+  return {{errc::service_unavailable, {}}, 0, {}};
+}
+FailedLogin refused(FailedLogin) {
+  return {};
+}
+bool refused(bool found) {
+  return found;
+}
+
+class Operation {
+ public:
+  virtual ~Operation() = default;
+  /// Inside the batch's transaction, on the writer thread.
+  virtual void run() = 0;
+  /// After the batch committed, or failed.
+  virtual void finish(bool committed) = 0;
+};
+
+template <class T, class Run>
+class Typed final : public Operation {
+ public:
+  Typed(Run run, Store::Done<T> done) : run_(std::move(run)), done_(std::move(done)) {}
+  void run() override { result_ = run_(); }
+  void finish(bool committed) override {
+    if (done_) done_(committed ? std::move(result_) : refused(std::move(result_)));
+  }
+
+ private:
+  Run run_;
+  Store::Done<T> done_;
+  T result_{};
+};
+
+class Writer;
+
+class SqliteStoreImpl final : public SqliteStore {
+ public:
+  explicit SqliteStoreImpl(SqliteStoreOptions options);
+  ~SqliteStoreImpl() override;
+
+  /// Starts the writer thread, which opens the file; false (with why) if it could not.
+  bool start(std::string& problem);
+
+  void configure(const StorePolicy& policy) override {
+    post<bool>([this, policy] {
+      state_->configure(policy);
+      return true;
+    });
+  }
+  void create_group(std::string group, std::string creator, std::vector<std::string> invited,
+                    Done<StoreOutcome> done) override {
+    post<StoreOutcome>(
+        [this, group = std::move(group), creator = std::move(creator),
+         invited = std::move(invited)]() mutable {
+          return state_->create_group(std::move(group), std::move(creator), std::move(invited));
+        },
+        std::move(done));
+  }
+  void join_group(std::string group, std::string user, Done<StoreOutcome> done) override {
+    post<StoreOutcome>(
+        [this, group = std::move(group), user = std::move(user)]() mutable {
+          return state_->join_group(std::move(group), std::move(user));
+        },
+        std::move(done));
+  }
+  void leave_group(std::string group, std::string user, Done<GroupDeparture> done) override {
+    post<GroupDeparture>(
+        [this, group = std::move(group), user = std::move(user)]() mutable {
+          return state_->leave_group(std::move(group), user);
+        },
+        std::move(done));
+  }
+  void delete_group(std::string group, std::string user, Done<GroupRemoval> done) override {
+    post<GroupRemoval>(
+        [this, group = std::move(group), user = std::move(user)]() mutable {
+          return state_->delete_group(std::move(group), user);
+        },
+        std::move(done));
+  }
+  void append_group_message(std::string_view group, std::string_view from, std::string_view text,
+                            protocol::Timestamp time, Done<StoredGroupMessage> done) override {
+    post<StoredGroupMessage>(
+        [this, group = std::string(group), from = std::string(from), text = std::string(text),
+         time] { return state_->append_group_message(group, from, text, time); },
+        std::move(done));
+  }
+  void append_direct_message(std::string_view from, std::string_view to, std::string_view text,
+                             protocol::Timestamp time, Done<StoredMessage> done) override;
+  void is_blocked(std::string user, std::string address, protocol::Timestamp now,
+                  Done<bool> done) override {
+    post<bool>([this, user = std::move(user), address = std::move(address),
+                now] { return state_->is_blocked(user, address, now); },
+               std::move(done));
+  }
+  void login_failed(std::string user, std::string address, protocol::Timestamp now,
+                    Done<FailedLogin> done) override {
+    post<FailedLogin>(
+        [this, user = std::move(user), address = std::move(address), now]() mutable {
+          return state_->login_failed(std::move(user), address, now);
+        },
+        std::move(done));
+  }
+  void login_succeeded(std::string user, std::string address) override {
+    post<bool>([this, user = std::move(user), address = std::move(address)]() mutable {
+      state_->login_succeeded(std::move(user), address);
+      return true;
+    });
+  }
+
+  SqliteStats stats() const override {
+    const std::lock_guard lock(mutex_);
+    return stats_;
+  }
+  void limit_growth(std::uint32_t pages) override;
+
+ private:
+  template <class T, class Run>
+  void post(Run run, Done<T> done = {}) {
+    auto operation = std::make_unique<Typed<T, Run>>(std::move(run), std::move(done));
+    {
+      const std::lock_guard lock(mutex_);
+      queue_.push_back(std::move(operation));
+    }
+    wake_.notify_one();
+  }
+
+  void writer_main(std::promise<std::string> opened);
+  void open_database();
+  void load();
+  void close();
+  void write_batch(std::vector<std::unique_ptr<Operation>>& batch);
+  void log(LogLevel level, std::string_view text) const {
+    if (options_.log.enabled(level)) options_.log.write(level, text);
+  }
+
+  const SqliteStoreOptions options_;
+  sqlite3* db_ = nullptr;
+  std::unique_ptr<Writer> writer_;           // the prepared statements; the journal of state_
+  std::unique_ptr<core::StoreState> state_;  // the writer thread's, journalled by writer_
+  bool failing_ = false;                     // the last batch failed; logged once until one commits
+
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  std::vector<std::unique_ptr<Operation>> queue_;
+  bool stopping_ = false;
+  SqliteStats stats_;
+  std::thread thread_;
+};
+
+// Writes every change of the state as rows, with statements prepared once.
+class Writer final : public core::StoreJournal {
+ public:
+  explicit Writer(sqlite3* db)
+      : insert_group(db,
+                     "INSERT INTO groups (name, creator, created, last_id) VALUES (?1, ?2, ?3, 0) "
+                     "RETURNING id"),
+        insert_member(db,
+                      "INSERT INTO members (group_id, user, joined, position) "
+                      "VALUES (?1, ?2, ?3, ?4)"),
+        join_member(db,
+                    "UPDATE members SET joined = 1 "
+                    "WHERE group_id = (SELECT id FROM groups WHERE name = ?1) AND user = ?2"),
+        remove_member(db,
+                      "DELETE FROM members "
+                      "WHERE group_id = (SELECT id FROM groups WHERE name = ?1) AND user = ?2"),
+        remove_group(db, "DELETE FROM groups WHERE name = ?1 RETURNING id"),
+        remove_members(db, "DELETE FROM members WHERE group_id = ?1"),
+        remove_messages(db, "DELETE FROM messages WHERE conversation = ?1"),
+        next_group_id(db, "UPDATE groups SET last_id = ?2 WHERE name = ?1 RETURNING id"),
+        next_direct_id(db,
+                       "INSERT INTO direct (low, high, last_id) VALUES (?1, ?2, 1) "
+                       "ON CONFLICT (low, high) DO UPDATE SET last_id = last_id + 1 "
+                       "RETURNING id, last_id"),
+        insert_message(db,
+                       "INSERT INTO messages (conversation, id, sender, time, text) "
+                       "VALUES (?1, ?2, ?3, ?4, ?5)"),
+        upsert_account(db,
+                       "INSERT INTO accounts (user, failures, window_start, blocked_until) "
+                       "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (user) DO UPDATE SET "
+                       "failures = excluded.failures, window_start = excluded.window_start, "
+                       "blocked_until = excluded.blocked_until"),
+        upsert_address(db,
+                       "INSERT INTO addresses (user, address, failures, blocked_until, known) "
+                       "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (user, address) DO UPDATE SET "
+                       "failures = excluded.failures, blocked_until = excluded.blocked_until, "
+                       "known = excluded.known"),
+        remove_address(db, "DELETE FROM addresses WHERE user = ?1 AND address = ?2") {}
+
+  void group_created(std::string_view group, std::string_view creator,
+                     std::span<const GroupMember> members) override {
+    insert_group.start(group, creator, wall_micros());
+    const std::int64_t id = insert_group.integer(0);
+    insert_group.finish();
+    std::int64_t position = 0;
+    for (const auto& member : members)
+      insert_member.run(id, member.name, member.joined, position++);
+  }
+  void member_joined(std::string_view group, std::string_view user) override {
+    join_member.run(group, user);
+  }
+  void member_removed(std::string_view group, std::string_view user) override {
+    remove_member.run(group, user);
+  }
+  void group_removed(std::string_view group) override {
+    if (!remove_group.start(group)) return remove_group.finish();
+    const std::int64_t id = remove_group.integer(0);
+    remove_group.finish();
+    remove_members.run(id);
+    remove_messages.run(id);
+  }
+  void group_message(std::string_view group, MessageId id, std::string_view from,
+                     std::string_view text, protocol::Timestamp time) override {
+    if (!next_group_id.start(group, id)) return next_group_id.finish();
+    const std::int64_t conversation = next_group_id.integer(0);
+    next_group_id.finish();
+    insert_message.run(conversation, id, from, std::int64_t{time}, text);
+  }
+  MessageId direct_message(std::string_view from, std::string_view to, std::string_view text,
+                           protocol::Timestamp time) {
+    const auto [low, high] = std::minmax(from, to);
+    next_direct_id.start(low, high);
+    const std::int64_t conversation = -next_direct_id.integer(0);
+    const auto id = static_cast<MessageId>(next_direct_id.integer(1));
+    next_direct_id.finish();
+    insert_message.run(conversation, id, from, std::int64_t{time}, text);
+    return id;
+  }
+  void account_changed(std::string_view user, const core::AccountRecord& account) override {
+    upsert_account.run(user, account.failures, std::int64_t{account.window_start},
+                       std::int64_t{account.blocked_until});
+  }
+  void address_changed(std::string_view user, std::string_view address,
+                       const core::AddressRecord& record) override {
+    upsert_address.run(user, address, record.failures, std::int64_t{record.blocked_until},
+                       record.known);
+  }
+  void address_forgotten(std::string_view user, std::string_view address) override {
+    remove_address.run(user, address);
+  }
+
+ private:
+  Statement insert_group, insert_member, join_member, remove_member, remove_group, remove_members,
+      remove_messages, next_group_id, next_direct_id, insert_message, upsert_account,
+      upsert_address, remove_address;
+};
+
+std::string describe(int code, const std::string& message) {
+  switch (code & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return "is in use by another server (it is locked)";
+    case SQLITE_NOTADB:
+    case SQLITE_CORRUPT:
+      return fmt::format("is corrupt or not a database ({})", message);
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+    case SQLITE_CANTOPEN:
+    case SQLITE_AUTH:
+      return fmt::format("cannot be opened for reading and writing ({})", message);
+    default:
+      return fmt::format("cannot be used ({})", message);
+  }
+}
+
+SqliteStoreImpl::SqliteStoreImpl(SqliteStoreOptions options) : options_(std::move(options)) {}
+
+SqliteStoreImpl::~SqliteStoreImpl() {
+  {
+    const std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_one();
+  if (thread_.joinable()) thread_.join();
+}
+
+bool SqliteStoreImpl::start(std::string& problem) {
+  std::promise<std::string> opened;
+  auto result = opened.get_future();
+  thread_ =
+      std::thread([this, opened = std::move(opened)]() mutable { writer_main(std::move(opened)); });
+  problem = result.get();
+  if (problem.empty()) return true;
+  thread_.join();
+  return false;
+}
+
+void SqliteStoreImpl::writer_main(std::promise<std::string> opened) {
+  try {
+    open_database();
+  } catch (const SqlError& e) {
+    const int code = db_ != nullptr ? e.code() : SQLITE_CANTOPEN;
+    const int system = db_ != nullptr ? sqlite3_system_errno(db_) : 0;
+    std::string message = e.what();
+    if (system != 0 && (code & 0xff) == SQLITE_CANTOPEN) {
+      message += fmt::format(": {}", std::strerror(system));
+    }
+    close();
+    opened.set_value(
+        fmt::format("the database {} {}", options_.file.string(), describe(code, message)));
+    return;
+  } catch (const std::runtime_error& e) {
+    close();
+    opened.set_value(e.what());
+    return;
+  }
+  opened.set_value({});
+
+  std::vector<std::unique_ptr<Operation>> batch;
+  for (;;) {
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) break;
+      batch.swap(queue_);
+    }
+    write_batch(batch);
+    batch.clear();
+  }
+  const auto totals = stats();
+  log(LogLevel::info,
+      fmt::format("closing the database {}: {} operations in {} commits, {} batches refused",
+                  options_.file.string(), totals.operations, totals.commits,
+                  totals.failed_batches));
+  close();
+}
+
+void SqliteStoreImpl::close() {
+  writer_.reset();
+  state_.reset();
+  sqlite3_close(db_);
+  db_ = nullptr;
+}
+
+void SqliteStoreImpl::open_database() {
+  const int rc =
+      sqlite3_open_v2(options_.file.c_str(), &db_,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  if (rc != SQLITE_OK) fail(db_, rc);
+  sqlite3_extended_result_codes(db_, 1);
+  // Held from the first write until close: a second server on the same file
+  // fails at its start instead of waiting.
+  exec(db_, "PRAGMA locking_mode = EXCLUSIVE");
+  {
+    Statement mode(db_, "PRAGMA journal_mode = WAL");
+    if (!mode.step() || mode.text(0) != "wal") {
+      throw SqlError(SQLITE_READONLY, "it cannot be switched to write-ahead logging");
+    }
+  }
+  exec(db_, options_.sync == SqliteStoreOptions::Sync::full ? "PRAGMA synchronous = FULL"
+                                                            : "PRAGMA synchronous = NORMAL");
+  int version = 0;
+  {
+    Statement read(db_, "PRAGMA user_version");
+    if (read.step()) version = static_cast<int>(read.integer(0));
+  }
+  if (version > schema_version) {
+    throw std::runtime_error(fmt::format(
+        "the database {} has schema version {}, newer than the {} this server knows; use the "
+        "tessenger-server that wrote it or a newer one",
+        options_.file.string(), version, schema_version));
+  }
+  // Always a write, so that the exclusive lock is taken now.
+  exec(db_, "BEGIN IMMEDIATE");
+  for (int step = version; step < schema_version; ++step)
+    exec(db_, migrations[static_cast<std::size_t>(step)]);
+  exec(db_, fmt::format("PRAGMA user_version = {}", schema_version).c_str());
+  exec(db_, "COMMIT");
+  writer_ = std::make_unique<Writer>(db_);
+  state_ = std::make_unique<core::StoreState>(writer_.get());
+  load();
+}
+
+void SqliteStoreImpl::load() {
+  state_->clear();
+  std::map<std::int64_t, std::vector<GroupMember>> members;
+  Statement read_members(db_,
+                         "SELECT group_id, user, joined FROM members ORDER BY group_id, position");
+  for (bool row = read_members.start(); row; row = read_members.step())
+    members[read_members.integer(0)].push_back(
+        {read_members.text(1), read_members.integer(2) != 0});
+  Statement groups(db_, "SELECT id, name, creator, last_id FROM groups");
+  for (bool row = groups.start(); row; row = groups.step()) {
+    state_->load_group(groups.text(1), groups.text(2), static_cast<MessageId>(groups.integer(3)),
+                       std::move(members[groups.integer(0)]));
+  }
+  Statement accounts(db_, "SELECT user, failures, window_start, blocked_until FROM accounts");
+  for (bool row = accounts.start(); row; row = accounts.step()) {
+    state_->load_account(accounts.text(0), {static_cast<std::uint32_t>(accounts.integer(1)),
+                                            accounts.integer(2), accounts.integer(3)});
+  }
+  Statement addresses(db_, "SELECT user, address, failures, blocked_until, known FROM addresses");
+  for (bool row = addresses.start(); row; row = addresses.step()) {
+    state_->load_address(addresses.text(0), addresses.text(1),
+                         {static_cast<std::uint32_t>(addresses.integer(2)), addresses.integer(3),
+                          addresses.integer(4) != 0});
+  }
+}
+
+void SqliteStoreImpl::write_batch(std::vector<std::unique_ptr<Operation>>& batch) {
+  const auto changes_before = sqlite3_total_changes64(db_);
+  std::string error;
+  try {
+    exec(db_, "BEGIN");
+    for (auto& operation : batch)
+      operation->run();
+    exec(db_, "COMMIT");
+  } catch (const SqlError& e) {
+    error = e.what();
+  }
+  const bool committed = error.empty();
+  if (!committed) {
+    if (!sqlite3_get_autocommit(db_)) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    // The rows are the truth: what the state did in the failed batch is undone.
+    try {
+      load();
+    } catch (const SqlError& e) {
+      error += fmt::format("; reading it back failed too ({})", e.what());
+    }
+    if (!failing_) {
+      log(LogLevel::error,
+          fmt::format("cannot write the database {}: {}; refusing what it could not keep until "
+                      "a write succeeds",
+                      options_.file.string(), error));
+    }
+    failing_ = true;
+  } else if (failing_ && sqlite3_total_changes64(db_) != changes_before) {
+    // Only a batch that wrote rows shows that writing works again.
+    log(LogLevel::info, fmt::format("writing the database {} again", options_.file.string()));
+    failing_ = false;
+  }
+  {
+    const std::lock_guard lock(mutex_);
+    if (committed) {
+      ++stats_.commits;
+      stats_.operations += batch.size();
+    } else {
+      ++stats_.failed_batches;
+    }
+  }
+  for (auto& operation : batch)
+    operation->finish(committed);
+}
+
+void SqliteStoreImpl::append_direct_message(std::string_view from, std::string_view to,
+                                            std::string_view text, protocol::Timestamp time,
+                                            Done<StoredMessage> done) {
+  post<StoredMessage>(
+      [this, from = std::string(from), to = std::string(to), text = std::string(text), time] {
+        return StoredMessage{{}, writer_->direct_message(from, to, text, time)};
+      },
+      std::move(done));
+}
+
+void SqliteStoreImpl::limit_growth(std::uint32_t pages) {
+  std::promise<void> applied;
+  auto result = applied.get_future();
+  post<bool>([this, pages, &applied] {
+    Statement count(db_, "PRAGMA page_count");
+    count.step();
+    const std::int64_t limit = pages == 0 ? std::int64_t{0xfffffffe} : count.integer(0) + pages;
+    count.finish();
+    Statement set(db_, fmt::format("PRAGMA max_page_count = {}", limit).c_str());
+    set.finish();
+    applied.set_value();
+    return true;
+  });
+  result.wait();
+}
+
+}  // namespace
+
+std::shared_ptr<SqliteStore> SqliteStore::open(const SqliteStoreOptions& options,
+                                               std::error_code& ec, std::string& problem) {
+  auto store = std::make_shared<SqliteStoreImpl>(options);
+  if (!store->start(problem)) {
+    ec = make_error_code(errc::service_unavailable);
+    return nullptr;
+  }
+  ec.clear();
+  problem.clear();
+  return store;
+}
+
+}  // namespace tessenger::store
+
+namespace tessenger {
+
+std::shared_ptr<Store> open_sqlite_store(const SqliteStoreOptions& options, std::error_code& ec,
+                                         std::string& problem) {
+  return store::SqliteStore::open(options, ec, problem);
+}
+
+}  // namespace tessenger
