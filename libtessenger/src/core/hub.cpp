@@ -587,7 +587,15 @@ const PresenceEntry* Hub::peer_for(SessionId id, const Session& session,
     return nullptr;
   }
   const auto* target = presence_.find(to);
-  if (target == nullptr) reply_error(id, request, errc::user_not_online, to);
+  // A name is claimed before its login completes: until the LoginOk has gone
+  // out, its user is not online for anyone else.
+  const Session* local =
+      target != nullptr && target->where.local() ? find(target->where.session) : nullptr;
+  if (target == nullptr ||
+      (target->where.local() && (local == nullptr || local->stage != Stage::online))) {
+    reply_error(id, request, errc::user_not_online, to);
+    return nullptr;
+  }
   return target;
 }
 
@@ -597,10 +605,9 @@ void Hub::deliver(std::span<const std::string> users, const protocol::Message& m
   for (const auto& user : users) {
     const auto* entry = presence_.find(user);
     if (entry == nullptr || !entry->where.local()) continue;
-    if (since > protocol::min_version) {
-      const Session* session = find(entry->where.session);
-      if (session == nullptr || session->version < since) continue;
-    }
+    // Only sessions whose login has completed get users' events.
+    const Session* session = find(entry->where.session);
+    if (session == nullptr || session->stage != Stage::online || session->version < since) continue;
     recipients_.push_back(entry->where.session);
   }
   outbox_.send_to_many(recipients_, message);

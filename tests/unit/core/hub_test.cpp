@@ -489,6 +489,29 @@ TEST_CASE_FIXTURE(Fixture, "an unknown request is answered unsupported and the s
   CHECK(std::holds_alternative<p::Pong>(request_reply(alice, p::Ping{78, 1})));
 }
 
+TEST_CASE_FIXTURE(Fixture, "a user whose login is still being decided gets no one's events") {
+  const auto alice = online("alice");
+  const auto bob = connect();
+  // bob's name is claimed, but the claim's result has not been acted on.
+  hub.handle(bob, p::Login{request++, "bob", "pb", 5000}, now);
+  while (!hub.is_online("bob")) {
+    REQUIRE_FALSE(rig.tasks.tasks.empty());
+    for (auto& task : std::exchange(rig.tasks.tasks, {}))
+      task();
+  }
+  REQUIRE_FALSE(std::holds_alternative<p::LoginOk>(out.sent[bob].back()));
+  hub.handle(alice, p::DirectSend{1, "bob", "too early"}, now);
+  CHECK(error_code(out.sent[alice].back()) == errc::user_not_online);
+  rig.tasks.run();
+  REQUIRE(std::holds_alternative<p::LoginOk>(out.sent[bob].back()));
+  CHECK(std::none_of(out.sent[bob].begin(), out.sent[bob].end(), [](const p::Message& m) {
+    return std::holds_alternative<p::DirectEvent>(m);
+  }));
+  // Once logged in, bob is online like anyone else.
+  rig.handle(alice, p::DirectSend{2, "bob", "now"}, now);
+  CHECK(std::get<p::DirectEvent>(out.sent[bob].back()).text == "now");
+}
+
 TEST_CASE_FIXTURE(
     Fixture, "file names with control, separator or bidi override characters are not forwarded") {
   const auto alice = online("alice");
