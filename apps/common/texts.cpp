@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <tessenger/errc.hpp>
+#include <tessenger/timestamp.hpp>
 
 namespace tessenger::app {
 
@@ -60,6 +61,38 @@ std::string error_text(std::error_code code, std::string_view detail) {
   }
   if (detail.empty()) return fmt::format("Error: {}.", code.message());
   return fmt::format("Error: {} ({}).", code.message(), detail);
+}
+
+std::string direct_line(protocol::Timestamp time, std::string_view from, std::string_view text) {
+  return fmt::format("{}, {}: {}", format_timestamp(time), from, text);
+}
+
+std::string group_line(protocol::Timestamp time, std::string_view group, std::string_view from,
+                       std::string_view text) {
+  return fmt::format("{}, {}, {}: {}", format_timestamp(time), group, from, text);
+}
+
+std::string missed_mark(bool missed) {
+  return missed ? "[missed] " : "";
+}
+
+std::string missed_summary(std::uint32_t count) {
+  return count == 1 ? "1 message arrived while you were away."
+                    : fmt::format("{} messages arrived while you were away.", count);
+}
+
+std::string stored_for_offline(std::string_view user) {
+  return fmt::format("{} is offline; the message will be delivered when they log in.", user);
+}
+
+std::string history_footer(std::string_view name, bool group, std::size_t shown, bool more) {
+  const auto where = group ? fmt::format("group chat {}", name) : fmt::format("{}", name);
+  if (shown == 0) return fmt::format("No earlier messages with {}.", where);
+  if (more) {
+    return fmt::format("{} messages with {} shown; /history {} again for earlier ones.", shown,
+                       where, name);
+  }
+  return fmt::format("{} messages with {} shown: the start of the conversation.", shown, where);
 }
 
 std::string group_notice_text(const protocol::GroupNoticeEvent& notice) {

@@ -28,6 +28,20 @@ inline constexpr std::string_view inviting_too_fast =
 /// where the text has one; a clear sentence for anything else.
 std::string error_text(std::error_code code, std::string_view detail);
 
+/// A direct message as the recipient sees it: `TS, SENDER: MESSAGE`.
+std::string direct_line(protocol::Timestamp time, std::string_view from, std::string_view text);
+/// A group message: `TS, GROUP, SENDER: MESSAGE`.
+std::string group_line(protocol::Timestamp time, std::string_view group, std::string_view from,
+                       std::string_view text);
+/// Before a message sent while this user was away: `[missed] `; else nothing.
+std::string missed_mark(bool missed);
+/// After the messages sent while this user was away.
+std::string missed_summary(std::uint32_t count);
+/// To the sender of a message stored for a known user who is offline.
+std::string stored_for_offline(std::string_view user);
+/// After a page of /history.
+std::string history_footer(std::string_view name, bool group, std::size_t shown, bool more);
+
 /// What the CLI prints when a group this user is in changes.
 std::string group_notice_text(const protocol::GroupNoticeEvent& notice);
 

@@ -83,6 +83,21 @@ Command parse_command(std::string_view line) {
     return P2pVideo{std::string(*user),
                     std::string(rest.substr(0, rest.find_last_not_of(blanks) + 1))};
   }
+  if (name == "history") {
+    constexpr std::string_view usage = "Usage: /history USER|GROUP [N] (N: 1-100, default 20)";
+    const auto target = next_word(rest);
+    if (!target) return Usage{usage};
+    History command{std::string(*target)};
+    if (const auto count = next_word(rest)) {
+      if (!blank(rest) || count->size() > 3 ||
+          !std::all_of(count->begin(), count->end(), [](char c) { return c >= '0' && c <= '9'; })) {
+        return Usage{usage};
+      }
+      command.count = static_cast<unsigned>(std::stoul(std::string(*count)));
+      if (command.count == 0 || command.count > 100) return Usage{usage};
+    }
+    return command;
+  }
   if (name == "logout") {
     if (!blank(rest)) return Usage{"Usage: /logout"};
     return Logout{};

@@ -31,6 +31,13 @@ struct GroupMsg {
   std::string group;
   std::string text;
 };
+/// The newest `count` messages of a conversation (a group this user is in,
+/// else the user of that name); the same command again pages further back.
+struct History {
+  std::string name;
+  unsigned count = 20;
+};
+
 struct Logout {};
 struct P2pVideo {
   std::string user;
@@ -45,7 +52,7 @@ struct InvalidCommand {};
 struct NoCommand {};
 
 using Command = std::variant<NoCommand, InvalidCommand, Usage, MsgTo, ActiveUser, CreateGroup,
-                             JoinGroup, LeaveGroup, DeleteGroup, GroupMsg, Logout, P2pVideo>;
+                             JoinGroup, LeaveGroup, DeleteGroup, GroupMsg, History, Logout, P2pVideo>;
 
 /// Parses a line; the leading '/' is optional.
 Command parse_command(std::string_view line);

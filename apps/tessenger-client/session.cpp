@@ -140,12 +140,14 @@ class Session {
   ClientEvents events() {
     ClientEvents events;
     events.on_direct_message = [this](const protocol::DirectEvent& e) {
-      show_event(fmt::format("{}, {}: {}", format_timestamp(e.timestamp), e.from, e.text));
+      show_event(missed_mark(e.missed) + direct_line(e.timestamp, e.from, e.text));
     };
     events.on_group_message = [this](const protocol::GroupEvent& e) {
       know(e.from);
-      show_event(
-          fmt::format("{}, {}, {}: {}", format_timestamp(e.timestamp), e.group, e.from, e.text));
+      show_event(missed_mark(e.missed) + group_line(e.timestamp, e.group, e.from, e.text));
+    };
+    events.on_missed_end = [this](const protocol::MissedEnd& e) {
+      if (e.count != 0) show_event(missed_summary(e.count));
     };
     events.on_invite = [this](const protocol::InviteEvent& e) {
       {
@@ -271,7 +273,30 @@ class Session {
     });
     if (!result) return failed(result.error(), result.detail());
     know(c.user);
+    if (result->stored) return outcome(stored_for_offline(c.user));
     return outcome(fmt::format("message sent at {}.", format_timestamp(result->timestamp)));
+  }
+
+  // The newest page first; the same command again reads the page before the
+  // last one shown, until the start of the conversation.
+  std::optional<int> run(const History& c) {
+    auto& position = history_positions_[c.name];
+    protocol::HistoryQuery query;
+    query.name = c.name;
+    query.limit = static_cast<std::uint16_t>(c.count);
+    query.direction =
+        position == 0 ? protocol::HistoryDirection::latest : protocol::HistoryDirection::before;
+    query.anchor = position;
+    auto result = wait_for<ConversationHistory>(
+        [&](auto done) { client_.history(std::move(query), std::move(done)); });
+    if (!result) return failed(result.error(), result.detail());
+    const bool group = result->kind == protocol::ConversationKind::group;
+    for (const auto& entry : result->entries) {
+      out_.line(group ? group_line(entry.timestamp, c.name, entry.from, entry.text)
+                      : direct_line(entry.timestamp, entry.from, entry.text));
+    }
+    position = result->more && !result->entries.empty() ? result->entries.front().id : 0;
+    return outcome(history_footer(c.name, group, result->entries.size(), result->more));
   }
 
   std::optional<int> run(const ActiveUser&) {
@@ -551,6 +576,7 @@ class Session {
   std::mutex offers_mutex_;
   OfferPolicy offers_;                           // under offers_mutex_
   std::map<std::string, std::string> inviters_;  // group -> who invited; under offers_mutex_
+  std::map<std::string, protocol::MessageId> history_positions_;  // oldest id shown; 0: none
   std::deque<Question> questions_;               // oldest first; under offers_mutex_
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   // After the members its callbacks use; the thread last, so it starts once

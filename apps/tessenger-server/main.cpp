@@ -169,6 +169,14 @@ int main(int argc, char** argv) {
                  "full (a power loss too; an fsync per commit)")
       ->check(CLI::IsMember({"normal", "full"}))
       ->capture_default_str();
+  std::uint32_t history_days = 0;
+  app.add_option("--history-days", history_days,
+                 "remove stored messages older than this many days (0: keep them all)")
+      ->capture_default_str();
+  std::uint64_t history_max = 0;
+  app.add_option("--history-max", history_max,
+                 "keep at most this many messages per conversation (0: all)")
+      ->capture_default_str();
   std::string tls_certificate;
   std::string tls_key;
   auto* certificate_option =
@@ -299,6 +307,8 @@ int main(int argc, char** argv) {
   config.tls_certificate = tls_certificate;
   config.tls_private_key = tls_key;
   config.software = std::string("tessenger-server/") + tessenger::version_string;
+  config.history_days = history_days;
+  config.history_max = history_max;
   config.log.min_level = verbose ? tessenger::LogLevel::debug
                          : quiet ? tessenger::LogLevel::warn
                                  : tessenger::LogLevel::info;

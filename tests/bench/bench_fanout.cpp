@@ -57,6 +57,8 @@ class QueueOutbox final : public core::Outbox {
   }
   void close(core::SessionId, tessenger::errc) override {}
   void resume(core::SessionId) override {}
+  std::size_t backlog(core::SessionId) const override { return 0; }
+  void notify_drained(core::SessionId) override {}
   void written() {
     for (auto& q : queues_)
       q.bytes.clear();

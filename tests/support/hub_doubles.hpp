@@ -37,6 +37,8 @@ struct RecordingOutbox : core::Outbox {
   }
   void close(core::SessionId session, errc reason) override { closed.emplace(session, reason); }
   void resume(core::SessionId session) override { resumed.insert(session); }
+  std::size_t backlog(core::SessionId) const override { return 0; }
+  void notify_drained(core::SessionId) override {}
 };
 
 /// Logs that go nowhere.

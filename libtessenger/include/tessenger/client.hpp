@@ -120,6 +120,9 @@ struct LoggedIn {
 struct DirectMessageSent {
   std::string to;
   protocol::Timestamp timestamp = 0;  ///< when the server delivered it
+  protocol::MessageId id = 0;         ///< its stored id (protocol version 3 and later)
+  /// `to` is offline: the message is stored and delivered at its next login.
+  bool stored = false;
   bool operator==(const DirectMessageSent&) const = default;
 };
 
@@ -159,6 +162,7 @@ struct DeletedGroup {
 struct GroupMessageSent {
   std::string group;
   protocol::Timestamp timestamp = 0;  ///< when the server delivered it
+  protocol::MessageId id = 0;         ///< its stored id (protocol version 3 and later)
   bool operator==(const GroupMessageSent&) const = default;
 };
 
@@ -170,6 +174,15 @@ struct FileOfferAccepted {
   std::uint16_t peer_udp_port = 0;
   protocol::TransferKey key{};  ///< per-transfer secret shared with the receiver
   bool operator==(const FileOfferAccepted&) const = default;
+};
+
+/// history(): a page of one conversation, oldest first.
+struct ConversationHistory {
+  std::string name;
+  protocol::ConversationKind kind = protocol::ConversationKind::direct;  ///< what `name` was
+  std::vector<protocol::HistoryEntry> entries;
+  bool more = false;  ///< further messages exist in the direction asked
+  bool operator==(const ConversationHistory&) const = default;
 };
 
 /// ping(): the server echoed `payload`.
@@ -205,6 +218,9 @@ struct ClientEvents {
   std::function<void(const protocol::GroupNoticeEvent&)> on_group_notice;
   /// Another user is about to send this one a file over UDP.
   std::function<void(const protocol::FileIncomingEvent&)> on_file_incoming;
+  /// After login (protocol version 3 and later): every message sent while
+  /// this user was away has been delivered (with `missed` set), `count` of them.
+  std::function<void(const protocol::MissedEnd&)> on_missed_end;
   /// Someone tried to log in to this account while this session was online.
   std::function<void(const protocol::LoginAttemptEvent&)> on_login_attempt;
   /// The connection ended without close() or a completed logout(): the
@@ -306,6 +322,23 @@ class TESSENGER_EXPORT Client {
     request.udp_port = udp_port;
     return request_with<LoggedIn>(std::move(request), std::forward<Token>(token));
   }
+  /// As login(), after a lost connection: `resume_after` is the newest
+  /// message id the previous connection received (its last_message_id()),
+  /// and every message after it is delivered again as missed, with no gap
+  /// and no duplicate (protocol version 3; older servers ignore it).
+  template <class Token>
+  auto login(std::string username, std::string password, std::uint16_t udp_port,
+             protocol::MessageId resume_after, Token&& token) {
+    protocol::Login request;
+    request.username = std::move(username);
+    request.password = std::move(password);
+    request.udp_port = udp_port;
+    request.resume_after = resume_after;
+    return request_with<LoggedIn>(std::move(request), std::forward<Token>(token));
+  }
+  /// The newest message id of the direct and group messages received so far
+  /// (0 before any, or from a server older than protocol version 3).
+  protocol::MessageId last_message_id() const noexcept;
 
   // Every request below fails with errc::not_logged_in before a login.
 
@@ -371,6 +404,13 @@ class TESSENGER_EXPORT Client {
         protocol::FileOffer{0, std::move(to), std::move(file_name), size, sha256},
         std::forward<Token>(token));
   }
+  /// Reads a page of a conversation this user is in (query.request_id is
+  /// ignored); completes with ConversationHistory. Errors: not_group_member
+  /// (detail: the group), unsupported_request (a server older than version 3).
+  template <class Token>
+  auto history(protocol::HistoryQuery query, Token&& token) {
+    return request_with<ConversationHistory>(std::move(query), std::forward<Token>(token));
+  }
   /// Round trip through the server; completes with PingReply. Also a
   /// barrier: it completes after the replies and events the server sent
   /// before its reply.
@@ -397,11 +437,12 @@ class TESSENGER_EXPORT Client {
   using Request = std::variant<protocol::Login, protocol::DirectSend, protocol::ActiveUsersQuery,
                                protocol::GroupCreate, protocol::GroupJoin, protocol::GroupLeave,
                                protocol::GroupDelete, protocol::GroupSend, protocol::FileOffer,
-                               protocol::Ping, protocol::Logout>;
+                               protocol::Ping, protocol::Logout, protocol::HistoryQuery>;
 
   using Outcome =
       std::variant<LoggedIn, DirectMessageSent, OnlineUsers, NewGroup, JoinedGroup, LeftGroup,
-                   DeletedGroup, GroupMessageSent, FileOfferAccepted, PingReply, SessionEnded>;
+                   DeletedGroup, GroupMessageSent, FileOfferAccepted, PingReply, SessionEnded,
+                   ConversationHistory>;
   // A request's completion: its outcome, or nullptr and the failure.
   using Completion = std::function<void(Outcome*, Failure)>;
 

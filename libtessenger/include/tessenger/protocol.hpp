@@ -26,7 +26,7 @@
 namespace tessenger::protocol {
 
 /// The newest protocol version this build speaks.
-inline constexpr std::uint8_t version = 2;
+inline constexpr std::uint8_t version = 3;
 /// The oldest protocol version this build speaks. A frame header may carry
 /// any version from min_version to version (docs/protocol.md §5).
 inline constexpr std::uint8_t min_version = 1;
@@ -38,6 +38,9 @@ using Timestamp = std::int64_t;
 using RequestId = std::uint32_t;
 using Sha256 = std::array<std::uint8_t, 32>;
 using TransferKey = std::array<std::uint8_t, 32>;
+/// A stored message's number: unique across the server and increasing in
+/// the order messages were accepted, so also within each conversation.
+using MessageId = std::uint64_t;
 
 /// Wire type codes. Requests 0x01-0x3f, replies 0x40-0x7f, events 0x80-0xbf.
 enum class MessageType : std::uint8_t {
@@ -53,6 +56,7 @@ enum class MessageType : std::uint8_t {
   ping = 0x0a,
   group_leave = 0x0b,   ///< since version 2
   group_delete = 0x0c,  ///< since version 2
+  history_query = 0x0d, ///< since version 3
 
   hello_ok = 0x40,
   login_ok = 0x41,
@@ -67,6 +71,7 @@ enum class MessageType : std::uint8_t {
   error = 0x4a,
   group_left = 0x4b,     ///< since version 2
   group_deleted = 0x4c,  ///< since version 2
+  history_page = 0x4d,   ///< since version 3
 
   direct_event = 0x80,
   group_event = 0x81,
@@ -75,6 +80,7 @@ enum class MessageType : std::uint8_t {
   shutdown_event = 0x84,
   login_attempt_event = 0x85,  ///< since version 2
   group_notice_event = 0x86,   ///< since version 2
+  missed_end = 0x87,           ///< since version 3
 };
 
 // ---- Requests (client to server). Each carries an id its reply echoes. ----
@@ -94,6 +100,10 @@ struct Login {
   std::string username;
   std::string password;
   std::uint16_t udp_port = 0;  ///< where this client receives files
+  /// Since version 3: the newest message id this client has; the messages
+  /// after it are delivered at login. 0: from what the server last
+  /// delivered to this account.
+  MessageId resume_after = 0;
   bool operator==(const Login&) const = default;
 };
 
@@ -173,6 +183,8 @@ struct LoginOk {
 struct DirectSent {
   RequestId request_id = 0;
   Timestamp timestamp = 0;
+  MessageId id = 0;     ///< since version 3
+  bool stored = false;  ///< since version 3: the recipient is offline and gets it at login
   bool operator==(const DirectSent&) const = default;
 };
 
@@ -207,6 +219,7 @@ struct GroupJoined {
 struct GroupSent {
   RequestId request_id = 0;
   Timestamp timestamp = 0;
+  MessageId id = 0;  ///< since version 3
   bool operator==(const GroupSent&) const = default;
 };
 
@@ -247,6 +260,8 @@ struct DirectEvent {
   std::string from;
   Timestamp timestamp = 0;
   std::string text;
+  MessageId id = 0;     ///< since version 3
+  bool missed = false;  ///< since version 3: sent while this user was away
   bool operator==(const DirectEvent&) const = default;
 };
 
@@ -255,6 +270,8 @@ struct GroupEvent {
   std::string from;
   Timestamp timestamp = 0;
   std::string text;
+  MessageId id = 0;     ///< since version 3
+  bool missed = false;  ///< since version 3: sent while this user was away
   bool operator==(const GroupEvent&) const = default;
 };
 
@@ -335,12 +352,66 @@ struct GroupNoticeEvent {
   bool operator==(const GroupNoticeEvent&) const = default;
 };
 
+// ---- Since version 3: history and what was missed. ----
+
+enum class ConversationKind : std::uint8_t {
+  any = 0,     ///< a group of that name the user is in, else the user of that name
+  direct = 1,  ///< with the user of that name
+  group = 2,   ///< the group of that name
+};
+
+enum class HistoryDirection : std::uint8_t {
+  before = 1,  ///< the newest `limit` messages older than `anchor`
+  after = 2,   ///< the oldest `limit` messages newer than `anchor`
+  latest = 3,  ///< the newest `limit` messages (`anchor` ignored)
+};
+
+/// Reads a conversation's stored messages, in the spirit of IRCv3
+/// CHATHISTORY: anchors are exclusive, pages come oldest first.
+struct HistoryQuery {
+  RequestId request_id = 0;
+  ConversationKind kind = ConversationKind::any;
+  std::string name;  ///< the other user, or the group
+  HistoryDirection direction = HistoryDirection::latest;
+  MessageId anchor = 0;
+  std::uint16_t limit = 0;  ///< 1 to max_history_page
+  bool operator==(const HistoryQuery&) const = default;
+};
+
+/// The most messages one HistoryPage carries.
+inline constexpr std::uint16_t max_history_page = 100;
+
+struct HistoryEntry {
+  MessageId id = 0;
+  std::string from;
+  Timestamp timestamp = 0;
+  std::string text;
+  bool operator==(const HistoryEntry&) const = default;
+};
+
+struct HistoryPage {
+  RequestId request_id = 0;
+  ConversationKind kind = ConversationKind::direct;  ///< direct or group: what `name` was
+  std::string name;
+  std::vector<HistoryEntry> entries;  ///< oldest first
+  bool more = false;                  ///< further messages exist in the direction asked
+  bool operator==(const HistoryPage&) const = default;
+};
+
+/// After login, once every missed message (DirectEvent/GroupEvent with
+/// `missed`) has been sent: `count` of them.
+struct MissedEnd {
+  std::uint32_t count = 0;
+  bool operator==(const MissedEnd&) const = default;
+};
+
 using Message =
     std::variant<Hello, Login, DirectSend, ActiveUsersQuery, GroupCreate, GroupJoin, GroupSend,
                  Logout, FileOffer, Ping, HelloOk, LoginOk, DirectSent, ActiveUsers, GroupCreated,
                  GroupJoined, GroupSent, LoggedOut, FileOfferOk, Pong, Error, DirectEvent,
                  GroupEvent, InviteEvent, FileIncomingEvent, ShutdownEvent, LoginAttemptEvent,
-                 GroupLeave, GroupDelete, GroupLeft, GroupDeleted, GroupNoticeEvent>;
+                 GroupLeave, GroupDelete, GroupLeft, GroupDeleted, GroupNoticeEvent, HistoryQuery,
+                 HistoryPage, MissedEnd>;
 
 /// The wire type code of a message.
 TESSENGER_EXPORT MessageType type_of(const Message& message) noexcept;

@@ -90,6 +90,10 @@ struct ServerConfig {
   std::uint16_t port = 0;                  ///< 0 picks a free port; see local_port()
   std::uint32_t max_attempts = 3;          ///< failed logins before a block (1..1000)
   std::chrono::seconds block_duration{10};
+  /// Stored messages older than this many days are removed; 0: kept.
+  std::uint32_t history_days = 0;
+  /// Each conversation keeps at most its newest this many messages; 0: all.
+  std::uint64_t history_max = 0;
   /// Read when `authenticator` is empty.
   std::filesystem::path credentials_file = "credentials.txt";
   std::shared_ptr<const Authenticator> authenticator;

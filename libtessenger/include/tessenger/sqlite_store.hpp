@@ -5,6 +5,7 @@
 // and calls their `done` only after that commit. docs/storage.md describes
 // the schema, what survives what, and the start errors.
 
+#include <chrono>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -25,6 +26,9 @@ struct SqliteStoreOptions {
   enum class Sync { normal, full } sync = Sync::normal;
   /// Failed commits and other problems of the writer thread; called from it.
   LogSink log;
+  /// How often the writer removes what StorePolicy's history_days and
+  /// history_max no longer keep (in its own short transactions, between batches).
+  std::chrono::milliseconds retention_interval = std::chrono::seconds(60);
 };
 
 /// Opens (or creates) the database and starts its writer thread. On failure

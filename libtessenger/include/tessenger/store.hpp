@@ -22,6 +22,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <tessenger/errc.hpp>
@@ -31,8 +32,10 @@
 
 namespace tessenger {
 
-/// Unique and increasing within one conversation.
-using MessageId = std::uint64_t;
+/// Unique across the store and increasing in the order messages were
+/// accepted (so within each conversation too): one number tells a client
+/// how far it has read everything.
+using MessageId = protocol::MessageId;
 
 /// errc{} on success; otherwise why, with the subject (a user or group
 /// name) in `detail` where the SPEC's text names one.
@@ -45,6 +48,12 @@ struct StoreOutcome {
 struct GroupMember {
   std::string name;
   bool joined = false;
+  /// The newest message id when the member was invited: it may read the
+  /// group's messages after it, never those before.
+  MessageId invited_after = 0;
+  /// The newest message id when the member joined: what it missed while
+  /// away is delivered from after it.
+  MessageId joined_after = 0;
 };
 
 /// A stored message: the id the store gave it and the server's time.
@@ -75,6 +84,41 @@ struct GroupRemoval {
   std::vector<std::string> members;
 };
 
+/// A message sent to a user while it was away (a direct message to it, or
+/// another member's message to a group it has joined).
+struct MissedMessage {
+  MessageId id = 0;
+  std::string group;  ///< empty for a direct message
+  std::string from;
+  protocol::Timestamp time = 0;
+  std::string text;
+};
+
+/// Missed messages in id order, at most the limit asked for.
+struct MissedPage {
+  StoreOutcome outcome;
+  MessageId after = 0;  ///< the id it read after (the cursor's, when asked from it)
+  std::vector<MissedMessage> messages;
+  bool more = false;  ///< more messages follow the last one
+};
+
+/// A page of one conversation's history, for `user`, who must be in it.
+struct HistoryRequest {
+  std::string user;
+  protocol::ConversationKind kind = protocol::ConversationKind::any;
+  std::string name;  ///< the other user, or the group
+  protocol::HistoryDirection direction = protocol::HistoryDirection::latest;
+  MessageId anchor = 0;
+  std::size_t limit = protocol::max_history_page;
+};
+
+struct HistoryResult {
+  StoreOutcome outcome;
+  protocol::ConversationKind kind = protocol::ConversationKind::direct;  ///< what `name` was
+  std::vector<protocol::HistoryEntry> entries;                           ///< oldest first
+  bool more = false;  ///< further messages exist in the direction asked
+};
+
 /// What a failed login did to the account.
 struct FailedLogin {
   bool blocked_now = false;      ///< this failure reached max_attempts from its address
@@ -87,6 +131,10 @@ struct StorePolicy {
   Limits limits;
   std::uint32_t max_attempts = 3;
   std::chrono::seconds block_duration{10};
+  /// Messages older than this many days are removed, off the hot path; 0: kept.
+  std::uint32_t history_days = 0;
+  /// Each conversation keeps at most its newest this many messages; 0: all.
+  std::uint64_t history_max = 0;
 };
 
 class TESSENGER_EXPORT Store {
@@ -124,10 +172,25 @@ class TESSENGER_EXPORT Store {
   virtual void append_group_message(std::string_view group, std::string_view from,
                                     std::string_view text, protocol::Timestamp time,
                                     Done<StoredGroupMessage> done) = 0;
-  /// As append_group_message, for a one-to-one message.
+  /// As append_group_message, for a one-to-one message (`to` exists: the
+  /// server checked).
   virtual void append_direct_message(std::string_view from, std::string_view to,
                                      std::string_view text, protocol::Timestamp time,
                                      Done<StoredMessage> done) = 0;
+
+  /// The messages `user` missed with an id after `after` (or, with
+  /// `from_cursor`, after the newest one recorded as delivered to it), in id
+  /// order, at most `limit`. Sees every message whose append completed before.
+  virtual void missed(std::string user, MessageId after, bool from_cursor, std::size_t limit,
+                      Done<MissedPage> done) = 0;
+  /// Records, per user, the newest message id delivered to it.
+  virtual void delivered(std::vector<std::pair<std::string, MessageId>> cursors) = 0;
+  /// A page of a conversation `request.user` is in: the other user's direct
+  /// conversation (empty when there is none, also for an unknown user, so
+  /// that nothing is revealed), or a group it is a member of (else
+  /// not_group_member, detail: the group), from the messages after its
+  /// invitation only.
+  virtual void history(HistoryRequest request, Done<HistoryResult> done) = 0;
 
   /// True while `user` may not log in from `address` (a block from failed
   /// logins: of that address, or of every address but those that logged in
@@ -148,8 +211,10 @@ class TESSENGER_EXPORT Store {
   virtual void login_succeeded(std::string user, std::string address) = 0;
 };
 
-/// Today's behaviour: everything in memory, lost at exit. Answers through
-/// the same asynchronous path as any store.
-TESSENGER_EXPORT std::shared_ptr<Store> make_memory_store();
+/// Everything in memory, lost at exit; each conversation keeps at most its
+/// newest `max_messages_per_conversation` messages (history_max, when
+/// smaller, wins). Answers through the same asynchronous path as any store.
+TESSENGER_EXPORT std::shared_ptr<Store> make_memory_store(
+    std::size_t max_messages_per_conversation = 1000);
 
 }  // namespace tessenger

@@ -42,7 +42,8 @@ Hub::Hub(HubConfig config, HubParts parts)
       random_(std::move(parts.random)),
       checker_(parts.checker),
       log_(std::move(parts.log)) {
-  store_.configure({config_.limits, config_.max_attempts, config_.block_duration});
+  store_.configure({config_.limits, config_.max_attempts, config_.block_duration,
+                    config_.history_days, config_.history_max});
 }
 
 Hub::Session* Hub::find(SessionId id) {
@@ -265,6 +266,7 @@ void Hub::handle(SessionId id, const protocol::Message& message, const Instant& 
                  [&](const protocol::GroupSend& m) { on_group_send(id, session, m, now); },
                  [&](const protocol::FileOffer& m) { on_file_offer(id, session, m); },
                  [&](const protocol::Logout& m) { on_logout(id, session, m); },
+                 [&](const protocol::HistoryQuery& m) { on_history(id, session, m); },
                  [&](const auto&) { reply_error(id, request, errc::unexpected_message); },
              },
              message);
@@ -357,7 +359,8 @@ void Hub::on_login(SessionId id, Session& session, const protocol::Login& login,
     return;
   }
   session.stage = Stage::logging_in;
-  session.pending = {login.request_id, login.username, login.password, login.udp_port, false};
+  session.pending = {login.request_id, login.username, login.password, login.udp_port,
+                     login.resume_after, false};
   store_.is_blocked(
       login.username, session.peer_key, now.wall, then<bool>(id, [this, id, now](bool blocked) {
         Session* s = find(id);
@@ -523,6 +526,7 @@ void Hub::claim_name(SessionId id, const Instant& now) {
         outbox_.send(id, protocol::LoginOk{pending.request, s->username});
         outbox_.resume(id);
         info("{} is online", s->username);
+        replay_missed(id, pending.resume_after, pending.resume_after == 0);
         unschedule(id, *s);
         check_deadlines(id, *s, now);
         if (observer_.on_login) observer_.on_login(s->username, s->address, s->udp_port);
@@ -580,22 +584,23 @@ void Hub::end_login(SessionId id, Session& session) {
 
 // ---- Commands ----
 
+const PresenceEntry* Hub::online_peer(const std::string& user) {
+  const auto* target = presence_.find(user);
+  if (target == nullptr || !target->where.local()) return target;
+  // A name is claimed before its login completes: until the LoginOk has gone
+  // out, its user is not online for anyone else.
+  const Session* local = find(target->where.session);
+  return local != nullptr && local->stage == Stage::online ? target : nullptr;
+}
+
 const PresenceEntry* Hub::peer_for(SessionId id, const Session& session,
                                    protocol::RequestId request, const std::string& to) {
   if (to == session.username) {
     reply_error(id, request, errc::cannot_message_self);
     return nullptr;
   }
-  const auto* target = presence_.find(to);
-  // A name is claimed before its login completes: until the LoginOk has gone
-  // out, its user is not online for anyone else.
-  const Session* local =
-      target != nullptr && target->where.local() ? find(target->where.session) : nullptr;
-  if (target == nullptr ||
-      (target->where.local() && (local == nullptr || local->stage != Stage::online))) {
-    reply_error(id, request, errc::user_not_online, to);
-    return nullptr;
-  }
+  const auto* target = online_peer(to);
+  if (target == nullptr) reply_error(id, request, errc::user_not_online, to);
   return target;
 }
 
@@ -625,7 +630,17 @@ void Hub::on_direct(SessionId id, Session& session, const protocol::DirectSend& 
     reply_error(id, request.request_id, errc::invalid_text);
     return;
   }
-  if (peer_for(id, session, request.request_id, request.to) == nullptr) return;
+  if (request.to == session.username) {
+    reply_error(id, request.request_id, errc::cannot_message_self);
+    return;
+  }
+  // A known user who is offline gets it at login; a session older than
+  // version 3 cannot be told so, and is refused as before.
+  const bool online = online_peer(request.to) != nullptr;
+  if (!online && (session.version < 3 || !authenticator_->exists(request.to))) {
+    reply_error(id, request.request_id, errc::user_not_online, request.to);
+    return;
+  }
   store_.append_direct_message(
       session.username, request.to, *text, now.wall,
       then<StoredMessage>(
@@ -639,8 +654,9 @@ void Hub::on_direct(SessionId id, Session& session, const protocol::DirectSend& 
             event.from = from;
             event.timestamp = wall;
             event.text = body;
-            deliver(to, direct_event_);
-            outbox_.send(id, protocol::DirectSent{request_id, wall});
+            deliver_message(std::span<const std::string>(&to, 1), direct_event_, stored.id);
+            outbox_.send(id, protocol::DirectSent{request_id, wall, stored.id,
+                                                  online_peer(to) == nullptr});
             logs_.direct_message(wall, from, body);
             counters_.direct_messages.add();
             if (observer_.on_direct_message) observer_.on_direct_message(from, to, body);
@@ -821,8 +837,8 @@ void Hub::on_group_send(SessionId id, Session& session, const protocol::GroupSen
             event.from = from;
             event.timestamp = wall;
             event.text = body;
-            deliver(stored.recipients, group_event_);
-            outbox_.send(id, protocol::GroupSent{request_id, wall});
+            deliver_message(stored.recipients, group_event_, stored.id);
+            outbox_.send(id, protocol::GroupSent{request_id, wall, stored.id});
             logs_.group_message(group, wall, from, body);
             counters_.group_messages.add();
             counters_.group_deliveries.add(recipients_.size());
@@ -956,6 +972,152 @@ void Hub::shutdown() {
   for (const auto id : std::vector<SessionId>(recipients_)) {
     if (Session* session = find(id)) close_session(id, *session, errc::server_shutdown);
   }
+}
+
+void Hub::deliver_message(std::span<const std::string> users, protocol::Message& event,
+                          MessageId message_id) {
+  std::visit(
+      [&](auto& e) {
+        if constexpr (requires { e.missed; }) {
+          e.id = message_id;
+          e.missed = false;
+        }
+      },
+      event);
+  recipients_.clear();
+  for (const auto& user : users) {
+    const auto* entry = presence_.find(user);
+    if (entry == nullptr || !entry->where.local()) continue;
+    Session* session = find(entry->where.session);
+    if (session == nullptr || session->stage != Stage::online) continue;
+    if (session->replay.running) {
+      session->replay.held_back = std::max(session->replay.held_back, message_id);
+      continue;
+    }
+    if (message_id <= session->sent_through) continue;
+    session->sent_through = message_id;
+    delivered_.insert_or_assign(user, message_id);
+    recipients_.push_back(entry->where.session);
+  }
+  outbox_.send_to_many(recipients_, event);
+}
+
+void Hub::flush_cursors() {
+  if (delivered_.empty()) return;
+  std::vector<std::pair<std::string, MessageId>> cursors(delivered_.begin(), delivered_.end());
+  delivered_.clear();
+  store_.delivered(std::move(cursors));
+}
+
+// ---- What a user missed while away ----
+
+// Pages small enough that a session's queue stays far below its limit; the
+// next is read once the socket has taken most of the last.
+constexpr std::size_t replay_page = 100;
+
+void Hub::replay_missed(SessionId id, MessageId after, bool from_cursor) {
+  Session* session = find(id);
+  if (session == nullptr || session->stage != Stage::online) return;
+  session->replay.running = true;
+  store_.missed(session->username, after, from_cursor, replay_page,
+                then<MissedPage>(id, [this, id](MissedPage page) { replayed(id, std::move(page)); }));
+}
+
+void Hub::replayed(SessionId id, MissedPage page) {
+  Session* session = find(id);
+  if (session == nullptr || session->stage != Stage::online) return;
+  if (!page.outcome.ok()) {
+    counters_.store_failures.add();
+    warn("{}: {}'s missed messages could not be read; they stay stored", session->address,
+         session->username);
+    session->replay = {};
+    return;
+  }
+  session->sent_through = std::max(session->sent_through, page.after);
+  for (auto& missed : page.messages) {
+    if (missed.id <= session->sent_through) continue;
+    if (missed.group.empty()) {
+      outbox_.send(id, protocol::DirectEvent{std::move(missed.from), missed.time,
+                                             std::move(missed.text), missed.id, true});
+    } else {
+      outbox_.send(id, protocol::GroupEvent{std::move(missed.group), std::move(missed.from),
+                                            missed.time, std::move(missed.text), missed.id, true});
+    }
+    session->sent_through = missed.id;
+    ++session->replay.count;
+  }
+  if (session->sent_through != 0) delivered_.insert_or_assign(session->username, session->sent_through);
+  if (!page.more && session->replay.held_back <= session->sent_through) {
+    return end_replay(id, *session);
+  }
+  if (outbox_.backlog(id) > config_.limits.max_pending_write_bytes / 4) {
+    session->replay.waiting_for_drain = true;
+    outbox_.notify_drained(id);
+    return;
+  }
+  replay_missed(id, session->sent_through, false);
+}
+
+void Hub::drained(SessionId id) {
+  Session* session = find(id);
+  if (session == nullptr || !session->replay.waiting_for_drain) return;
+  session->replay.waiting_for_drain = false;
+  replay_missed(id, session->sent_through, false);
+}
+
+void Hub::end_replay(SessionId id, Session& session) {
+  const auto count = session.replay.count;
+  session.replay = {};
+  if (count != 0) info("{} received {} messages sent while away", session.username, count);
+  if (session.version >= protocol::since_version(protocol::MessageType::missed_end)) {
+    outbox_.send(id, protocol::MissedEnd{count});
+  }
+}
+
+// ---- History ----
+
+void Hub::on_history(SessionId id, Session& session, const protocol::HistoryQuery& request) {
+  info("{} issued history command", session.username);
+  if (request.limit == 0 || request.limit > protocol::max_history_page) {
+    reply_error(id, request.request_id, errc::invalid_argument, "history page size");
+    return;
+  }
+  store_.history(
+      {session.username, request.kind, request.name, request.direction, request.anchor,
+       request.limit},
+      then<HistoryResult>(id, [this, id, request_id = request.request_id, name = request.name,
+                               direction = request.direction](HistoryResult result) {
+        if (!result.outcome.ok()) {
+          return reply_error(id, request_id, result.outcome.code, result.outcome.detail);
+        }
+        protocol::HistoryPage page{request_id, result.kind, name, std::move(result.entries),
+                                   result.more};
+        // Long messages may not all fit in one frame: the page keeps those
+        // nearest its anchor, and says that more exist.
+        auto& entries = page.entries;
+        const auto size_of = [](const protocol::HistoryEntry& e) {
+          return 8 + 2 + e.from.size() + 8 + 2 + e.text.size();
+        };
+        std::size_t total = 16 + name.size();
+        std::size_t fitting = 0;
+        const bool from_newest = direction != protocol::HistoryDirection::after;
+        for (std::size_t i = 0; i < entries.size(); ++i) {
+          const auto& entry = from_newest ? entries[entries.size() - 1 - i] : entries[i];
+          total += size_of(entry);
+          if (total > config_.limits.max_frame_size) break;
+          ++fitting;
+        }
+        if (fitting < entries.size()) {
+          const auto cut = static_cast<std::ptrdiff_t>(entries.size() - fitting);
+          if (from_newest) {
+            entries.erase(entries.begin(), entries.begin() + cut);
+          } else {
+            entries.erase(entries.end() - cut, entries.end());
+          }
+          page.more = true;
+        }
+        outbox_.send(id, page);
+      }));
 }
 
 }  // namespace tessenger::core

@@ -60,6 +60,10 @@ class Outbox {
   virtual void close(SessionId session, errc reason) = 0;
   /// The session wants input again (see Hub::wants_input).
   virtual void resume(SessionId session) = 0;
+  /// Bytes queued for the session that its socket has not taken yet.
+  virtual std::size_t backlog(SessionId session) const = 0;
+  /// Call Hub::drained once the session's queue has been written out.
+  virtual void notify_drained(SessionId session) = 0;
 };
 
 /// Runs slow password checks (Authenticator::slow) away from the hub's
@@ -80,6 +84,8 @@ struct HubConfig {
   /// How long a session that looks alive has to answer the probe that a
   /// second login to its account starts.
   std::chrono::milliseconds probe_timeout{2000};
+  std::uint32_t history_days = 0;  ///< StorePolicy::history_days
+  std::uint64_t history_max = 0;   ///< StorePolicy::history_max
 };
 
 using RandomBytes = std::function<void(std::span<std::uint8_t>)>;
@@ -119,6 +125,8 @@ class Hub {
   void disconnected(SessionId session);
   /// The result of a PasswordChecker::check; the login goes on from there.
   void password_checked(SessionId session, bool ok, const Instant& now);
+  /// What Outbox::notify_drained asked for: the session's queue is empty.
+  void drained(SessionId session);
   /// Closes the session for a reason found outside the protocol (no reply is sent).
   void close(SessionId session, errc reason);
   /// The session's byte stream failed to decode.
@@ -144,7 +152,10 @@ class Hub {
   }
   /// Hands buffered log lines to the store (call after each batch of work);
   /// `done` runs once they are written (LogStore::flush).
-  void flush_logs(LogStore::Done done = {}) { logs_.flush(presence_.online(), std::move(done)); }
+  void flush_logs(LogStore::Done done = {}) {
+    flush_cursors();
+    logs_.flush(presence_.online(), std::move(done));
+  }
   std::span<const OnlineRecord> online() const { return presence_.online(); }
   bool is_online(std::string_view username) const { return presence_.find(username) != nullptr; }
   const HubCounters& counters() const noexcept { return counters_; }
@@ -159,7 +170,17 @@ class Hub {
     std::string username;
     std::string password;
     std::uint16_t udp_port = 0;
+    MessageId resume_after = 0;
     bool counted = false;  // counted against the address's failed-login budget
+  };
+  // Delivering what a user missed, page by page, after its login. Live
+  // messages meanwhile are held back (the replay reads them too), and ids
+  // never go backwards, so nothing arrives twice or out of order.
+  struct Replay {
+    bool running = false;
+    bool waiting_for_drain = false;
+    MessageId held_back = 0;  // the newest live message not sent during the replay
+    std::uint32_t count = 0;
   };
   struct Session {
     std::string address;
@@ -178,6 +199,8 @@ class Hub {
     std::optional<SteadyTime> probe;  // deadline of a duplicate-login probe
     std::vector<SessionId> waiting;   // logins to this account waiting for the probe
     std::uint32_t inflight = 0;       // store and presence operations under way
+    MessageId sent_through = 0;       // the newest message id sent to it
+    Replay replay;
     struct Closing {
       errc reason{};
       std::optional<protocol::Message> farewell;
@@ -215,6 +238,15 @@ class Hub {
                      const Instant& now);
   void on_file_offer(SessionId id, Session& session, const protocol::FileOffer& request);
   void on_logout(SessionId id, Session& session, const protocol::Logout& request);
+  void on_history(SessionId id, Session& session, const protocol::HistoryQuery& request);
+  void replay_missed(SessionId id, MessageId after, bool from_cursor);
+  void replayed(SessionId id, MissedPage page);
+  void end_replay(SessionId id, Session& session);
+  /// Sends a stored message's event to the listed users' sessions that may
+  /// have it now (online, not replaying, not past it).
+  void deliver_message(std::span<const std::string> users, protocol::Message& event,
+                       MessageId message_id);
+  void flush_cursors();
 
   bool within_rate(SessionId id, Session& session, protocol::RequestId request, const Instant& now);
   TokenBucket::Duration failed_login_interval() const noexcept;
@@ -244,6 +276,8 @@ class Hub {
   /// after answering the request with the error if it is the sender or offline.
   const PresenceEntry* peer_for(SessionId id, const Session& session, protocol::RequestId request,
                                 const std::string& to);
+  /// `user`'s entry if it is online (a login still being decided is not).
+  const PresenceEntry* online_peer(const std::string& user);
 
   void schedule(SessionId id, Session& session, SteadyTime at);
   void unschedule(SessionId id, Session& session);
@@ -297,6 +331,7 @@ class Hub {
   protocol::Message direct_event_{protocol::DirectEvent{}};
   protocol::Message group_event_{protocol::GroupEvent{}};
   StringMap<Peer> peers_;
+  StringMap<MessageId> delivered_;  // the newest id sent to each user since the last flush
   // Invitations per creator, kept per account so that logging in again does
   // not refill them; full buckets are forgotten when the table grows.
   StringMap<TokenBucket> invitations_;

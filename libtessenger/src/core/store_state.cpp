@@ -9,11 +9,14 @@ namespace {
 class NullJournal final : public StoreJournal {
  public:
   void group_created(std::string_view, std::string_view, std::span<const GroupMember>) override {}
-  void member_joined(std::string_view, std::string_view) override {}
+  void member_joined(std::string_view, std::string_view, MessageId) override {}
   void member_removed(std::string_view, std::string_view) override {}
   void group_removed(std::string_view) override {}
   void group_message(std::string_view, MessageId, std::string_view, std::string_view,
                      protocol::Timestamp) override {}
+  void direct_message(std::string_view, std::string_view, MessageId, std::string_view,
+                      protocol::Timestamp) override {}
+  void cursor_changed(std::string_view, MessageId) override {}
   void account_changed(std::string_view, const AccountRecord&) override {}
   void address_changed(std::string_view, std::string_view, const AddressRecord&) override {}
   void address_forgotten(std::string_view, std::string_view) override {}
@@ -26,10 +29,43 @@ StoreJournal& journal_or_null(StoreJournal* journal) {
 
 }  // namespace
 
+MissedPage oldest_missed(MessageId after, std::vector<MissedMessage> candidates,
+                         std::size_t limit) {
+  std::sort(candidates.begin(), candidates.end(),
+            [](const MissedMessage& a, const MissedMessage& b) { return a.id < b.id; });
+  MissedPage page;
+  page.after = after;
+  page.more = candidates.size() > limit;
+  if (page.more) candidates.resize(limit);
+  page.messages = std::move(candidates);
+  return page;
+}
+
+std::size_t history_limit(const HistoryRequest& request) {
+  return std::clamp<std::size_t>(request.limit, 1, protocol::max_history_page);
+}
+
+HistoryScope StoreState::history_scope(const HistoryRequest& request) const {
+  using protocol::ConversationKind;
+  if (request.kind != ConversationKind::direct) {
+    if (const GroupMember* entry = member(request.name, request.user)) {
+      return {{}, ConversationKind::group, entry->invited_after};
+    }
+    if (request.kind == ConversationKind::group) {
+      return {{errc::not_group_member, request.name}, ConversationKind::group, 0};
+    }
+  }
+  return {{}, ConversationKind::direct, 0};
+}
+
 GroupMember* StoreState::Group::find(std::string_view name) {
   const auto it = std::find_if(members.begin(), members.end(),
                                [&](const GroupMember& m) { return m.name == name; });
   return it == members.end() ? nullptr : &*it;
+}
+
+const GroupMember* StoreState::Group::find(std::string_view name) const {
+  return const_cast<Group*>(this)->find(name);
 }
 
 StoreOutcome StoreState::create_group(std::string group, std::string creator,
@@ -41,10 +77,10 @@ StoreOutcome StoreState::create_group(std::string group, std::string creator,
   if (!may_join(creator)) return {errc::limit_reached, std::move(creator)};
   Group entry;
   entry.creator = creator;
-  joined(creator);
-  entry.members.push_back({std::move(creator), true});
+  joined(creator, group);
+  entry.members.push_back({std::move(creator), true, last_id_, last_id_});
   for (auto& name : invited)
-    entry.members.push_back({std::move(name), false});
+    entry.members.push_back({std::move(name), false, last_id_, 0});
   journal_or_null(journal_).group_created(group, entry.creator, entry.members);
   groups_.emplace(std::move(group), std::move(entry));
   return {};
@@ -58,8 +94,9 @@ StoreOutcome StoreState::join_group(std::string group, std::string user) {
   if (member->joined) return {errc::already_joined, std::move(group)};
   if (!may_join(user)) return {errc::limit_reached, std::move(user)};
   member->joined = true;
-  joined(user);
-  journal_or_null(journal_).member_joined(group, user);
+  member->joined_after = last_id_;
+  joined(user, group);
+  journal_or_null(journal_).member_joined(group, user, last_id_);
   return {};
 }
 
@@ -74,7 +111,7 @@ GroupDeparture StoreState::leave_group(std::string group, const std::string& use
   }
   GroupDeparture departure;
   departure.declined = !member->joined;
-  if (member->joined) left_group(user);
+  if (member->joined) left_group(user, group);
   members.erase(member);
   departure.removed =
       std::none_of(members.begin(), members.end(), [](const GroupMember& m) { return m.joined; });
@@ -96,7 +133,7 @@ GroupRemoval StoreState::delete_group(std::string group, const std::string& user
   if (entry.creator != user) return {{errc::not_group_creator, std::move(group)}, {}};
   GroupRemoval removal;
   for (const auto& member : entry.members) {
-    if (member.joined) left_group(member.name);
+    if (member.joined) left_group(member.name, group);
     if (member.name != user) removal.members.push_back(member.name);
   }
   journal_or_null(journal_).group_removed(group);
@@ -113,13 +150,49 @@ StoredGroupMessage StoreState::append_group_message(std::string_view group, std:
   const GroupMember* sender = entry.find(from);
   if (sender == nullptr) return {{errc::not_group_member, std::string(group)}, 0, {}};
   if (!sender->joined) return {{errc::group_not_joined, std::string(group)}, 0, {}};
-  StoredGroupMessage stored{{}, ++entry.last_id, {}};
+  StoredGroupMessage stored{{}, ++last_id_, {}};
   stored.recipients.reserve(entry.members.size() - 1);
   for (const auto& member : entry.members) {
     if (member.joined && member.name != from) stored.recipients.push_back(member.name);
   }
   journal_or_null(journal_).group_message(group, stored.id, from, text, time);
   return stored;
+}
+
+StoredMessage StoreState::append_direct_message(std::string_view from, std::string_view to,
+                                                std::string_view text, protocol::Timestamp time) {
+  StoredMessage stored{{}, ++last_id_};
+  journal_or_null(journal_).direct_message(from, to, stored.id, text, time);
+  return stored;
+}
+
+void StoreState::delivered(const std::vector<std::pair<std::string, MessageId>>& cursors) {
+  for (const auto& [user, id] : cursors) {
+    auto& cursor = cursors_[user];
+    if (id <= cursor) continue;
+    cursor = id;
+    journal_or_null(journal_).cursor_changed(user, id);
+  }
+}
+
+MessageId StoreState::cursor(std::string_view user) const {
+  const auto it = cursors_.find(user);
+  return it == cursors_.end() ? 0 : it->second;
+}
+
+const GroupMember* StoreState::member(std::string_view group, std::string_view user) const {
+  const auto it = groups_.find(group);
+  return it == groups_.end() ? nullptr : it->second.find(user);
+}
+
+std::vector<std::pair<std::string, MessageId>> StoreState::joined_groups(
+    std::string_view user) const {
+  std::vector<std::pair<std::string, MessageId>> out;
+  const auto it = joined_groups_.find(user);
+  if (it == joined_groups_.end()) return out;
+  for (const auto& group : it->second)
+    out.emplace_back(group, member(group, user)->joined_after);
+  return out;
 }
 
 bool StoreState::is_blocked(std::string_view user, std::string_view address,
@@ -172,13 +245,16 @@ void StoreState::login_succeeded(std::string user, const std::string& address) {
   journal_or_null(journal_).address_changed(user, address, from);
 }
 
-void StoreState::load_group(std::string group, std::string creator, MessageId last_id,
+void StoreState::load_group(std::string group, std::string creator,
                             std::vector<GroupMember> members) {
   for (const auto& member : members) {
-    if (member.joined) joined(member.name);
+    if (member.joined) joined(member.name, group);
   }
-  groups_.insert_or_assign(std::move(group),
-                           Group{std::move(creator), std::move(members), last_id});
+  groups_.insert_or_assign(std::move(group), Group{std::move(creator), std::move(members)});
+}
+
+void StoreState::load_cursor(std::string user, MessageId delivered) {
+  cursors_.insert_or_assign(std::move(user), delivered);
 }
 
 void StoreState::load_account(std::string user, const AccountRecord& account) {
@@ -194,16 +270,19 @@ void StoreState::clear() {
   groups_.clear();
   joined_groups_.clear();
   accounts_.clear();
+  cursors_.clear();
+  last_id_ = 0;
 }
 
 bool StoreState::may_join(const std::string& user) const {
   const auto it = joined_groups_.find(user);
-  return it == joined_groups_.end() || it->second < policy_.limits.max_groups_per_user;
+  return it == joined_groups_.end() || it->second.size() < policy_.limits.max_groups_per_user;
 }
 
-void StoreState::left_group(const std::string& user) {
+void StoreState::left_group(const std::string& user, std::string_view group) {
   const auto it = joined_groups_.find(user);
-  if (--it->second == 0) joined_groups_.erase(it);
+  std::erase(it->second, group);
+  if (it->second.empty()) joined_groups_.erase(it);
 }
 
 AddressRecord& StoreState::address(const std::string& user, Account& account,

@@ -5,6 +5,7 @@
 // state alone; a durable store keeps the same state in memory and writes each
 // change it reports through StoreJournal, so both behave identically.
 
+#include <algorithm>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -38,16 +39,34 @@ class StoreJournal {
   /// `members`: the creator (joined) first, then the invited, in order.
   virtual void group_created(std::string_view group, std::string_view creator,
                              std::span<const GroupMember> members) = 0;
-  virtual void member_joined(std::string_view group, std::string_view user) = 0;
+  virtual void member_joined(std::string_view group, std::string_view user,
+                             MessageId joined_after) = 0;
   virtual void member_removed(std::string_view group, std::string_view user) = 0;
   virtual void group_removed(std::string_view group) = 0;
   virtual void group_message(std::string_view group, MessageId id, std::string_view from,
                              std::string_view text, protocol::Timestamp time) = 0;
+  virtual void direct_message(std::string_view from, std::string_view to, MessageId id,
+                              std::string_view text, protocol::Timestamp time) = 0;
+  virtual void cursor_changed(std::string_view user, MessageId delivered) = 0;
   virtual void account_changed(std::string_view user, const AccountRecord& account) = 0;
   virtual void address_changed(std::string_view user, std::string_view address,
                                const AddressRecord& record) = 0;
   virtual void address_forgotten(std::string_view user, std::string_view address) = 0;
 };
+
+/// Where a history request may read: the conversation's kind and the
+/// newest id before what the user may see.
+struct HistoryScope {
+  StoreOutcome outcome;
+  protocol::ConversationKind kind = protocol::ConversationKind::direct;
+  MessageId visible_after = 0;
+};
+
+/// The `limit` oldest of `candidates` (each conversation's oldest, merged).
+MissedPage oldest_missed(MessageId after, std::vector<MissedMessage> candidates, std::size_t limit);
+
+/// The request's limit, within 1..max_history_page.
+std::size_t history_limit(const HistoryRequest& request);
 
 class StoreState {
  public:
@@ -63,15 +82,29 @@ class StoreState {
   GroupRemoval delete_group(std::string group, const std::string& user);
   StoredGroupMessage append_group_message(std::string_view group, std::string_view from,
                                           std::string_view text, protocol::Timestamp time);
+  StoredMessage append_direct_message(std::string_view from, std::string_view to,
+                                      std::string_view text, protocol::Timestamp time);
+  /// Keeps the newest of what was delivered to each user.
+  void delivered(const std::vector<std::pair<std::string, MessageId>>& cursors);
+  MessageId cursor(std::string_view user) const;
+  MessageId last_id() const noexcept { return last_id_; }
+  /// `user`'s entry in `group`, or null if it is neither joined nor invited.
+  const GroupMember* member(std::string_view group, std::string_view user) const;
+  /// What `request` may read (a group the user is in wins over a user of the same name).
+  HistoryScope history_scope(const HistoryRequest& request) const;
+  /// The groups `user` has joined, with when it joined them.
+  std::vector<std::pair<std::string, MessageId>> joined_groups(std::string_view user) const;
   bool is_blocked(std::string_view user, std::string_view address, protocol::Timestamp now) const;
   FailedLogin login_failed(std::string user, const std::string& address, protocol::Timestamp now);
   void login_succeeded(std::string user, const std::string& address);
 
   // Loading what a durable store kept; no journal entries. Members in the
   // order group_created reported them.
-  void load_group(std::string group, std::string creator, MessageId last_id,
-                  std::vector<GroupMember> members);
+  void load_group(std::string group, std::string creator, std::vector<GroupMember> members);
   void load_account(std::string user, const AccountRecord& account);
+  void load_cursor(std::string user, MessageId delivered);
+  /// The newest id ever given (ids are never reused, also after deletions).
+  void load_last_id(MessageId id) { last_id_ = std::max(last_id_, id); }
   void load_address(const std::string& user, std::string address, const AddressRecord& record);
   /// Forgets everything (before loading again).
   void clear();
@@ -80,8 +113,8 @@ class StoreState {
   struct Group {
     std::string creator;
     std::vector<GroupMember> members;  // creator first while in it, then invitees in order
-    MessageId last_id = 0;
     GroupMember* find(std::string_view name);
+    const GroupMember* find(std::string_view name) const;
   };
   struct Account {
     AccountRecord record;
@@ -89,8 +122,10 @@ class StoreState {
   };
 
   bool may_join(const std::string& user) const;
-  void joined(const std::string& user) { ++joined_groups_[user]; }
-  void left_group(const std::string& user);
+  void joined(const std::string& user, const std::string& group) {
+    joined_groups_[user].push_back(group);
+  }
+  void left_group(const std::string& user, std::string_view group);
   AddressRecord& address(const std::string& user, Account& account, const std::string& key,
                          protocol::Timestamp now);
 
@@ -102,7 +137,9 @@ class StoreState {
   StoreJournal* journal_;
   StorePolicy policy_;
   StringMap<Group> groups_;
-  StringMap<std::size_t> joined_groups_;  // per user, created ones included
+  StringMap<std::vector<std::string>> joined_groups_;  // per user, created ones included
+  StringMap<MessageId> cursors_;                       // per user, the newest delivered
+  MessageId last_id_ = 0;
   StringMap<Account> accounts_;
 };
 

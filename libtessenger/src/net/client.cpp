@@ -1,5 +1,7 @@
 #include <tessenger/client.hpp>
 
+#include <atomic>
+
 #include <chrono>
 #include <map>
 #include <optional>
@@ -179,7 +181,7 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
   }
   static Expectation expectation(const protocol::DirectSend& request) {
     return expecting<protocol::DirectSent>([to = request.to](protocol::DirectSent ok) {
-      return DirectMessageSent{to, ok.timestamp};
+      return DirectMessageSent{to, ok.timestamp, ok.id, ok.stored};
     });
   }
   static Expectation expectation(const protocol::ActiveUsersQuery&) {
@@ -206,7 +208,7 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
   }
   static Expectation expectation(const protocol::GroupSend& request) {
     return expecting<protocol::GroupSent>([group = request.group](protocol::GroupSent ok) {
-      return GroupMessageSent{group, ok.timestamp};
+      return GroupMessageSent{group, ok.timestamp, ok.id};
     });
   }
   static Expectation expectation(const protocol::FileOffer& request) {
@@ -220,6 +222,11 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
     return expecting<protocol::Pong>([sent = Clock::now()](protocol::Pong pong) {
       return PingReply{pong.payload,
                        std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - sent)};
+    });
+  }
+  static Expectation expectation(const protocol::HistoryQuery& request) {
+    return expecting<protocol::HistoryPage>([name = request.name](protocol::HistoryPage page) {
+      return ConversationHistory{name, page.kind, std::move(page.entries), page.more};
     });
   }
   static Expectation expectation(const protocol::Logout&) {
@@ -418,9 +425,13 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
         [&](auto& m) {
           using M = std::decay_t<decltype(m)>;
           if constexpr (std::is_same_v<M, protocol::DirectEvent>) {
+            received(m.id);
             notify(events_.on_direct_message, m);
           } else if constexpr (std::is_same_v<M, protocol::GroupEvent>) {
+            received(m.id);
             notify(events_.on_group_message, m);
+          } else if constexpr (std::is_same_v<M, protocol::MissedEnd>) {
+            notify(events_.on_missed_end, m);
           } else if constexpr (std::is_same_v<M, protocol::InviteEvent>) {
             notify(events_.on_invite, m);
           } else if constexpr (std::is_same_v<M, protocol::FileIncomingEvent>) {
@@ -448,6 +459,18 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
         message);
   }
 
+  void received(protocol::MessageId id) {
+    if (id > last_message_id_.load(std::memory_order_relaxed)) {
+      last_message_id_.store(id, std::memory_order_relaxed);
+    }
+  }
+
+ public:
+  protocol::MessageId last_message_id() const noexcept {
+    return last_message_id_.load(std::memory_order_relaxed);
+  }
+
+ private:
   void complete(protocol::RequestId id, protocol::Message& reply) {
     auto found = pending_.find(id);
     if (found == pending_.end()) {
@@ -567,6 +590,7 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
   Clock::time_point last_input_{};
   Clock::time_point probe_sent_{};
   bool probing_ = false;
+  std::atomic<protocol::MessageId> last_message_id_{0};  // written on the strand, read anywhere
 };
 
 struct Client::Runner {
@@ -626,6 +650,10 @@ void Client::submit(Request request, Completion done) {
   impl_->on_strand([request = std::move(request), done = std::move(done)](Impl& impl) mutable {
     impl.submit(std::move(request), std::move(done));
   });
+}
+
+protocol::MessageId Client::last_message_id() const noexcept {
+  return impl_->last_message_id();
 }
 
 void Client::close() {

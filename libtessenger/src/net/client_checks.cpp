@@ -1,5 +1,7 @@
 #include "net/client_checks.hpp"
 
+#include <algorithm>
+
 #include "protocol/utf8.hpp"
 
 namespace tessenger::client_detail {
@@ -78,6 +80,16 @@ Failure check(const protocol::Ping&, const Limits&) {
 }
 
 Failure check(const protocol::Logout&, const Limits&) {
+  return {};
+}
+
+Failure check(const protocol::HistoryQuery& request, const Limits& limits) {
+  if (!fits(request.name, std::max(limits.max_username, limits.max_group_name))) {
+    return fail(errc::field_too_long);
+  }
+  if (request.limit == 0 || request.limit > protocol::max_history_page) {
+    return fail(errc::invalid_argument, "history page size");
+  }
   return {};
 }
 

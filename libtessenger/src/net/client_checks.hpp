@@ -23,5 +23,6 @@ Failure check(const protocol::GroupSend& request, const Limits& limits);
 Failure check(const protocol::FileOffer& request, const Limits& limits);
 Failure check(const protocol::Ping& request, const Limits& limits);
 Failure check(const protocol::Logout& request, const Limits& limits);
+Failure check(const protocol::HistoryQuery& request, const Limits& limits);
 
 }  // namespace tessenger::client_detail

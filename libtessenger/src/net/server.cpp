@@ -195,7 +195,8 @@ class Server::Impl final : public std::enable_shared_from_this<Server::Impl>,
     bool reading = false;
     bool writing = false;
     bool dirty = false;
-    bool abort = false;  // drop at the next flush without writing
+    bool drain_wanted = false;  // the hub waits for `pending` to be written out
+    bool abort = false;         // drop at the next flush without writing
     bool any_input = false;
   };
   using ConnectionPtr = std::shared_ptr<Connection>;
@@ -246,6 +247,8 @@ class Server::Impl final : public std::enable_shared_from_this<Server::Impl>,
   void negotiated(core::SessionId session, std::uint8_t version) override;
   void close(core::SessionId session, errc reason) override;
   void resume(core::SessionId session) override;
+  std::size_t backlog(core::SessionId session) const override;
+  void notify_drained(core::SessionId session) override;
   bool queued(Connection& connection);
   Connection* writable(core::SessionId id);
 
@@ -376,7 +379,8 @@ void Server::Impl::start(std::error_code& ec, std::string* what) {
     logs_ = std::make_unique<core::FileLogStore>(config_.data_dir, config_.log);
     hub_ = std::make_unique<core::Hub>(
         core::HubConfig{config_.max_attempts, config_.block_duration, config_.limits,
-                        config_.software},
+                        config_.software, std::chrono::milliseconds(2000), config_.history_days,
+                        config_.history_max},
         core::HubParts{authenticator_, *logs_, *store_, presence_, *this, poster(), random_bytes,
                        config_.offload ? static_cast<core::PasswordChecker*>(this) : nullptr,
                        config_.log});
@@ -748,6 +752,18 @@ void Server::Impl::bound_incomplete_frames() {
   counters_.incomplete_frame_bytes.set(incomplete_total_);
 }
 
+std::size_t Server::Impl::backlog(core::SessionId id) const {
+  const auto it = connections_.find(id);
+  return it == connections_.end() ? 0
+                                  : it->second->pending.size() + it->second->inflight.size();
+}
+
+void Server::Impl::notify_drained(core::SessionId id) {
+  if (const auto it = connections_.find(id); it != connections_.end()) {
+    it->second->drain_wanted = true;
+  }
+}
+
 void Server::Impl::resume(core::SessionId id) {
   // Later, not inside the hub's call that asked for it.
   asio::post(strand_, [self = shared_from_this(), id] {
@@ -967,6 +983,13 @@ void Server::Impl::flush(const ConnectionPtr& connection) {
   }
   const auto rest = releasable - sent;
   if (rest == 0) {
+    if (connection->drain_wanted && connection->pending.empty()) {
+      connection->drain_wanted = false;
+      asio::post(strand_, [self = shared_from_this(), id = connection->id] {
+        self->hub_->drained(id);
+        self->after_work();
+      });
+    }
     if (connection->state == State::closing && connection->pending.empty()) {
       connection->state = State::lingering;
       std::error_code ec;

@@ -38,6 +38,9 @@ constexpr std::array<std::string_view, std::variant_size_v<Message>> names{
     "group_left",
     "group_deleted",
     "group_notice_event",
+    "history_query",
+    "history_page",
+    "missed_end",
 };
 
 int index_of(MessageType type) noexcept {

@@ -39,13 +39,28 @@ inline constexpr std::size_t max_detail = 256;  // Error.detail and ShutdownEven
 // Smallest encodings, used to refuse a list count the payload cannot hold
 // before reserving memory for it.
 inline constexpr std::size_t min_string_size = 2;
-inline constexpr std::size_t min_active_user_size = 2 + 2 + 2 + 8;
+template <class T>
+inline constexpr std::size_t min_record_size = 0;
+template <>
+inline constexpr std::size_t min_record_size<ActiveUser> = 2 + 2 + 2 + 8;
+template <>
+inline constexpr std::size_t min_record_size<HistoryEntry> = 8 + 2 + 8 + 2;
 
 // A buffered frame larger than this gives its memory back once decoded, so an
 // idle connection does not keep a maximum-size buffer.
 inline constexpr std::size_t retained_buffer_capacity = 4096;
 
-enum class Field { username, group, text, file_name, password, software, address, detail };
+enum class Field {
+  username,
+  group,
+  group_or_user,
+  text,
+  file_name,
+  password,
+  software,
+  address,
+  detail
+};
 
 inline std::size_t limit_of(Field field, const Limits& limits) noexcept {
   switch (field) {
@@ -53,6 +68,8 @@ inline std::size_t limit_of(Field field, const Limits& limits) noexcept {
       return limits.max_username;
     case Field::group:
       return limits.max_group_name;
+    case Field::group_or_user:
+      return std::max(limits.max_group_name, limits.max_username);
     case Field::text:
       return limits.max_text;
     case Field::file_name:
@@ -98,6 +115,7 @@ void fields(V& v, M& m) {
   v.str(m.username, Field::username);
   v.str(m.password, Field::password);
   v.u16(m.udp_port);
+  if (v.version >= 3) v.u64(m.resume_after);
 }
 template <class V, Is<DirectSend> M>
 void fields(V& v, M& m) {
@@ -159,11 +177,15 @@ template <class V, Is<DirectSent> M>
 void fields(V& v, M& m) {
   v.u32(m.request_id);
   v.i64(m.timestamp);
+  if (v.version >= 3) {
+    v.u64(m.id);
+    v.flag(m.stored);
+  }
 }
 template <class V, Is<ActiveUsers> M>
 void fields(V& v, M& m) {
   v.u32(m.request_id);
-  v.users(m.users);
+  v.records(m.users);
 }
 template <class V, Is<GroupCreated> M>
 void fields(V& v, M& m) {
@@ -180,6 +202,7 @@ template <class V, Is<GroupSent> M>
 void fields(V& v, M& m) {
   v.u32(m.request_id);
   v.i64(m.timestamp);
+  if (v.version >= 3) v.u64(m.id);
 }
 template <class V, Is<LoggedOut> M>
 void fields(V& v, M& m) {
@@ -210,6 +233,10 @@ void fields(V& v, M& m) {
   v.str(m.from, Field::username);
   v.i64(m.timestamp);
   v.str(m.text, Field::text);
+  if (v.version >= 3) {
+    v.u64(m.id);
+    v.flag(m.missed);
+  }
 }
 template <class V, Is<GroupEvent> M>
 void fields(V& v, M& m) {
@@ -217,6 +244,10 @@ void fields(V& v, M& m) {
   v.str(m.from, Field::username);
   v.i64(m.timestamp);
   v.str(m.text, Field::text);
+  if (v.version >= 3) {
+    v.u64(m.id);
+    v.flag(m.missed);
+  }
 }
 template <class V, Is<InviteEvent> M>
 void fields(V& v, M& m) {
@@ -261,6 +292,34 @@ void fields(V& v, M& m) {
   v.str(m.user, Field::username);
   v.group_change(m.change);
 }
+template <class V, Is<HistoryQuery> M>
+void fields(V& v, M& m) {
+  v.u32(m.request_id);
+  v.conversation_kind(m.kind);
+  v.str(m.name, Field::group_or_user);
+  v.history_direction(m.direction);
+  v.u64(m.anchor);
+  v.u16(m.limit);
+}
+template <class V, Is<HistoryEntry> M>
+void fields(V& v, M& m) {
+  v.u64(m.id);
+  v.str(m.from, Field::username);
+  v.i64(m.timestamp);
+  v.str(m.text, Field::text);
+}
+template <class V, Is<HistoryPage> M>
+void fields(V& v, M& m) {
+  v.u32(m.request_id);
+  v.conversation_kind(m.kind);
+  v.str(m.name, Field::group_or_user);
+  v.records(m.entries);
+  v.flag(m.more);
+}
+template <class V, Is<MissedEnd> M>
+void fields(V& v, M& m) {
+  v.u32(m.count);
+}
 
 // Counts the payload bytes. Refuses what the format cannot represent at all,
 // because a wrapped length prefix would make the peer read a different message.
@@ -276,6 +335,8 @@ struct Sizer {
   void u8(std::uint8_t) { size += 1; }
   void flag(bool) { size += 1; }
   void group_change(GroupChange) { size += 1; }
+  void conversation_kind(ConversationKind) { size += 1; }
+  void history_direction(HistoryDirection) { size += 1; }
   void u16(std::uint16_t) { size += 2; }
   void u32(std::uint32_t) { size += 4; }
   void u64(std::uint64_t) { size += 8; }
@@ -291,11 +352,12 @@ struct Sizer {
     for (const auto& s : list)
       str(s, field);
   }
-  void users(const std::vector<ActiveUser>& list) {
+  template <class T>
+  void records(const std::vector<T>& list) {
     check_u16(list.size());
     size += 2;
-    for (const auto& user : list)
-      fields(*this, user);
+    for (const auto& record : list)
+      fields(*this, record);
   }
 };
 
@@ -306,6 +368,8 @@ struct Writer {
   void u8(std::uint8_t v) { *p++ = static_cast<std::byte>(v); }
   void flag(bool v) { u8(v ? 1 : 0); }
   void group_change(GroupChange v) { u8(static_cast<std::uint8_t>(v)); }
+  void conversation_kind(ConversationKind v) { u8(static_cast<std::uint8_t>(v)); }
+  void history_direction(HistoryDirection v) { u8(static_cast<std::uint8_t>(v)); }
   void u16(std::uint16_t v) {
     u8(static_cast<std::uint8_t>(v >> 8));
     u8(static_cast<std::uint8_t>(v));
@@ -333,10 +397,11 @@ struct Writer {
     for (const auto& s : list)
       str(s, field);
   }
-  void users(const std::vector<ActiveUser>& list) {
+  template <class T>
+  void records(const std::vector<T>& list) {
     u16(static_cast<std::uint16_t>(list.size()));
-    for (const auto& user : list)
-      fields(*this, user);
+    for (const auto& record : list)
+      fields(*this, record);
   }
 };
 
@@ -380,15 +445,22 @@ struct Reader {
     if (byte > 1) fail(errc::malformed_frame);
     v = byte == 1;
   }
-  void group_change(GroupChange& v) {
+  void group_change(GroupChange& v) { enumerated(v, GroupChange::left, GroupChange::closed); }
+  void conversation_kind(ConversationKind& v) {
+    enumerated(v, ConversationKind::any, ConversationKind::group);
+  }
+  void history_direction(HistoryDirection& v) {
+    enumerated(v, HistoryDirection::before, HistoryDirection::latest);
+  }
+  template <class E>
+  void enumerated(E& v, E first, E last) {
     std::uint8_t byte = 0;
     u8(byte);
     if (!ok()) return;
-    if (byte < static_cast<std::uint8_t>(GroupChange::left) ||
-        byte > static_cast<std::uint8_t>(GroupChange::closed)) {
+    if (byte < static_cast<std::uint8_t>(first) || byte > static_cast<std::uint8_t>(last)) {
       return fail(errc::malformed_frame);
     }
-    v = static_cast<GroupChange>(byte);
+    v = static_cast<E>(byte);
   }
   void u16(std::uint16_t& v) {
     if (need(2)) v = static_cast<std::uint16_t>(be(2));
@@ -429,11 +501,12 @@ struct Reader {
     for (std::size_t i = 0; i < count && ok(); ++i)
       str(list.emplace_back(), field);
   }
-  void users(std::vector<ActiveUser>& list) {
+  template <class T>
+  void records(std::vector<T>& list) {
     std::uint16_t count = 0;
     u16(count);
     if (!ok()) return;
-    if (count * min_active_user_size > remaining()) return fail(errc::malformed_frame);
+    if (count * min_record_size<T> > remaining()) return fail(errc::malformed_frame);
     list.reserve(count);
     for (std::size_t i = 0; i < count && ok(); ++i)
       fields(*this, list.emplace_back());
@@ -699,6 +772,9 @@ struct Schema {
         MessageType::group_left,
         MessageType::group_deleted,
         MessageType::group_notice_event,
+        MessageType::history_query,
+        MessageType::history_page,
+        MessageType::missed_end,
     };
     std::array<std::uint8_t, std::variant_size_v<Message>> out{};
     for (std::size_t i = 0; i < codes.size(); ++i)
@@ -708,9 +784,11 @@ struct Schema {
   static constexpr std::array<std::uint8_t, std::variant_size_v<Message>> since = [] {
     std::array<std::uint8_t, std::variant_size_v<Message>> out{};
     out.fill(1);
-    // LoginAttemptEvent and every alternative after it.
+    // Each version's alternatives follow the previous version's.
     for (std::size_t i = alternative_index<LoginAttemptEvent, Message>(); i < out.size(); ++i)
       out[i] = 2;
+    for (std::size_t i = alternative_index<HistoryQuery, Message>(); i < out.size(); ++i)
+      out[i] = 3;
     return out;
   }();
 };

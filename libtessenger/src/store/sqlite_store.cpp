@@ -7,15 +7,18 @@
 #include <condition_variable>
 #include <cstring>
 #include <future>
+#include <limits>
 #include <map>
 #include <mutex>
 #include <stdexcept>
 #include <thread>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
 #include <fmt/format.h>
 
+#include "core/presence.hpp"
 #include "core/store_state.hpp"
 
 namespace tessenger::store {
@@ -108,7 +111,7 @@ class Statement {
 // Forward migrations: entry N takes the schema from version N to N + 1.
 // Messages of a group are keyed by the group's id, those of a direct
 // conversation by minus its id, so one primary key orders every
-// conversation's messages by id.
+// conversation's messages by id and a page is one range of it.
 constexpr std::array migrations = {
     R"sql(
 CREATE TABLE groups (
@@ -149,6 +152,30 @@ CREATE TABLE addresses (
   known INTEGER NOT NULL,
   PRIMARY KEY (user, address)) WITHOUT ROWID;
 )sql",
+    // 2: one id sequence for all messages (renumbered in the order they were
+    // sent), what each member may see, and what each user was delivered.
+    R"sql(
+CREATE TABLE renumbered (
+  conversation INTEGER NOT NULL,
+  id INTEGER NOT NULL,
+  sender TEXT NOT NULL,
+  time INTEGER NOT NULL,
+  text TEXT NOT NULL,
+  PRIMARY KEY (conversation, id)) WITHOUT ROWID;
+INSERT INTO renumbered
+  SELECT conversation, row_number() OVER (ORDER BY time, conversation, id), sender, time, text
+  FROM messages;
+DROP TABLE messages;
+ALTER TABLE renumbered RENAME TO messages;
+CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+INSERT INTO meta VALUES ('last_id', (SELECT coalesce(max(id), 0) FROM messages));
+ALTER TABLE groups DROP COLUMN last_id;
+ALTER TABLE direct DROP COLUMN last_id;
+CREATE INDEX direct_by_high ON direct (high);
+ALTER TABLE members ADD COLUMN invited_after INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE members ADD COLUMN joined_after INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE cursors (user TEXT PRIMARY KEY, delivered INTEGER NOT NULL) WITHOUT ROWID;
+)sql",
 };
 constexpr int schema_version = static_cast<int>(migrations.size());
 
@@ -175,6 +202,12 @@ StoredMessage refused(StoredMessage) {
 StoredGroupMessage refused(StoredGroupMessage) {
   return {{errc::service_unavailable, {}}, 0, {}};
 }
+MissedPage refused(MissedPage) {
+  return {{errc::service_unavailable, {}}, 0, {}, false};
+}
+HistoryResult refused(HistoryResult) {
+  return {{errc::service_unavailable, {}}, protocol::ConversationKind::direct, {}, false};
+}
 FailedLogin refused(FailedLogin) {
   return {};
 }
@@ -185,25 +218,44 @@ bool refused(bool found) {
 class Operation {
  public:
   virtual ~Operation() = default;
-  /// Inside the batch's transaction, on the writer thread.
+  /// A read runs after the batch's commit, so that it only ever sees what
+  /// was committed; a write runs inside the batch's transaction.
+  virtual bool reads() const noexcept = 0;
+  /// On the writer thread.
   virtual void run() = 0;
   /// After the batch committed, or failed.
   virtual void finish(bool committed) = 0;
 };
 
-template <class T, class Run>
+enum class Access { write, read };
+
+template <class T, Access access, class Run>
 class Typed final : public Operation {
  public:
   Typed(Run run, Store::Done<T> done) : run_(std::move(run)), done_(std::move(done)) {}
-  void run() override { result_ = run_(); }
+  bool reads() const noexcept override { return access == Access::read; }
+  void run() override {
+    if constexpr (access == Access::read) {
+      try {
+        result_ = run_();
+        ran_ = true;
+      } catch (const SqlError&) {
+        ran_ = false;
+      }
+    } else {
+      result_ = run_();
+    }
+  }
   void finish(bool committed) override {
-    if (done_) done_(committed ? std::move(result_) : refused(std::move(result_)));
+    const bool ok = access == Access::read ? ran_ : committed;
+    if (done_) done_(ok ? std::move(result_) : refused(std::move(result_)));
   }
 
  private:
   Run run_;
   Store::Done<T> done_;
   T result_{};
+  bool ran_ = false;
 };
 
 class Writer;
@@ -219,6 +271,7 @@ class SqliteStoreImpl final : public SqliteStore {
   void configure(const StorePolicy& policy) override {
     post<bool>([this, policy] {
       state_->configure(policy);
+      policy_ = policy;
       return true;
     });
   }
@@ -260,7 +313,31 @@ class SqliteStoreImpl final : public SqliteStore {
         std::move(done));
   }
   void append_direct_message(std::string_view from, std::string_view to, std::string_view text,
-                             protocol::Timestamp time, Done<StoredMessage> done) override;
+                             protocol::Timestamp time, Done<StoredMessage> done) override {
+    post<StoredMessage>(
+        [this, from = std::string(from), to = std::string(to), text = std::string(text), time] {
+          return state_->append_direct_message(from, to, text, time);
+        },
+        std::move(done));
+  }
+  void missed(std::string user, MessageId after, bool from_cursor, std::size_t limit,
+              Done<MissedPage> done) override {
+    post<MissedPage, Access::read>(
+        [this, user = std::move(user), after, from_cursor, limit] {
+          return read_missed(user, from_cursor ? state_->cursor(user) : after, limit);
+        },
+        std::move(done));
+  }
+  void delivered(std::vector<std::pair<std::string, MessageId>> cursors) override {
+    post<bool>([this, cursors = std::move(cursors)] {
+      state_->delivered(cursors);
+      return true;
+    });
+  }
+  void history(HistoryRequest request, Done<HistoryResult> done) override {
+    post<HistoryResult, Access::read>(
+        [this, request = std::move(request)] { return read_history(request); }, std::move(done));
+  }
   void is_blocked(std::string user, std::string address, protocol::Timestamp now,
                   Done<bool> done) override {
     post<bool>([this, user = std::move(user), address = std::move(address),
@@ -289,9 +366,9 @@ class SqliteStoreImpl final : public SqliteStore {
   void limit_growth(std::uint32_t pages) override;
 
  private:
-  template <class T, class Run>
+  template <class T, Access access = Access::write, class Run>
   void post(Run run, Done<T> done = {}) {
-    auto operation = std::make_unique<Typed<T, Run>>(std::move(run), std::move(done));
+    auto operation = std::make_unique<Typed<T, access, Run>>(std::move(run), std::move(done));
     {
       const std::lock_guard lock(mutex_);
       queue_.push_back(std::move(operation));
@@ -304,6 +381,9 @@ class SqliteStoreImpl final : public SqliteStore {
   void load();
   void close();
   void write_batch(std::vector<std::unique_ptr<Operation>>& batch);
+  MissedPage read_missed(const std::string& user, MessageId after, std::size_t limit);
+  HistoryResult read_history(const HistoryRequest& request);
+  void enforce_retention();
   void log(LogLevel level, std::string_view text) const {
     if (options_.log.enabled(level)) options_.log.write(level, text);
   }
@@ -313,6 +393,8 @@ class SqliteStoreImpl final : public SqliteStore {
   std::unique_ptr<Writer> writer_;           // the prepared statements; the journal of state_
   std::unique_ptr<core::StoreState> state_;  // the writer thread's, journalled by writer_
   bool failing_ = false;                     // the last batch failed; logged once until one commits
+  StorePolicy policy_;                       // the writer thread's copy
+  std::chrono::steady_clock::time_point next_retention_{};
 
   mutable std::mutex mutex_;
   std::condition_variable wake_;
@@ -323,32 +405,30 @@ class SqliteStoreImpl final : public SqliteStore {
 };
 
 // Writes every change of the state as rows, with statements prepared once.
+// Conversation keys are kept in memory, so a message costs one insert.
 class Writer final : public core::StoreJournal {
  public:
   explicit Writer(sqlite3* db)
       : insert_group(db,
-                     "INSERT INTO groups (name, creator, created, last_id) VALUES (?1, ?2, ?3, 0) "
-                     "RETURNING id"),
+                     "INSERT INTO groups (name, creator, created) VALUES (?1, ?2, ?3) RETURNING id"),
         insert_member(db,
-                      "INSERT INTO members (group_id, user, joined, position) "
-                      "VALUES (?1, ?2, ?3, ?4)"),
+                      "INSERT INTO members (group_id, user, joined, position, invited_after, "
+                      "joined_after) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
         join_member(db,
-                    "UPDATE members SET joined = 1 "
-                    "WHERE group_id = (SELECT id FROM groups WHERE name = ?1) AND user = ?2"),
-        remove_member(db,
-                      "DELETE FROM members "
-                      "WHERE group_id = (SELECT id FROM groups WHERE name = ?1) AND user = ?2"),
-        remove_group(db, "DELETE FROM groups WHERE name = ?1 RETURNING id"),
+                    "UPDATE members SET joined = 1, joined_after = ?3 "
+                    "WHERE group_id = ?1 AND user = ?2"),
+        remove_member(db, "DELETE FROM members WHERE group_id = ?1 AND user = ?2"),
+        remove_group(db, "DELETE FROM groups WHERE id = ?1"),
         remove_members(db, "DELETE FROM members WHERE group_id = ?1"),
         remove_messages(db, "DELETE FROM messages WHERE conversation = ?1"),
-        next_group_id(db, "UPDATE groups SET last_id = ?2 WHERE name = ?1 RETURNING id"),
-        next_direct_id(db,
-                       "INSERT INTO direct (low, high, last_id) VALUES (?1, ?2, 1) "
-                       "ON CONFLICT (low, high) DO UPDATE SET last_id = last_id + 1 "
-                       "RETURNING id, last_id"),
+        insert_direct(db, "INSERT INTO direct (low, high) VALUES (?1, ?2) RETURNING id"),
         insert_message(db,
                        "INSERT INTO messages (conversation, id, sender, time, text) "
                        "VALUES (?1, ?2, ?3, ?4, ?5)"),
+        upsert_cursor(db,
+                      "INSERT INTO cursors (user, delivered) VALUES (?1, ?2) "
+                      "ON CONFLICT (user) DO UPDATE SET delivered = excluded.delivered"),
+        set_last_id(db, "UPDATE meta SET value = ?1 WHERE key = 'last_id'"),
         upsert_account(db,
                        "INSERT INTO accounts (user, failures, window_start, blocked_until) "
                        "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (user) DO UPDATE SET "
@@ -359,46 +439,120 @@ class Writer final : public core::StoreJournal {
                        "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (user, address) DO UPDATE SET "
                        "failures = excluded.failures, blocked_until = excluded.blocked_until, "
                        "known = excluded.known"),
-        remove_address(db, "DELETE FROM addresses WHERE user = ?1 AND address = ?2") {}
+        remove_address(db, "DELETE FROM addresses WHERE user = ?1 AND address = ?2"),
+        page_newest(db,
+                    "SELECT id, sender, time, text FROM messages "
+                    "WHERE conversation = ?1 AND id > ?2 AND id < ?3 ORDER BY id DESC LIMIT ?4"),
+        page_oldest(db,
+                    "SELECT id, sender, time, text FROM messages "
+                    "WHERE conversation = ?1 AND id > ?2 ORDER BY id LIMIT ?3"),
+        missed_in(db,
+                  "SELECT id, sender, time, text FROM messages "
+                  "WHERE conversation = ?1 AND id > ?2 AND sender <> ?3 ORDER BY id LIMIT ?4"),
+        expire_old(db,
+                   "DELETE FROM messages WHERE conversation = ?1 AND id IN (SELECT id FROM "
+                   "messages WHERE conversation = ?1 ORDER BY id LIMIT ?3) AND time < ?2"),
+        expire_over(db,
+                    "DELETE FROM messages WHERE conversation = ?1 AND id <= (SELECT id FROM "
+                    "messages WHERE conversation = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)") {}
+
+  // Conversation keys (messages.conversation) of groups and of direct pairs.
+  std::int64_t group_key(std::string_view group) const {
+    const auto it = groups_.find(group);
+    return it == groups_.end() ? 0 : it->second;
+  }
+  std::int64_t direct_key(std::string_view a, std::string_view b) const {
+    const auto it = direct_.find(pair_name(a, b));
+    return it == direct_.end() ? 0 : it->second;
+  }
+  /// The keys of `user`'s direct conversations.
+  const std::vector<std::int64_t>& direct_of(std::string_view user) const {
+    static const std::vector<std::int64_t> none;
+    const auto it = direct_of_.find(user);
+    return it == direct_of_.end() ? none : it->second;
+  }
+  void forget_keys() {
+    groups_.clear();
+    direct_.clear();
+    direct_of_.clear();
+    touched_.clear();
+  }
+  void load_group_key(std::string group, std::int64_t id) { groups_.emplace(std::move(group), id); }
+  void load_direct_key(const std::string& low, const std::string& high, std::int64_t id) {
+    direct_.emplace(pair_name(low, high), -id);
+    direct_of_[low].push_back(-id);
+    direct_of_[high].push_back(-id);
+  }
+  /// Conversations written to since the last call.
+  std::unordered_set<std::int64_t> take_touched() { return std::exchange(touched_, {}); }
+  std::vector<std::int64_t> every_conversation() const {
+    std::vector<std::int64_t> all;
+    for (const auto& [name, key] : groups_)
+      all.push_back(key);
+    for (const auto& [name, key] : direct_)
+      all.push_back(key);
+    return all;
+  }
+
+  /// Writes what the batch left for its end: cursors and the id sequence.
+  void end_batch(MessageId last_id) {
+    for (const auto& [user, delivered] : cursors_)
+      upsert_cursor.run(user, delivered);
+    cursors_.clear();
+    if (last_id != written_last_id_) set_last_id.run(last_id);
+    written_last_id_ = last_id;
+  }
+  void loaded_last_id(MessageId id) { written_last_id_ = id; }
 
   void group_created(std::string_view group, std::string_view creator,
                      std::span<const GroupMember> members) override {
     insert_group.start(group, creator, wall_micros());
     const std::int64_t id = insert_group.integer(0);
     insert_group.finish();
+    groups_.emplace(std::string(group), id);
     std::int64_t position = 0;
     for (const auto& member : members)
-      insert_member.run(id, member.name, member.joined, position++);
+      insert_member.run(id, member.name, member.joined, position++, member.invited_after,
+                        member.joined_after);
   }
-  void member_joined(std::string_view group, std::string_view user) override {
-    join_member.run(group, user);
+  void member_joined(std::string_view group, std::string_view user,
+                     MessageId joined_after) override {
+    join_member.run(group_key(group), user, joined_after);
   }
   void member_removed(std::string_view group, std::string_view user) override {
-    remove_member.run(group, user);
+    remove_member.run(group_key(group), user);
   }
   void group_removed(std::string_view group) override {
-    if (!remove_group.start(group)) return remove_group.finish();
-    const std::int64_t id = remove_group.integer(0);
-    remove_group.finish();
+    const auto it = groups_.find(group);
+    if (it == groups_.end()) return;
+    const std::int64_t id = it->second;
+    groups_.erase(it);
+    remove_group.run(id);
     remove_members.run(id);
     remove_messages.run(id);
   }
   void group_message(std::string_view group, MessageId id, std::string_view from,
                      std::string_view text, protocol::Timestamp time) override {
-    if (!next_group_id.start(group, id)) return next_group_id.finish();
-    const std::int64_t conversation = next_group_id.integer(0);
-    next_group_id.finish();
-    insert_message.run(conversation, id, from, std::int64_t{time}, text);
+    const std::int64_t key = group_key(group);
+    insert_message.run(key, id, from, std::int64_t{time}, text);
+    touched_.insert(key);
   }
-  MessageId direct_message(std::string_view from, std::string_view to, std::string_view text,
-                           protocol::Timestamp time) {
-    const auto [low, high] = std::minmax(from, to);
-    next_direct_id.start(low, high);
-    const std::int64_t conversation = -next_direct_id.integer(0);
-    const auto id = static_cast<MessageId>(next_direct_id.integer(1));
-    next_direct_id.finish();
-    insert_message.run(conversation, id, from, std::int64_t{time}, text);
-    return id;
+  void direct_message(std::string_view from, std::string_view to, MessageId id,
+                      std::string_view text, protocol::Timestamp time) override {
+    std::int64_t key = direct_key(from, to);
+    if (key == 0) {
+      const auto [low, high] = std::minmax(from, to);
+      insert_direct.start(low, high);
+      const std::int64_t row = insert_direct.integer(0);
+      insert_direct.finish();
+      load_direct_key(std::string(low), std::string(high), row);
+      key = -row;
+    }
+    insert_message.run(key, id, from, std::int64_t{time}, text);
+    touched_.insert(key);
+  }
+  void cursor_changed(std::string_view user, MessageId delivered) override {
+    cursors_.insert_or_assign(std::string(user), delivered);
   }
   void account_changed(std::string_view user, const core::AccountRecord& account) override {
     upsert_account.run(user, account.failures, std::int64_t{account.window_start},
@@ -413,10 +567,22 @@ class Writer final : public core::StoreJournal {
     remove_address.run(user, address);
   }
 
- private:
   Statement insert_group, insert_member, join_member, remove_member, remove_group, remove_members,
-      remove_messages, next_group_id, next_direct_id, insert_message, upsert_account,
-      upsert_address, remove_address;
+      remove_messages, insert_direct, insert_message, upsert_cursor, set_last_id, upsert_account,
+      upsert_address, remove_address, page_newest, page_oldest, missed_in, expire_old, expire_over;
+
+ private:
+  static std::string pair_name(std::string_view a, std::string_view b) {
+    const auto [low, high] = std::minmax(a, b);
+    return std::string(low).append(1, '\0').append(high);
+  }
+
+  core::StringMap<std::int64_t> groups_;
+  core::StringMap<std::int64_t> direct_;  // "low\0high" -> minus the direct row's id
+  core::StringMap<std::vector<std::int64_t>> direct_of_;
+  core::StringMap<MessageId> cursors_;  // changed in this batch
+  std::unordered_set<std::int64_t> touched_;
+  MessageId written_last_id_ = 0;
 };
 
 std::string describe(int code, const std::string& message) {
@@ -481,15 +647,17 @@ void SqliteStoreImpl::writer_main(std::promise<std::string> opened) {
   opened.set_value({});
 
   std::vector<std::unique_ptr<Operation>> batch;
+  next_retention_ = std::chrono::steady_clock::now() + options_.retention_interval;
   for (;;) {
     {
       std::unique_lock lock(mutex_);
-      wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) break;
+      wake_.wait_until(lock, next_retention_, [this] { return stopping_ || !queue_.empty(); });
+      if (stopping_ && queue_.empty()) break;
       batch.swap(queue_);
     }
-    write_batch(batch);
+    if (!batch.empty()) write_batch(batch);
     batch.clear();
+    enforce_retention();
   }
   const auto totals = stats();
   log(LogLevel::info,
@@ -547,17 +715,34 @@ void SqliteStoreImpl::open_database() {
 
 void SqliteStoreImpl::load() {
   state_->clear();
+  writer_->forget_keys();
   std::map<std::int64_t, std::vector<GroupMember>> members;
   Statement read_members(db_,
-                         "SELECT group_id, user, joined FROM members ORDER BY group_id, position");
-  for (bool row = read_members.start(); row; row = read_members.step())
+                         "SELECT group_id, user, joined, invited_after, joined_after FROM members "
+                         "ORDER BY group_id, position");
+  for (bool row = read_members.start(); row; row = read_members.step()) {
     members[read_members.integer(0)].push_back(
-        {read_members.text(1), read_members.integer(2) != 0});
-  Statement groups(db_, "SELECT id, name, creator, last_id FROM groups");
-  for (bool row = groups.start(); row; row = groups.step()) {
-    state_->load_group(groups.text(1), groups.text(2), static_cast<MessageId>(groups.integer(3)),
-                       std::move(members[groups.integer(0)]));
+        {read_members.text(1), read_members.integer(2) != 0,
+         static_cast<MessageId>(read_members.integer(3)),
+         static_cast<MessageId>(read_members.integer(4))});
   }
+  Statement groups(db_, "SELECT id, name, creator FROM groups");
+  for (bool row = groups.start(); row; row = groups.step()) {
+    writer_->load_group_key(groups.text(1), groups.integer(0));
+    state_->load_group(groups.text(1), groups.text(2), std::move(members[groups.integer(0)]));
+  }
+  Statement direct(db_, "SELECT id, low, high FROM direct");
+  for (bool row = direct.start(); row; row = direct.step())
+    writer_->load_direct_key(direct.text(1), direct.text(2), direct.integer(0));
+  Statement cursors(db_, "SELECT user, delivered FROM cursors");
+  for (bool row = cursors.start(); row; row = cursors.step())
+    state_->load_cursor(cursors.text(0), static_cast<MessageId>(cursors.integer(1)));
+  Statement last_id(db_, "SELECT value FROM meta WHERE key = 'last_id'");
+  if (last_id.start()) {
+    state_->load_last_id(static_cast<MessageId>(last_id.integer(0)));
+    writer_->loaded_last_id(static_cast<MessageId>(last_id.integer(0)));
+  }
+  last_id.finish();
   Statement accounts(db_, "SELECT user, failures, window_start, blocked_until FROM accounts");
   for (bool row = accounts.start(); row; row = accounts.step()) {
     state_->load_account(accounts.text(0), {static_cast<std::uint32_t>(accounts.integer(1)),
@@ -576,8 +761,10 @@ void SqliteStoreImpl::write_batch(std::vector<std::unique_ptr<Operation>>& batch
   std::string error;
   try {
     exec(db_, "BEGIN");
-    for (auto& operation : batch)
-      operation->run();
+    for (auto& operation : batch) {
+      if (!operation->reads()) operation->run();
+    }
+    writer_->end_batch(state_->last_id());
     exec(db_, "COMMIT");
   } catch (const SqlError& e) {
     error = e.what();
@@ -612,18 +799,94 @@ void SqliteStoreImpl::write_batch(std::vector<std::unique_ptr<Operation>>& batch
       ++stats_.failed_batches;
     }
   }
+  for (auto& operation : batch) {
+    if (operation->reads()) operation->run();
+  }
   for (auto& operation : batch)
     operation->finish(committed);
 }
 
-void SqliteStoreImpl::append_direct_message(std::string_view from, std::string_view to,
-                                            std::string_view text, protocol::Timestamp time,
-                                            Done<StoredMessage> done) {
-  post<StoredMessage>(
-      [this, from = std::string(from), to = std::string(to), text = std::string(text), time] {
-        return StoredMessage{{}, writer_->direct_message(from, to, text, time)};
-      },
-      std::move(done));
+MissedPage SqliteStoreImpl::read_missed(const std::string& user, MessageId after,
+                                        std::size_t limit) {
+  std::vector<MissedMessage> candidates;
+  const auto collect = [&](std::int64_t key, const std::string& group, MessageId floor) {
+    auto& query = writer_->missed_in;
+    for (bool row = query.start(key, std::max(after, floor), user,
+                                std::int64_t(limit + 1));
+         row; row = query.step()) {
+      candidates.push_back({static_cast<MessageId>(query.integer(0)), group, query.text(1),
+                            query.integer(2), query.text(3)});
+    }
+  };
+  for (const auto key : writer_->direct_of(user))
+    collect(key, {}, 0);
+  for (const auto& [group, joined_after] : state_->joined_groups(user))
+    collect(writer_->group_key(group), group, joined_after);
+  return core::oldest_missed(after, std::move(candidates), limit);
+}
+
+HistoryResult SqliteStoreImpl::read_history(const HistoryRequest& request) {
+  const auto scope = state_->history_scope(request);
+  HistoryResult result{scope.outcome, scope.kind, {}, false};
+  if (!scope.outcome.ok()) return result;
+  const std::int64_t key = scope.kind == protocol::ConversationKind::group
+                               ? writer_->group_key(request.name)
+                               : writer_->direct_key(request.user, request.name);
+  if (key == 0) return result;
+  const auto limit = core::history_limit(request);
+  // One more than the page shows whether further messages exist.
+  const auto wanted = static_cast<std::int64_t>(limit + 1);
+  const auto floor = static_cast<std::int64_t>(scope.visible_after);
+  const auto read = [&](Statement& query, bool row) {
+    for (; row; row = query.step()) {
+      result.entries.push_back({static_cast<MessageId>(query.integer(0)), query.text(1),
+                                query.integer(2), query.text(3)});
+    }
+    result.more = result.entries.size() > limit;
+    if (result.more) result.entries.resize(limit);
+  };
+  if (request.direction == protocol::HistoryDirection::after) {
+    auto& query = writer_->page_oldest;
+    read(query,
+         query.start(key, std::max(floor, static_cast<std::int64_t>(request.anchor)), wanted));
+  } else {
+    const std::int64_t before = request.direction == protocol::HistoryDirection::before
+                                    ? static_cast<std::int64_t>(request.anchor)
+                                    : std::numeric_limits<std::int64_t>::max();
+    auto& query = writer_->page_newest;
+    read(query, query.start(key, floor, before, wanted));
+    std::reverse(result.entries.begin(), result.entries.end());
+  }
+  return result;
+}
+
+// Bounded steps, so a large backlog never stalls the writer: each pass
+// removes at most a few thousand rows per conversation and the next pass
+// goes on.
+void SqliteStoreImpl::enforce_retention() {
+  constexpr std::int64_t step = 2000;
+  const auto now = std::chrono::steady_clock::now();
+  if (now < next_retention_) return;
+  next_retention_ = now + options_.retention_interval;
+  if (policy_.history_days == 0 && policy_.history_max == 0) return;
+  const auto cutoff =
+      wall_micros() - std::int64_t{policy_.history_days} * 86'400'000'000;
+  try {
+    exec(db_, "BEGIN");
+    if (policy_.history_days != 0) {
+      for (const auto key : writer_->every_conversation())
+        writer_->expire_old.run(key, cutoff, step);
+    }
+    if (policy_.history_max != 0) {
+      for (const auto key : writer_->take_touched())
+        writer_->expire_over.run(key, static_cast<std::int64_t>(policy_.history_max));
+    }
+    exec(db_, "COMMIT");
+  } catch (const SqlError& e) {
+    if (!sqlite3_get_autocommit(db_)) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    log(LogLevel::warn, fmt::format("removing old messages from {} failed: {}",
+                                    options_.file.string(), e.what()));
+  }
 }
 
 void SqliteStoreImpl::limit_growth(std::uint32_t pages) {

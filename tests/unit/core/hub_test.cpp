@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <map>
+#include <optional>
 #include <set>
 
 #include "core/credentials.hpp"
@@ -76,11 +77,28 @@ struct Fixture {
     rig.handle(id, p::Login{request++, user, password, udp}, now);
     return out.sent[id].back();
   }
-  SessionId online(const std::string& user) {
-    const auto id = connect();
-    const auto reply = login(id, user, "p" + user.substr(0, 1));
-    REQUIRE(std::holds_alternative<p::LoginOk>(reply));
+  SessionId online(const std::string& user, std::uint8_t version = 2,
+                   p::MessageId resume_after = 0) {
+    const auto id = connect("127.0.0.1", version);
+    rig.handle(id, p::Login{request++, user, "p" + user.substr(0, 1), 5000, resume_after}, now);
+    const auto reply = last_of<p::LoginOk>(id);
+    REQUIRE(reply.has_value());
     return id;
+  }
+  template <class T>
+  std::optional<T> last_of(SessionId id) {
+    for (auto it = out.sent[id].rbegin(); it != out.sent[id].rend(); ++it) {
+      if (const auto* m = std::get_if<T>(&*it)) return *m;
+    }
+    return std::nullopt;
+  }
+  template <class T>
+  std::vector<T> all_of(SessionId id) {
+    std::vector<T> found;
+    for (const auto& m : out.sent[id]) {
+      if (const auto* typed = std::get_if<T>(&m)) found.push_back(*typed);
+    }
+    return found;
   }
   p::Message request_reply(SessionId id, p::Message message) {
     rig.handle(id, message, now);
@@ -110,7 +128,7 @@ TEST_CASE_FIXTURE(Fixture, "the first frame must be a Hello with a version we sp
   CHECK(out.closed.at(1) == errc::unexpected_message);
 
   rig.connected(2, "127.0.0.1", now);
-  rig.handle(2, p::Hello{8, 3, 4, "future"}, now);
+  rig.handle(2, p::Hello{8, 4, 5, "future"}, now);
   CHECK(error_code(out.sent[2].back()) == errc::unsupported_version);
   CHECK(std::get<p::Error>(out.sent[2].back()).request_id == 8);
   CHECK(out.closed.contains(2));
@@ -119,9 +137,9 @@ TEST_CASE_FIXTURE(Fixture, "the first frame must be a Hello with a version we sp
   rig.handle(3, p::Hello{9, 1, 5, "newer but compatible"}, now);
   const auto ok = std::get<p::HelloOk>(out.sent[3].back());
   CHECK(ok.request_id == 9);
-  CHECK(ok.version == 2);
+  CHECK(ok.version == 3);
   CHECK(ok.max_frame_size == 64 * 1024);
-  CHECK(out.versions.at(3) == 2);
+  CHECK(out.versions.at(3) == 3);
 
   rig.connected(4, "127.0.0.1", now);
   rig.handle(4, p::Hello{10, 1, 1, "older"}, now);
@@ -222,7 +240,8 @@ TEST_CASE_FIXTURE(Fixture, "msgto: delivery, offline, unknown, self, bad text") 
   CHECK(std::get<p::DirectSent>(sent).request_id == 11);
   CHECK(std::get<p::DirectSent>(sent).timestamp == now.wall);
   const auto event = std::get<p::DirectEvent>(out.sent[bob].back());
-  CHECK(event == p::DirectEvent{"alice", now.wall, "hello bob"});
+  CHECK(event == p::DirectEvent{"alice", now.wall, "hello bob", event.id});
+  CHECK(event.id != 0);
   CHECK(logs.messages == std::vector<std::string>{"1; alice; hello bob"});
 
   auto reply = request_reply(alice, p::DirectSend{12, "carol", "hi"});
@@ -314,8 +333,8 @@ TEST_CASE_FIXTURE(Fixture, "group life cycle and every error") {
   const auto carol_before = out.sent[carol].size();
   const auto sent = request_reply(alice, p::GroupSend{14, "chat", "hello group"});
   CHECK(std::get<p::GroupSent>(sent).timestamp == now.wall);
-  CHECK(std::get<p::GroupEvent>(out.sent[bob].back()) ==
-        p::GroupEvent{"chat", "alice", now.wall, "hello group"});
+  const auto group_event = std::get<p::GroupEvent>(out.sent[bob].back());
+  CHECK(group_event == p::GroupEvent{"chat", "alice", now.wall, "hello group", group_event.id});
   CHECK(out.sent[carol].size() == carol_before);
   CHECK(logs.groups.at("chat") == std::vector<std::string>{"1; alice; hello group"});
 
@@ -579,6 +598,16 @@ class HeldStore final : public tessenger::Store {
     if (fail) return done({{errc::service_unavailable, {}}, 0});
     inner_->append_direct_message(f, to, t, ts, hold(std::move(done)));
   }
+  void missed(std::string u, tessenger::MessageId after, bool from_cursor, std::size_t limit,
+              Done<tessenger::MissedPage> done) override {
+    inner_->missed(std::move(u), after, from_cursor, limit, hold(std::move(done)));
+  }
+  void delivered(std::vector<std::pair<std::string, tessenger::MessageId>> cursors) override {
+    inner_->delivered(std::move(cursors));
+  }
+  void history(tessenger::HistoryRequest request, Done<tessenger::HistoryResult> done) override {
+    inner_->history(std::move(request), hold(std::move(done)));
+  }
   void is_blocked(std::string u, std::string a, p::Timestamp now, Done<bool> done) override {
     inner_->is_blocked(std::move(u), std::move(a), now, std::move(done));
   }
@@ -682,6 +711,9 @@ TEST_CASE_FIXTURE(HeldFixture,
   rig.handle(1, p::Hello{1, 2, 2, "t"}, now);
   rig.handle(1, p::Login{2, "alice", "pa", 1}, now);
   REQUIRE(std::holds_alternative<p::LoginOk>(rig.out.sent[1].back()));
+  // What alice missed is read at login.
+  store->release();
+  rig.tasks.run();
 
   // A store that cannot take the message: the sender is told, nothing is delivered or logged.
   store->fail = true;
@@ -803,4 +835,138 @@ TEST_CASE_FIXTURE(Fixture, "a user logged in with UDP port 0 takes no files") {
   CHECK(error_code(reply) == errc::invalid_argument);
   CHECK(error_detail(reply) == "receiver takes no files");
   CHECK(out.sent[bot].size() == before);
+}
+
+TEST_CASE_FIXTURE(Fixture, "msgto a known offline user (version 3): stored, told, delivered at login") {
+  const auto alice = online("alice", 3);
+  const auto sent = request_reply(alice, p::DirectSend{11, "bob", "while you were out"});
+  REQUIRE(std::holds_alternative<p::DirectSent>(sent));
+  const auto first = std::get<p::DirectSent>(sent);
+  CHECK(first.stored);
+  CHECK(first.id != 0);
+  // Unknown users are refused as before: nothing more is revealed.
+  const auto unknown = request_reply(alice, p::DirectSend{12, "nobody", "hi"});
+  CHECK(error_code(unknown) == errc::user_not_online);
+  CHECK(error_detail(unknown) == "nobody");
+  advance(std::chrono::seconds(1));
+  const auto second = std::get<p::DirectSent>(request_reply(alice, p::DirectSend{13, "bob", "2"}));
+  CHECK(second.id > first.id);
+  CHECK(logs.messages.size() == 2);
+
+  const auto bob = online("bob", 3);
+  const auto missed = all_of<p::DirectEvent>(bob);
+  REQUIRE(missed.size() == 2);
+  CHECK(missed[0] == p::DirectEvent{"alice", first.timestamp, "while you were out", first.id, true});
+  CHECK(missed[1] == p::DirectEvent{"alice", second.timestamp, "2", second.id, true});
+  CHECK(out.sent[bob].back() == p::Message{p::MissedEnd{2}});
+  // The LoginOk comes first.
+  CHECK(std::holds_alternative<p::LoginOk>(out.sent[bob][1]));
+
+  // Online now: live, not missed, and not stored.
+  const auto live = std::get<p::DirectSent>(request_reply(alice, p::DirectSend{14, "bob", "3"}));
+  CHECK_FALSE(live.stored);
+  CHECK(out.sent[bob].back() == p::Message{p::DirectEvent{"alice", now.wall, "3", live.id, false}});
+
+  // Exactly once: what was delivered is not delivered again at the next login.
+  rig.handle(bob, p::Logout{15}, now);
+  rig.disconnected(bob);
+  hub.flush_logs();
+  rig.tasks.run();
+  const auto again = online("bob", 3);
+  CHECK(all_of<p::DirectEvent>(again).empty());
+  CHECK(out.sent[again].back() == p::Message{p::MissedEnd{0}});
+}
+
+TEST_CASE_FIXTURE(Fixture, "a version 2 sender is refused for an offline user; a v2 receiver gets missed ones") {
+  const auto old = online("alice", 2);
+  const auto refused = request_reply(old, p::DirectSend{11, "bob", "hi"});
+  CHECK(error_code(refused) == errc::user_not_online);
+  const auto carol = online("carol", 3);
+  REQUIRE(std::get<p::DirectSent>(request_reply(carol, p::DirectSend{12, "dave", "for v2"})).stored);
+  const auto dave = online("dave", 2);
+  const auto missed = all_of<p::DirectEvent>(dave);
+  REQUIRE(missed.size() == 1);
+  CHECK(missed[0].text == "for v2");
+  // Version 2 has no MissedEnd.
+  CHECK(all_of<p::MissedEnd>(dave).empty());
+}
+
+TEST_CASE_FIXTURE(Fixture, "group messages reach joined members who were offline at their next login") {
+  const auto alice = online("alice", 3);
+  const auto bob = online("bob", 3);
+  const auto carol = online("carol", 3);
+  rig.handle(alice, p::GroupCreate{20, "team", {"bob", "carol"}}, now);
+  rig.handle(bob, p::GroupJoin{21, "team"}, now);
+  rig.handle(bob, p::Logout{22}, now);
+  rig.disconnected(bob);
+  rig.handle(carol, p::Logout{23}, now);
+  rig.disconnected(carol);
+  const auto sent = std::get<p::GroupSent>(request_reply(alice, p::GroupSend{24, "team", "news"}));
+  const auto bob_again = online("bob", 3);
+  const auto missed = all_of<p::GroupEvent>(bob_again);
+  REQUIRE(missed.size() == 1);
+  CHECK(missed[0] == p::GroupEvent{"team", "alice", sent.timestamp, "news", sent.id, true});
+  // carol was only invited: group messages are not pushed to her.
+  const auto carol_again = online("carol", 3);
+  CHECK(all_of<p::GroupEvent>(carol_again).empty());
+}
+
+TEST_CASE_FIXTURE(Fixture, "login with resume_after replays after that id, whatever was sent") {
+  const auto alice = online("alice", 3);
+  const auto bob = online("bob", 3);
+  std::vector<p::MessageId> ids;
+  for (int i = 0; i < 3; ++i) {
+    ids.push_back(
+        std::get<p::DirectSent>(request_reply(alice, p::DirectSend{30u + i, "bob", std::to_string(i)}))
+            .id);
+  }
+  CHECK(all_of<p::DirectEvent>(bob).size() == 3);
+  // bob's connection died after the first: he says so, and gets the other two.
+  rig.disconnected(bob);
+  const auto back = online("bob", 3, ids[0]);
+  const auto replayed = all_of<p::DirectEvent>(back);
+  REQUIRE(replayed.size() == 2);
+  CHECK(replayed[0].id == ids[1]);
+  CHECK(replayed[1].id == ids[2]);
+  CHECK(replayed[1].missed);
+}
+
+TEST_CASE_FIXTURE(Fixture, "history: pages of a conversation, and the page size is checked") {
+  const auto alice = online("alice", 3);
+  const auto bob = online("bob", 3);
+  for (int i = 0; i < 5; ++i)
+    request_reply(alice, p::DirectSend{40u + i, "bob", "m" + std::to_string(i)});
+  const auto reply = request_reply(
+      bob, p::HistoryQuery{50, p::ConversationKind::any, "alice", p::HistoryDirection::latest, 0, 2});
+  REQUIRE(std::holds_alternative<p::HistoryPage>(reply));
+  const auto page = std::get<p::HistoryPage>(reply);
+  CHECK(page.request_id == 50);
+  CHECK(page.kind == p::ConversationKind::direct);
+  CHECK(page.name == "alice");
+  REQUIRE(page.entries.size() == 2);
+  CHECK(page.entries[0].text == "m3");
+  CHECK(page.entries[1].text == "m4");
+  CHECK(page.more);
+  CHECK(error_code(request_reply(bob, p::HistoryQuery{51, p::ConversationKind::any, "alice",
+                                                      p::HistoryDirection::latest, 0, 101})) ==
+        errc::invalid_argument);
+  // A version 2 session does not have it.
+  const auto old = online("carol", 2);
+  CHECK(error_code(request_reply(old, p::HistoryQuery{52, p::ConversationKind::any, "alice",
+                                                      p::HistoryDirection::latest, 0, 2})) ==
+        errc::unsupported_request);
+}
+
+TEST_CASE_FIXTURE(Fixture, "a history page of long messages fits one frame and says there is more") {
+  const auto alice = online("alice", 3);
+  online("bob", 3);
+  const std::string long_text(4000, 'x');
+  for (int i = 0; i < 40; ++i)
+    request_reply(alice, p::DirectSend{60u + i, "bob", long_text});
+  const auto page = std::get<p::HistoryPage>(request_reply(
+      alice, p::HistoryQuery{99, p::ConversationKind::direct, "bob", p::HistoryDirection::latest, 0, 100}));
+  CHECK(page.entries.size() < 40);
+  CHECK(page.entries.size() > 10);
+  CHECK(page.more);
+  CHECK(p::encode(p::Message{page}).size() <= p::header_size + 64 * 1024);
 }

@@ -22,7 +22,7 @@ inline Sha256 digest(std::uint8_t seed) {
 inline std::vector<Message> one_of_each() {
   return {
       Hello{1, 1, 1, "tessenger-client/0.1.0"},
-      Login{2, "alice", "p\xc3\xa4ss w\xc3\xb6rd", 40000},
+      Login{2, "alice", "p\xc3\xa4ss w\xc3\xb6rd", 40000, 0x8000000000000001ull},
       DirectSend{3, "bob", "gr\xc3\xbc\xc3\x9f dich \xe2\x82\xac \xf0\x9f\x98\x80"},
       ActiveUsersQuery{4},
       GroupCreate{5, "team1", {"bob", "carol", "dave"}},
@@ -33,21 +33,21 @@ inline std::vector<Message> one_of_each() {
       Ping{10, 0xfedcba9876543210ull},
       HelloOk{1, 1, "tessenger-server/0.1.0", 65536},
       LoginOk{2, "alice"},
-      DirectSent{3, 1'699'650'430'123'456},
+      DirectSent{3, 1'699'650'430'123'456, 0xfffffffffffffffeull, true},
       ActiveUsers{
           4,
           {{"bob", "192.0.2.7", 5001, 1'699'650'000'000'000}, {"carol", "2001:db8::1", 65535, -1}}},
       GroupCreated{5, "team1", {"alice", "bob", "carol", "dave"}},
       GroupJoined{6, "team1"},
-      GroupSent{7, -1'000'000},
+      GroupSent{7, -1'000'000, 77},
       LoggedOut{8, "alice"},
       FileOfferOk{9, 42, "198.51.100.2", 6001, digest(9)},
       Pong{10, 0xfedcba9876543210ull},
       Error{11, 200,
             "b\xc3\xb6"
             "b"},
-      DirectEvent{"alice", 1'699'650'430'000'001, "hi there \xf0\x9f\x91\x8b"},
-      GroupEvent{"team1", "alice", 1'699'650'430'000'002, "hello team"},
+      DirectEvent{"alice", 1'699'650'430'000'001, "hi there \xf0\x9f\x91\x8b", 41, true},
+      GroupEvent{"team1", "alice", 1'699'650'430'000'002, "hello team", 1ull << 40, true},
       InviteEvent{"team1", "alice"},
       FileIncomingEvent{42, "alice", "video.mp4", 1'048'576, digest(1), "203.0.113.9", 7001,
                         digest(2)},
@@ -58,6 +58,14 @@ inline std::vector<Message> one_of_each() {
       GroupLeft{12, "team1", true},
       GroupDeleted{13, "team1"},
       GroupNoticeEvent{"team1", "carol", GroupChange::deleted},
+      HistoryQuery{14, ConversationKind::group, "team1", HistoryDirection::before,
+                   0x0102030405060708ull, 100},
+      HistoryPage{14,
+                  ConversationKind::direct,
+                  "bob",
+                  {{5, "bob", -7, "\xe2\x82\xac old"}, {9, "alice", 1'699'650'430'000'004, "new"}},
+                  true},
+      MissedEnd{0xfffffff0u},
   };
 }
 
@@ -73,7 +81,10 @@ inline std::vector<Message> empty_fields() {
           FileOfferOk{0, 0, "", 0, {}},
           LoginAttemptEvent{"", 0},
           GroupLeft{0, "", false},
-          GroupNoticeEvent{"", "", GroupChange::left}};
+          GroupNoticeEvent{"", "", GroupChange::left},
+          HistoryQuery{0, ConversationKind::any, "", HistoryDirection::latest, 0, 0},
+          HistoryPage{0, ConversationKind::group, "", {}, false},
+          MissedEnd{0}};
 }
 
 /// `n` bytes of valid UTF-8 mixing one- to four-byte sequences.
@@ -123,6 +134,9 @@ inline std::vector<Message> at_limits(const Limits& l = {}) {
       GroupLeft{~0u, group, true},
       GroupDeleted{~0u, group},
       GroupNoticeEvent{group, name, GroupChange::closed},
+      HistoryQuery{~0u, ConversationKind::direct, name, HistoryDirection::after, ~0ull, 65535},
+      HistoryPage{~0u, ConversationKind::group, group,
+                  std::vector<HistoryEntry>(10, HistoryEntry{~0ull, name, INT64_MIN, text}), true},
   };
 }
 

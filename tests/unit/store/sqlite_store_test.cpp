@@ -139,10 +139,12 @@ TEST_CASE("sqlite: groups, memberships, blocks, known addresses and ids survive 
   CHECK(c.join("g", "carol").ok());
   CHECK(c.join("gone", "erin").code == errc::group_not_found);
   const auto next = c.say("g", "alice");
-  CHECK(next.id == group_id + 1);
+  // One id sequence, continued after the reopen.
+  CHECK(group_id < direct_id);
+  CHECK(next.id == direct_id + 1);
   CHECK(next.recipients == std::vector<std::string>{"bob", "carol"});
-  CHECK(c.tell("bob", "alice").id == direct_id + 1);
-  CHECK(c.tell("alice", "zoe").id == 1);
+  CHECK(c.tell("bob", "alice").id == next.id + 1);
+  CHECK(c.tell("alice", "zoe").id == next.id + 2);
   // alice's quota still counts g and h: a third group is refused.
   CHECK(c.create("third", "alice").code == errc::limit_reached);
   // A block is still in force; bob's account-wide one spares his known address.
@@ -203,7 +205,7 @@ TEST_CASE("sqlite: a database of a newer schema is refused") {
   const auto opened = open_at(file);
   CHECK_FALSE(opened.store);
   CHECK(opened.problem == "the database " + file.string() +
-                              " has schema version 99, newer than the 1 this server knows; use "
+                              " has schema version 99, newer than the 2 this server knows; use "
                               "the tessenger-server that wrote it or a newer one");
 }
 
@@ -306,7 +308,9 @@ TEST_CASE(
     CHECK(resumed.outcome.ok());
     CHECK(resumed.id == last + 1);
     last = resumed.id;
-    CHECK(c.tell("alice", "bob").id == 1);
+    const auto direct = c.tell("alice", "bob");
+    CHECK(direct.id == last + 1);
+    last = direct.id;
   }
   auto store = open_ok(file);
   Calls c{*store};
@@ -314,4 +318,80 @@ TEST_CASE(
   CHECK(c.say("g", "bob").id == last + 1);
   const std::lock_guard lock(mutex);
   CHECK(errors.size() == 1);
+}
+
+TEST_CASE("sqlite: history, what was delivered and the id sequence survive a reopen") {
+  TempDir dir("tessenger-sqlite");
+  const auto file = dir / "tessenger.db";
+  tessenger::MessageId first = 0;
+  tessenger::MessageId last = 0;
+  {
+    auto store = open_ok(file);
+    Calls c{*store};
+    REQUIRE(c.create("team", "alice", {"bob"}).ok());
+    REQUIRE(c.join("team", "bob").ok());
+    first = c.tell("alice", "bob", "one \xf0\x9f\x98\x80").id;
+    c.say("team", "alice", "two");
+    last = c.tell("bob", "alice", "three").id;
+    store->delivered({{"bob", first}});
+  }
+  auto store = open_ok(file);
+  Calls c{*store};
+  const auto page = c.history("bob", "alice");
+  REQUIRE(page.entries.size() == 2);
+  CHECK(page.entries[0].text == "one \xf0\x9f\x98\x80");
+  CHECK(page.entries[1].id == last);
+  CHECK(c.history("bob", "team").entries.size() == 1);
+  const auto missed = c.missed_since_delivered("bob");
+  CHECK(missed.after == first);
+  REQUIRE(missed.messages.size() == 1);
+  CHECK(missed.messages[0].group == "team");
+  CHECK(c.tell("carol", "dave").id == last + 1);
+}
+
+TEST_CASE("sqlite: a version 1 database is migrated: one id sequence, in the order sent") {
+  TempDir dir("tessenger-sqlite");
+  const auto file = dir / "tessenger.db";
+  {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(file.c_str(), &db) == SQLITE_OK);
+    // The schema and rows a version 1 server wrote: ids per conversation.
+    const char* v1 = R"sql(
+CREATE TABLE groups (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE,
+  creator TEXT NOT NULL, created INTEGER NOT NULL, last_id INTEGER NOT NULL);
+CREATE TABLE members (group_id INTEGER NOT NULL, user TEXT NOT NULL, joined INTEGER NOT NULL,
+  position INTEGER NOT NULL, PRIMARY KEY (group_id, user)) WITHOUT ROWID;
+CREATE TABLE direct (id INTEGER PRIMARY KEY AUTOINCREMENT, low TEXT NOT NULL, high TEXT NOT NULL,
+  last_id INTEGER NOT NULL, UNIQUE (low, high));
+CREATE TABLE messages (conversation INTEGER NOT NULL, id INTEGER NOT NULL, sender TEXT NOT NULL,
+  time INTEGER NOT NULL, text TEXT NOT NULL, PRIMARY KEY (conversation, id)) WITHOUT ROWID;
+CREATE TABLE accounts (user TEXT PRIMARY KEY, failures INTEGER NOT NULL,
+  window_start INTEGER NOT NULL, blocked_until INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE addresses (user TEXT NOT NULL, address TEXT NOT NULL, failures INTEGER NOT NULL,
+  blocked_until INTEGER NOT NULL, known INTEGER NOT NULL, PRIMARY KEY (user, address)) WITHOUT ROWID;
+INSERT INTO groups VALUES (1, 'team', 'alice', 0, 2);
+INSERT INTO members VALUES (1, 'alice', 1, 0), (1, 'bob', 1, 1);
+INSERT INTO direct VALUES (1, 'alice', 'bob', 2);
+INSERT INTO messages VALUES (1, 1, 'alice', 10, 'g1'), (-1, 1, 'bob', 20, 'd1'),
+  (1, 2, 'bob', 30, 'g2'), (-1, 2, 'alice', 40, 'd2');
+PRAGMA user_version = 1;
+)sql";
+    REQUIRE(sqlite3_exec(db, v1, nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(db);
+  }
+  auto store = open_ok(file);
+  Calls c{*store};
+  const auto group = c.history("bob", "team");
+  REQUIRE(group.entries.size() == 2);
+  CHECK(group.entries[0].id == 1);
+  CHECK(group.entries[0].text == "g1");
+  CHECK(group.entries[1].id == 3);
+  const auto direct = c.history("alice", "bob");
+  REQUIRE(direct.entries.size() == 2);
+  CHECK(direct.entries[0].id == 2);
+  CHECK(direct.entries[1].id == 4);
+  CHECK(direct.entries[1].text == "d2");
+  CHECK(c.tell("alice", "bob").id == 5);
+  // Nothing was recorded as delivered in version 1: all of it is missed.
+  CHECK(c.missed_since_delivered("bob").messages.size() == 3);
 }

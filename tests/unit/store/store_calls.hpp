@@ -50,9 +50,24 @@ struct Calls {
         [&](auto done) { store.append_group_message(group, from, text, t0, done); });
   }
   StoredMessage tell(const std::string& from, const std::string& to,
-                     const std::string& text = "hi") {
+                     const std::string& text = "hi", protocol::Timestamp time = t0) {
     return answer<StoredMessage>(
-        [&](auto done) { store.append_direct_message(from, to, text, t0, done); });
+        [&](auto done) { store.append_direct_message(from, to, text, time, done); });
+  }
+  MissedPage missed(const std::string& user, MessageId after, std::size_t limit = 100) {
+    return answer<MissedPage>(
+        [&](auto done) { store.missed(user, after, false, limit, done); });
+  }
+  MissedPage missed_since_delivered(const std::string& user, std::size_t limit = 100) {
+    return answer<MissedPage>([&](auto done) { store.missed(user, 0, true, limit, done); });
+  }
+  HistoryResult history(const std::string& user, const std::string& name,
+                        protocol::HistoryDirection direction = protocol::HistoryDirection::latest,
+                        MessageId anchor = 0, std::size_t limit = 100,
+                        protocol::ConversationKind kind = protocol::ConversationKind::any) {
+    return answer<HistoryResult>([&](auto done) {
+      store.history({user, kind, name, direction, anchor, limit}, done);
+    });
   }
   bool blocked(const std::string& user, const std::string& address, protocol::Timestamp now) {
     return answer<bool>([&](auto done) { store.is_blocked(user, address, now, done); });

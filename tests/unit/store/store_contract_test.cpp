@@ -3,6 +3,8 @@
 
 #include <doctest/doctest.h>
 
+#include <thread>
+
 #include <tessenger/sqlite_store.hpp>
 
 #include "store_calls.hpp"
@@ -25,7 +27,10 @@ struct SqliteStore {
   std::shared_ptr<tessenger::Store> open() {
     std::error_code ec;
     std::string problem;
-    auto opened = tessenger::open_sqlite_store({dir / "tessenger.db", {}, {}}, ec, problem);
+    tessenger::SqliteStoreOptions options{dir / "tessenger.db", {}, {}};
+    // Retention runs often here, so its tests need not wait long.
+    options.retention_interval = std::chrono::milliseconds(20);
+    auto opened = tessenger::open_sqlite_store(options, ec, problem);
     REQUIRE_MESSAGE(opened, problem);
     return opened;
   }
@@ -200,4 +205,192 @@ TEST_CASE_TEMPLATE("blocks: the account-wide cap spares addresses the account lo
   for (int i = 0; i < 12; ++i) {
     CHECK_FALSE(c.fail("bob", "10.0.3." + std::to_string(i), t0 + i * 3 * second).account_blocked);
   }
+}
+
+namespace {
+
+std::vector<tessenger::MessageId> ids_of(const tessenger::HistoryResult& page) {
+  std::vector<tessenger::MessageId> ids;
+  for (const auto& entry : page.entries)
+    ids.push_back(entry.id);
+  return ids;
+}
+
+std::vector<tessenger::MessageId> ids_of(const tessenger::MissedPage& page) {
+  std::vector<tessenger::MessageId> ids;
+  for (const auto& message : page.messages)
+    ids.push_back(message.id);
+  return ids;
+}
+
+using Ids = std::vector<tessenger::MessageId>;
+using tessenger::protocol::ConversationKind;
+using tessenger::protocol::HistoryDirection;
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("messages: one id sequence across every conversation", Kind, MemoryStore,
+                   SqliteStore) {
+  Fixture<Kind> f;
+  auto& c = f.calls;
+  REQUIRE(c.create("g", "alice", {"bob"}).ok());
+  const auto a = c.tell("alice", "bob").id;
+  const auto b = c.say("g", "alice").id;
+  const auto d = c.tell("carol", "dave").id;
+  CHECK(a < b);
+  CHECK(b < d);
+}
+
+TEST_CASE_TEMPLATE("history: latest, before and after pages, limits, the same bytes", Kind,
+                   MemoryStore, SqliteStore) {
+  Fixture<Kind> f;
+  auto& c = f.calls;
+  Ids sent;
+  for (int i = 0; i < 7; ++i) {
+    const auto from = i % 2 == 0 ? "alice" : "bob";
+    const auto to = i % 2 == 0 ? "bob" : "alice";
+    sent.push_back(c.tell(from, to, "m" + std::to_string(i) + " \xe2\x82\xac", t0 + i).id);
+    c.tell("carol", "alice", "noise");
+  }
+  const auto latest = c.history("alice", "bob", HistoryDirection::latest, 0, 3);
+  REQUIRE(latest.outcome.ok());
+  CHECK(latest.kind == ConversationKind::direct);
+  CHECK(ids_of(latest) == Ids{sent[4], sent[5], sent[6]});
+  CHECK(latest.more);
+  CHECK(latest.entries[2].text == "m6 \xe2\x82\xac");
+  CHECK(latest.entries[2].from == "alice");
+  CHECK(latest.entries[2].timestamp == t0 + 6);
+  // The other side reads the same conversation.
+  CHECK(ids_of(c.history("bob", "alice", HistoryDirection::latest, 0, 3)) == ids_of(latest));
+
+  const auto before = c.history("alice", "bob", HistoryDirection::before, sent[4], 3);
+  CHECK(ids_of(before) == Ids{sent[1], sent[2], sent[3]});
+  CHECK(before.more);
+  const auto first = c.history("alice", "bob", HistoryDirection::before, sent[1], 3);
+  CHECK(ids_of(first) == Ids{sent[0]});
+  CHECK_FALSE(first.more);
+
+  const auto after = c.history("alice", "bob", HistoryDirection::after, sent[2], 2);
+  CHECK(ids_of(after) == Ids{sent[3], sent[4]});
+  CHECK(after.more);
+  const auto tail = c.history("alice", "bob", HistoryDirection::after, sent[4], 10);
+  CHECK(ids_of(tail) == Ids{sent[5], sent[6]});
+  CHECK_FALSE(tail.more);
+  // Anchors are exclusive; a limit above a page is a page.
+  CHECK(c.history("alice", "bob", HistoryDirection::after, sent[6]).entries.empty());
+  CHECK(c.history("alice", "bob", HistoryDirection::latest, 0, 1000).entries.size() == 7);
+}
+
+TEST_CASE_TEMPLATE("history: empty and unknown conversations, and who may read a group", Kind,
+                   MemoryStore, SqliteStore) {
+  Fixture<Kind> f;
+  auto& c = f.calls;
+  // Nothing is revealed about users: no conversation reads as empty.
+  const auto none = c.history("alice", "nobody");
+  CHECK(none.outcome.ok());
+  CHECK(none.entries.empty());
+  CHECK_FALSE(none.more);
+  const auto not_group = c.history("alice", "team", HistoryDirection::latest, 0, 10,
+                                   ConversationKind::group);
+  CHECK(not_group.outcome.code == errc::not_group_member);
+  CHECK(not_group.outcome.detail == "team");
+
+  REQUIRE(c.create("team", "alice", {"bob"}).ok());
+  CHECK(c.history("alice", "team").kind == ConversationKind::group);
+  CHECK(c.history("alice", "team").entries.empty());
+  const auto early = c.say("team", "alice", "before carol").id;
+  REQUIRE(c.join("team", "bob").ok());
+  const auto later = c.say("team", "bob", "after bob joined").id;
+  // carol is invited after both: she sees neither (nor the group before).
+  CHECK(c.history("carol", "team", HistoryDirection::latest, 0, 10, ConversationKind::group)
+            .outcome.code == errc::not_group_member);
+  REQUIRE(c.create("team2", "carol", {"alice"}).ok());
+  const auto mine = c.say("team2", "carol", "x").id;
+  REQUIRE(c.join("team2", "alice").ok());
+  CHECK(ids_of(c.history("alice", "team2")) == Ids{mine});
+  // bob was invited before `early`: he may read it, joined or not.
+  CHECK(ids_of(c.history("bob", "team")) == Ids{early, later});
+  // A group wins over a user of the same name; kind direct asks for the user.
+  CHECK(c.history("alice", "team", HistoryDirection::latest, 0, 10, ConversationKind::direct)
+            .entries.empty());
+  // After leaving, the group's history is closed.
+  REQUIRE(c.leave("team", "bob").outcome.ok());
+  CHECK(c.history("bob", "team", HistoryDirection::latest, 0, 10, ConversationKind::group)
+            .outcome.code == errc::not_group_member);
+}
+
+TEST_CASE_TEMPLATE("missed: what others sent to the user after an id, in order, paged", Kind,
+                   MemoryStore, SqliteStore) {
+  Fixture<Kind> f;
+  auto& c = f.calls;
+  REQUIRE(c.create("team", "alice", {"bob", "carol"}).ok());
+  REQUIRE(c.join("team", "bob").ok());
+  const auto d1 = c.tell("alice", "bob", "one").id;
+  const auto own = c.tell("bob", "alice", "mine").id;
+  const auto g1 = c.say("team", "alice", "group one").id;
+  const auto own_group = c.say("team", "bob", "my group").id;
+  const auto d2 = c.tell("carol", "bob", "two").id;
+  c.tell("alice", "carol", "not for bob");
+
+  const auto all = c.missed("bob", 0);
+  REQUIRE(all.outcome.ok());
+  CHECK(ids_of(all) == Ids{d1, g1, d2});
+  CHECK_FALSE(all.more);
+  CHECK(all.messages[1].group == "team");
+  CHECK(all.messages[1].text == "group one");
+  CHECK(all.messages[0].group.empty());
+  CHECK(ids_of(c.missed("bob", d1)) == Ids{g1, d2});
+  const auto paged = c.missed("bob", 0, 2);
+  CHECK(ids_of(paged) == Ids{d1, g1});
+  CHECK(paged.more);
+  CHECK(ids_of(c.missed("alice", 0)) == Ids{own, own_group});
+  // carol is invited, not joined: group messages are not pushed to her.
+  CHECK(ids_of(c.missed("carol", 0)) == Ids{own_group + 2});
+
+  // From the cursor of what was delivered.
+  CHECK(ids_of(c.missed_since_delivered("bob")) == Ids{d1, g1, d2});
+  f.kind.store->delivered({{"bob", g1}});
+  CHECK(c.missed_since_delivered("bob").after == g1);
+  CHECK(ids_of(c.missed_since_delivered("bob")) == Ids{d2});
+  f.kind.store->delivered({{"bob", d1}});  // an older one changes nothing
+  CHECK(ids_of(c.missed_since_delivered("bob")) == Ids{d2});
+}
+
+TEST_CASE_TEMPLATE("retention: history_max keeps each conversation's newest", Kind, MemoryStore,
+                   SqliteStore) {
+  Fixture<Kind> f;
+  auto policy = test_policy();
+  policy.history_max = 3;
+  f.kind.store->configure(policy);
+  auto& c = f.calls;
+  Ids sent;
+  for (int i = 0; i < 6; ++i)
+    sent.push_back(c.tell("alice", "bob", "m", t0 + i).id);
+  c.tell("carol", "bob");
+  for (const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+       c.history("alice", "bob").entries.size() > 3 && std::chrono::steady_clock::now() < deadline;) {
+    std::this_thread::yield();
+  }
+  CHECK(ids_of(c.history("alice", "bob")) == Ids{sent[3], sent[4], sent[5]});
+  CHECK(c.history("carol", "bob").entries.size() == 1);
+}
+
+TEST_CASE_TEMPLATE("retention: history_days removes what is older", Kind, MemoryStore,
+                   SqliteStore) {
+  Fixture<Kind> f;
+  auto policy = test_policy();
+  policy.history_days = 1;
+  f.kind.store->configure(policy);
+  auto& c = f.calls;
+  const auto now = std::chrono::duration_cast<std::chrono::microseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  const auto day = std::int64_t{86'400} * second;
+  c.tell("alice", "bob", "old", now - 2 * day);
+  const auto recent = c.tell("alice", "bob", "recent", now - day / 2).id;
+  for (const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+       c.history("alice", "bob").entries.size() > 1 && std::chrono::steady_clock::now() < deadline;) {
+    std::this_thread::yield();
+  }
+  CHECK(ids_of(c.history("alice", "bob")) == Ids{recent});
 }
