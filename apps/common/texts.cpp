@@ -88,11 +88,11 @@ std::string stored_for_offline(std::string_view user) {
 std::string history_footer(std::string_view name, bool group, std::size_t shown, bool more) {
   const auto where = group ? fmt::format("group chat {}", name) : fmt::format("{}", name);
   if (shown == 0) return fmt::format("No earlier messages with {}.", where);
+  const auto count = shown == 1 ? std::string("1 message") : fmt::format("{} messages", shown);
   if (more) {
-    return fmt::format("{} messages with {} shown; /history {} again for earlier ones.", shown,
-                       where, name);
+    return fmt::format("{} with {} shown; /history {} again for earlier ones.", count, where, name);
   }
-  return fmt::format("{} messages with {} shown: the start of the conversation.", shown, where);
+  return fmt::format("{} with {} shown: the start of the conversation.", count, where);
 }
 
 std::string group_notice_text(const protocol::GroupNoticeEvent& notice) {

@@ -179,9 +179,33 @@ class Session {
     return options;
   }
 
+  // Events that arrive with the login's reply (what was missed) wait for
+  // the welcome, so that they follow it on the screen.
   void show_event(const std::string& line) {
+    {
+      std::lock_guard lock(early_mutex_);
+      if (!welcomed_) {
+        early_.push_back(line);
+        return;
+      }
+    }
     out_.line(line);
     out_.line(text::command_prompt);
+  }
+
+  void welcome() {
+    out_.line(text::welcome);
+    out_.line(text::command_prompt);
+    std::vector<std::string> early;
+    {
+      std::lock_guard lock(early_mutex_);
+      welcomed_ = true;
+      early.swap(early_);
+    }
+    for (const auto& line : early) {
+      out_.line(line);
+      out_.line(text::command_prompt);
+    }
   }
 
   // The connection ended while waiting for input: say why.
@@ -225,8 +249,7 @@ class Session {
         client_.login(username, password, runtime_.files->local_port(), std::move(done));
       });
       if (result) {
-        out_.line(text::welcome);
-        out_.line(text::command_prompt);
+        welcome();
         return true;
       }
       out_.line(error_text(result.error(), result.detail()));
@@ -577,7 +600,10 @@ class Session {
   OfferPolicy offers_;                           // under offers_mutex_
   std::map<std::string, std::string> inviters_;  // group -> who invited; under offers_mutex_
   std::map<std::string, protocol::MessageId> history_positions_;  // oldest id shown; 0: none
-  std::deque<Question> questions_;               // oldest first; under offers_mutex_
+  std::mutex early_mutex_;
+  bool welcomed_ = false;           // under early_mutex_
+  std::vector<std::string> early_;  // under early_mutex_
+  std::deque<Question> questions_;  // oldest first; under offers_mutex_
   asio::executor_work_guard<asio::io_context::executor_type> work_;
   // After the members its callbacks use; the thread last, so it starts once
   // everything is in place and is joined first.

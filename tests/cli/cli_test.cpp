@@ -177,7 +177,9 @@ TEST_CASE("msgto to online, offline, unknown and self") {
   CHECK(received.substr(0, received.find(',')) == sent[0].substr(16, sent[0].size() - 17));
   CHECK(bob.line() == prompt);
 
-  CHECK(alice.command("msgto carol hi") == Lines{"carol is not online."});
+  // carol is a known user who is offline; zed is unknown.
+  CHECK(alice.command("msgto carol hi") ==
+        Lines{"carol is offline; the message will be delivered when they log in."});
   CHECK(alice.command("/msgto zed hi") == Lines{"zed is not online."});
   CHECK(alice.command("/msgto alice hi") == Lines{"You cannot message yourself."});
   CHECK(alice.command("/msgto bob") == Lines{"Usage: /msgto USER MESSAGE"});
@@ -360,14 +362,16 @@ TEST_CASE("log files, renumbering on logout, and numbering across a restart") {
     CHECK(bob.command("/msgto carol one").size() == 1);
     CHECK(matches(carol.line(), "{TS}, bob: one"));
     CHECK(carol.line() == prompt);
-    CHECK(bob.command("/msgto alice offline") == Lines{"alice is not online."});
+    CHECK(bob.command("/msgto alice offline") ==
+          Lines{"alice is offline; the message will be delivered when they log in."});
     CHECK(carol.command("/msgto bob two").size() == 1);
     CHECK(server.stop() == 0);
   }
   auto messages = lines_of(setup.dir / "messagelog.txt");
-  REQUIRE(messages.size() == 2);
+  REQUIRE(messages.size() == 3);
   CHECK(matches(messages[0], "1; {TS}; bob; one"));
-  CHECK(matches(messages[1], "2; {TS}; carol; two"));
+  CHECK(matches(messages[1], "2; {TS}; bob; offline"));
+  CHECK(matches(messages[2], "3; {TS}; carol; two"));
   CHECK(lines_of(setup.dir / "userlog.txt").empty());
 
   server.start();
@@ -380,8 +384,98 @@ TEST_CASE("log files, renumbering on logout, and numbering across a restart") {
   CHECK(bob.line() == prompt);
   CHECK(bob.command("/activeuser").size() == 1);
   messages = lines_of(setup.dir / "messagelog.txt");
-  REQUIRE(messages.size() == 3);
-  CHECK(matches(messages[2], "3; {TS}; dave; three"));
+  REQUIRE(messages.size() == 4);
+  CHECK(matches(messages[3], "4; {TS}; dave; three"));
+}
+
+TEST_CASE("offline delivery: stored, then delivered once at login, in order, marked missed") {
+  Setup setup;
+  CliServer server(setup.dir);
+  CliClient alice(server.port());
+  alice.login("alice", "pa");
+  const Lines stored{"bob is offline; the message will be delivered when they log in."};
+  CHECK(alice.command("/msgto bob first, with  spaces") == stored);
+  CHECK(alice.command("/msgto bob second \xe2\x82\xac") == stored);
+  CliClient carol(server.port());
+  carol.login("carol", "pc");
+  CHECK(carol.command("/msgto bob from carol") == stored);
+  {
+    CliClient bob(server.port());
+    bob.login("bob", "pb");
+    const auto first = bob.line();
+    CHECK(matches(first, "[missed] {TS}, alice: first, with  spaces"));
+    CHECK(bob.line() == prompt);
+    CHECK(matches(bob.line(), "[missed] {TS}, alice: second \xe2\x82\xac"));
+    CHECK(bob.line() == prompt);
+    CHECK(matches(bob.line(), "[missed] {TS}, carol: from carol"));
+    CHECK(bob.line() == prompt);
+    CHECK(bob.line() == "3 messages arrived while you were away.");
+    CHECK(bob.line() == prompt);
+    // The original time, as history keeps it.
+    const auto history = bob.command("/history alice");
+    REQUIRE(history.size() == 3);
+    CHECK(history[0] == first.substr(std::string("[missed] ").size()));
+    // Online: live messages are not marked.
+    CHECK(matches(alice.command("/msgto bob live")[0], "message sent at {TS}."));
+    CHECK(matches(bob.line(), "{TS}, alice: live"));
+    CHECK(bob.line() == prompt);
+    bob.send("/logout");
+    CHECK(bob.line() == "Bye, bob!");
+    CHECK(bob.wait() == 0);
+  }
+  // Exactly once: nothing is missed at the next login.
+  CliClient bob(server.port());
+  bob.login("bob", "pb");
+  CHECK(bob.command("/activeuser").size() == 2);
+  // An unknown user is still only "not online".
+  CHECK(alice.command("/msgto zed hi") == Lines{"zed is not online."});
+}
+
+TEST_CASE("history: newest page first, the same command pages back, groups and errors") {
+  FourOnline four;
+  auto& alice = four.clients[0];
+  auto& bob = four.clients[1];
+  for (int i = 1; i <= 3; ++i) {
+    alice.command("/msgto bob m" + std::to_string(i));
+    CHECK(matches(bob.line(), "{TS}, alice: m" + std::to_string(i)));
+    CHECK(bob.line() == prompt);
+  }
+  auto page = bob.command("/history alice 2");
+  REQUIRE(page.size() == 3);
+  CHECK(matches(page[0], "{TS}, alice: m2"));
+  CHECK(matches(page[1], "{TS}, alice: m3"));
+  CHECK(page[2] == "2 messages with alice shown; /history alice again for earlier ones.");
+  page = bob.command("/history alice 2");
+  REQUIRE(page.size() == 2);
+  CHECK(matches(page[0], "{TS}, alice: m1"));
+  CHECK(page[1] == "1 message with alice shown: the start of the conversation.");
+  // From the newest again.
+  page = bob.command("/history alice 1");
+  REQUIRE(page.size() == 2);
+  CHECK(matches(page[0], "{TS}, alice: m3"));
+  CHECK(bob.command("/history dave") == Lines{"No earlier messages with dave."});
+  CHECK(bob.command("/history nobody") == Lines{"No earlier messages with nobody."});
+
+  REQUIRE(alice.command("/creategroup team bob").size() == 1);
+  CHECK(bob.line().starts_with("alice invited you"));
+  CHECK(bob.line() == prompt);
+  CHECK(bob.command("/joingroup team").size() == 1);
+  alice.command("/groupmsg team hello team");
+  CHECK(matches(bob.line(), "{TS}, team, alice: hello team"));
+  CHECK(bob.line() == prompt);
+  page = bob.command("/history team");
+  REQUIRE(page.size() == 2);
+  CHECK(matches(page[0], "{TS}, team, alice: hello team"));
+  CHECK(page[1] == "1 message with group chat team shown: the start of the conversation.");
+  // carol is not in it: the name reads as a user's, with whom she has no messages.
+  CHECK(four.clients[2].command("/history team") == Lines{"No earlier messages with team."});
+
+  const Lines usage{"Usage: /history USER|GROUP [N] (N: 1-100, default 20)"};
+  CHECK(bob.command("/history") == usage);
+  CHECK(bob.command("/history alice 0") == usage);
+  CHECK(bob.command("/history alice 101") == usage);
+  CHECK(bob.command("/history alice x") == usage);
+  CHECK(bob.command("/history alice 2 3") == usage);
 }
 
 TEST_CASE("p2pvideo sends a file peer to peer and both sides say so") {

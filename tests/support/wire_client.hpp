@@ -88,7 +88,8 @@ class WireClient {
       bytes = bytes.subspan(static_cast<std::size_t>(n));
     }
   }
-  void send(const protocol::Message& message) { send_bytes(protocol::encode(message)); }
+  /// In the negotiated version (the newest before a Hello).
+  void send(const protocol::Message& message) { send_bytes(protocol::encode(message, version_)); }
 
   /// The next message, or nothing if the connection closed or the deadline passed.
   std::optional<protocol::Message> next(std::chrono::milliseconds timeout = 5s) {
@@ -125,10 +126,11 @@ class WireClient {
 
   /// Hello (offering versions 1..max_version) then Login; returns the reply to the login.
   protocol::Message login(const std::string& user, const std::string& password,
-                          std::uint16_t udp_port = 9, std::uint8_t max_version = 1) {
+                          std::uint16_t udp_port = 9, std::uint8_t max_version = 1,
+                          protocol::MessageId resume_after = 0) {
     send(protocol::Hello{1, 1, max_version, "wire-client"});
-    expect<protocol::HelloOk>();
-    send(protocol::Login{2, user, password, udp_port});
+    version_ = expect<protocol::HelloOk>().version;
+    send(protocol::Login{2, user, password, udp_port, resume_after});
     auto reply = next();
     if (!reply) throw std::runtime_error("no login reply");
     return *reply;
@@ -162,6 +164,7 @@ class WireClient {
   }
 
   int fd_ = -1;
+  std::uint8_t version_ = protocol::version;
   bool closed_ = false;
   protocol::Decoder decoder_;
   std::deque<protocol::Message> queue_;

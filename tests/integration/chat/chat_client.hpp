@@ -98,6 +98,16 @@ class ChatClient {
     return await<LoggedIn>(
         [&](auto done) { client_->login(user, password, udp_port, std::move(done)); });
   }
+  /// Logs in again after a lost connection, from the newest id the last one had.
+  Result<LoggedIn> resume(const std::string& user, const std::string& password,
+                          protocol::MessageId after) {
+    return await<LoggedIn>(
+        [&](auto done) { client_->login(user, password, 40000, after, std::move(done)); });
+  }
+  Result<ConversationHistory> history(protocol::HistoryQuery query) {
+    return await<ConversationHistory>(
+        [&](auto done) { client_->history(std::move(query), std::move(done)); });
+  }
   /// Logs in and requires success.
   void must_login(const std::string& user, const std::string& password,
                   std::uint16_t udp_port = 40000) {

@@ -139,11 +139,17 @@ TEST_CASE("a member who logs out stays a member") {
   REQUIRE(room.alice.create_group("chat", {"bob"}).ok());
   REQUIRE(room.bob.join_group("chat").ok());
   REQUIRE(room.bob.logout().ok());
-  // Offline members simply miss the message.
-  REQUIRE(room.alice.send_group("chat", "while away").ok());
+  // An offline member gets the message at its next login, marked missed.
+  const auto sent = room.alice.send_group("chat", "while away");
+  REQUIRE(sent.ok());
 
   ChatClient bob(room.server.port());
   bob.must_login("bob", "pb");
+  const auto missed = bob.next<protocol::GroupEvent>();
+  CHECK(missed.text == "while away");
+  CHECK(missed.missed);
+  CHECK(missed.id == sent->id);
+  CHECK(missed.timestamp == sent->timestamp);
   CHECK(bob.quiet());
   CHECK(bob.join_group("chat").error() == errc::already_joined);
   REQUIRE(bob.send_group("chat", "back").ok());

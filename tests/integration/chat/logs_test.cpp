@@ -67,16 +67,19 @@ TEST_CASE("messagelog.txt records each delivered message once, numbered") {
   alice.must_login("alice", "pa");
   bob.must_login("bob", "pb");
   REQUIRE(alice.send("bob", "first; with separator").ok());
-  CHECK(alice.send("carol", "offline").error() == errc::user_not_online);
+  // Stored for carol, who is offline: accepted, so logged.
+  CHECK(alice.send("carol", "offline")->stored);
+  CHECK(alice.send("zed", "unknown").error() == errc::user_not_online);
   CHECK(alice.send("alice", "self").error() == errc::cannot_message_self);
   CHECK(alice.send("bob", " ").error() == errc::invalid_text);
   REQUIRE(bob.send("alice", "  second  ").ok());
   settle(bob);
 
   const auto lines = lines_of(server.data_dir() / "messagelog.txt");
-  REQUIRE(lines.size() == 2);
+  REQUIRE(lines.size() == 3);
   CHECK(after_timestamp(lines[0], 1) == "alice; first; with separator");
-  CHECK(after_timestamp(lines[1], 2) == "bob; second");
+  CHECK(after_timestamp(lines[1], 2) == "alice; offline");
+  CHECK(after_timestamp(lines[2], 3) == "bob; second");
 }
 
 TEST_CASE("GROUP_messagelog.txt is created with the group and numbered per group") {

@@ -35,6 +35,7 @@ TEST_CASE("a client of version N+1 and the server of version N interoperate") {
 
   send_next(newer, p::Login{2, "alice", "pa", 9}, v);
   CHECK(newer.expect<p::LoginOk>().username == "alice");
+  CHECK(newer.expect<p::MissedEnd>().count == 0);
 
   // An N+1-only request: refused, nothing else happens.
   send_next(newer, next::Shout{3, "HELLO ALL"}, v);
