@@ -26,7 +26,7 @@
 namespace tessenger::protocol {
 
 /// The newest protocol version this build speaks.
-inline constexpr std::uint8_t version = 2;
+inline constexpr std::uint8_t version = 3;
 /// The oldest protocol version this build speaks. A frame header may carry
 /// any version from min_version to version (docs/protocol.md §5).
 inline constexpr std::uint8_t min_version = 1;
@@ -65,8 +65,9 @@ enum class MessageType : std::uint8_t {
   file_offer_ok = 0x48,
   pong = 0x49,
   error = 0x4a,
-  group_left = 0x4b,     ///< since version 2
-  group_deleted = 0x4c,  ///< since version 2
+  group_left = 0x4b,         ///< since version 2
+  group_deleted = 0x4c,      ///< since version 2
+  file_offer_legacy = 0x53,  ///< since version 3
 
   direct_event = 0x80,
   group_event = 0x81,
@@ -75,6 +76,7 @@ enum class MessageType : std::uint8_t {
   shutdown_event = 0x84,
   login_attempt_event = 0x85,  ///< since version 2
   group_notice_event = 0x86,   ///< since version 2
+  legacy_file_event = 0x8c,    ///< since version 3
 };
 
 // ---- Requests (client to server). Each carries an id its reply echoes. ----
@@ -335,12 +337,36 @@ struct GroupNoticeEvent {
   bool operator==(const GroupNoticeEvent&) const = default;
 };
 
+// ---- Since version 3: files to and from users of the original (legacy) client. ----
+
+/// The answer to a FileOffer whose receiver uses the original client: send
+/// the file to peer_address:peer_udp_port in the legacy datagram format
+/// (docs/legacy.md), which nothing can verify.
+struct FileOfferLegacy {
+  RequestId request_id = 0;
+  std::string peer_address;
+  std::uint16_t peer_udp_port = 0;
+  bool operator==(const FileOfferLegacy&) const = default;
+};
+
+/// `from`, a user of the original client, is about to send `file_name` from
+/// sender_address in the legacy datagram format: no size, no hash, no
+/// transfer id (its source port is not known in advance).
+struct LegacyFileEvent {
+  std::string from;
+  std::string file_name;
+  std::string sender_address;
+  std::uint16_t sender_udp_port = 0;
+  bool operator==(const LegacyFileEvent&) const = default;
+};
+
 using Message =
     std::variant<Hello, Login, DirectSend, ActiveUsersQuery, GroupCreate, GroupJoin, GroupSend,
                  Logout, FileOffer, Ping, HelloOk, LoginOk, DirectSent, ActiveUsers, GroupCreated,
                  GroupJoined, GroupSent, LoggedOut, FileOfferOk, Pong, Error, DirectEvent,
                  GroupEvent, InviteEvent, FileIncomingEvent, ShutdownEvent, LoginAttemptEvent,
-                 GroupLeave, GroupDelete, GroupLeft, GroupDeleted, GroupNoticeEvent>;
+                 GroupLeave, GroupDelete, GroupLeft, GroupDeleted, GroupNoticeEvent,
+                 FileOfferLegacy, LegacyFileEvent>;
 
 /// The wire type code of a message.
 TESSENGER_EXPORT MessageType type_of(const Message& message) noexcept;

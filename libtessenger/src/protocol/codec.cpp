@@ -38,6 +38,8 @@ constexpr std::array<std::string_view, std::variant_size_v<Message>> names{
     "group_left",
     "group_deleted",
     "group_notice_event",
+    "file_offer_legacy",
+    "legacy_file_event",
 };
 
 int index_of(MessageType type) noexcept {

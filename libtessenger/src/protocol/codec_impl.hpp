@@ -261,6 +261,19 @@ void fields(V& v, M& m) {
   v.str(m.user, Field::username);
   v.group_change(m.change);
 }
+template <class V, Is<FileOfferLegacy> M>
+void fields(V& v, M& m) {
+  v.u32(m.request_id);
+  v.str(m.peer_address, Field::address);
+  v.u16(m.peer_udp_port);
+}
+template <class V, Is<LegacyFileEvent> M>
+void fields(V& v, M& m) {
+  v.str(m.from, Field::username);
+  v.str(m.file_name, Field::file_name);
+  v.str(m.sender_address, Field::address);
+  v.u16(m.sender_udp_port);
+}
 
 // Counts the payload bytes. Refuses what the format cannot represent at all,
 // because a wrapped length prefix would make the peer read a different message.
@@ -699,6 +712,8 @@ struct Schema {
         MessageType::group_left,
         MessageType::group_deleted,
         MessageType::group_notice_event,
+        MessageType::file_offer_legacy,
+        MessageType::legacy_file_event,
     };
     std::array<std::uint8_t, std::variant_size_v<Message>> out{};
     for (std::size_t i = 0; i < codes.size(); ++i)
@@ -711,6 +726,9 @@ struct Schema {
     // LoginAttemptEvent and every alternative after it.
     for (std::size_t i = alternative_index<LoginAttemptEvent, Message>(); i < out.size(); ++i)
       out[i] = 2;
+    // FileOfferLegacy and every alternative after it.
+    for (std::size_t i = alternative_index<FileOfferLegacy, Message>(); i < out.size(); ++i)
+      out[i] = 3;
     return out;
   }();
 };
