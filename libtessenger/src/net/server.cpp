@@ -963,7 +963,9 @@ void Server::Impl::send(core::SessionId to, const protocol::Message& message) {
     }
     // A connection that has said nothing is most likely the original
     // client waiting for its user: a native client sends Hello at once.
-    if (!connection->any_input && std::holds_alternative<protocol::ShutdownEvent>(message)) {
+    const auto* notice = std::get_if<protocol::ShutdownEvent>(&message);
+    if (!connection->any_input && notice != nullptr &&
+        notice->code == static_cast<std::uint16_t>(errc::login_timeout)) {
       return queue_legacy(*connection, legacy::Translator(1).render(message));
     }
     const auto before = connection->pending.size();
@@ -982,7 +984,7 @@ void Server::Impl::send_to_many(std::span<const core::SessionId> to,
     frame.clear();
   for (const auto id : to) {
     if (Connection* connection = writable(id)) {
-      if (connection->legacy || !connection->any_input) {
+      if (connection->legacy) {
         send(id, message);
         continue;
       }

@@ -266,3 +266,42 @@ TEST_CASE("hostile legacy input: the server stays up, other sessions are unharme
   LegacyClient later(server.port());
   login(later, "erin pe 9000");
 }
+
+TEST_CASE("p2pvideo between the generations: the server introduces the peers") {
+  TestServer server;
+  TempDir files;
+  LegacyClient alice(server.port(), files.path());
+  login(alice, "alice pa 5000");
+  auto bob = native(server, "bob", "pb", 6000);
+
+  // A legacy sender: the native receiver is told, the sender gets five fields.
+  files.write("clip.mp4", "not sent: bob's port 6000 has nobody behind it");
+  CHECK(alice.command("p2pvideo bob clip.mp4", "p2pvideo") ==
+        "p2pvideo 127.0.0.1 6000 clip.mp4 alice");
+  const auto incoming = next_of<p::LegacyFileEvent>(*bob);
+  CHECK(incoming.from == "alice");
+  CHECK(incoming.file_name == "clip.mp4");
+  CHECK(incoming.sender_address == "127.0.0.1");
+  CHECK(incoming.sender_udp_port == 5000);
+  CHECK(alice.command("p2pvideo carol clip.mp4", "receiver") == "receiver not exists");
+  CHECK(alice.command("p2pvideo alice clip.mp4", "yourself") ==
+        "You cannot send a file to yourself.");
+  CHECK(alice.command("p2pvideo bob error.log", "Rename").find("error") == std::string::npos);
+  CHECK_FALSE(alice.reader_died());
+
+  // A native sender: told that the receiver is legacy, with its address.
+  bob->send(p::FileOffer{9, "alice", "song.ogg", 3, {}});
+  const auto legacy = next_of<p::FileOfferLegacy>(*bob);
+  CHECK(legacy.request_id == 9);
+  CHECK(legacy.peer_address == "127.0.0.1");
+  CHECK(legacy.peer_udp_port == 5000);
+
+  // Clients of older versions cannot take part.
+  WireClient old(server.port());
+  REQUIRE(std::holds_alternative<p::LoginOk>(old.login("carol", "pc", 7000, 2)));
+  old.send(p::FileOffer{3, "alice", "x.bin", 1, {}});
+  const auto refused = next_of<p::Error>(old);
+  CHECK(refused.code == static_cast<std::uint16_t>(errc::invalid_argument));
+  CHECK(alice.command("p2pvideo carol clip.mp4", "cannot receive") ==
+        "carol cannot receive files from this client.");
+}

@@ -58,6 +58,8 @@ inline std::vector<Message> one_of_each() {
       GroupLeft{12, "team1", true},
       GroupDeleted{13, "team1"},
       GroupNoticeEvent{"team1", "carol", GroupChange::deleted},
+      FileOfferLegacy{14, "198.51.100.4", 5000},
+      LegacyFileEvent{"alice", "clip.mp4", "198.51.100.5", 5001},
   };
 }
 
@@ -73,7 +75,9 @@ inline std::vector<Message> empty_fields() {
           FileOfferOk{0, 0, "", 0, {}},
           LoginAttemptEvent{"", 0},
           GroupLeft{0, "", false},
-          GroupNoticeEvent{"", "", GroupChange::left}};
+          GroupNoticeEvent{"", "", GroupChange::left},
+          FileOfferLegacy{0, "", 0},
+          LegacyFileEvent{"", "", "", 0}};
 }
 
 /// `n` bytes of valid UTF-8 mixing one- to four-byte sequences.
@@ -123,6 +127,8 @@ inline std::vector<Message> at_limits(const Limits& l = {}) {
       GroupLeft{~0u, group, true},
       GroupDeleted{~0u, group},
       GroupNoticeEvent{group, name, GroupChange::closed},
+      FileOfferLegacy{~0u, address, 65535},
+      LegacyFileEvent{name, file, address, 65535},
   };
 }
 
