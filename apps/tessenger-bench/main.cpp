@@ -98,6 +98,19 @@ int main(int argc, char** argv) {
   transfer_cmd->add_flag("!--no-iperf3", transfer.iperf3,
                          "skip the iperf3 comparison (e.g. on a link that drops datagrams)");
 
+  bench::HistoryOptions history;
+  auto* history_cmd = app.add_subcommand(
+      "history", "pages of 50 from conversations of 1,000,000 and 1,000 messages (SQLite)");
+  history_cmd->add_option("--messages", history.messages, "messages in the large conversation")
+      ->capture_default_str();
+  history_cmd->add_option("--small", history.small, "messages in the small one")
+      ->capture_default_str();
+  history_cmd->add_option("--pages", history.pages, "pages read from each")->capture_default_str();
+  history_cmd->add_option("--page", history.page, "messages per page (1-100)")
+      ->capture_default_str();
+  history_cmd->add_option("--restarts", history.restarts, "server starts to time")
+      ->capture_default_str();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -121,6 +134,8 @@ int main(int argc, char** argv) {
       report = bench::run_fanout(server, fanout);
     } else if (transfer_cmd->parsed()) {
       report = bench::run_transfer(transfer);
+    } else if (history_cmd->parsed()) {
+      report = bench::run_history(server, history);
     } else {
       std::cerr << app.help();
       return exit_usage;

@@ -186,9 +186,9 @@ ServerUnderTest::ServerUnderTest(const Options& options) {
   }
   dir_.emplace();
   const auto credentials = dir_->path() / "credentials.txt";
-  const auto data = dir_->path() / "data";
+  const auto data = options.data_dir.empty() ? dir_->path() / "data" : options.data_dir;
   const auto log = dir_->path() / "server.log";
-  std::filesystem::create_directory(data);
+  std::filesystem::create_directories(data);
   write_credentials(credentials, options.users);
 
   // The bench is a trusted load generator: one address opening thousands of

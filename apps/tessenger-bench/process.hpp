@@ -61,6 +61,9 @@ class ServerUnderTest {
     /// versions; sqlite measures the durable default.
     std::string store = "memory";
     std::size_t users = 0;  ///< accounts the credentials file must hold
+    /// Set: the server's --data-dir (kept, e.g. a database filled
+    /// beforehand), with the credentials file written beside it.
+    std::filesystem::path data_dir;
   };
 
   explicit ServerUnderTest(const Options& options);

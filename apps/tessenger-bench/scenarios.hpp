@@ -42,11 +42,22 @@ struct TransferOptions {
   unsigned rounds = 3;  ///< transfers into memory, each followed by iperf3
 };
 
+struct HistoryOptions {
+  std::size_t messages = 1'000'000;  ///< in the large conversation
+  std::size_t small = 1'000;         ///< in the small one
+  std::size_t pages = 2'000;         ///< pages read from each
+  std::size_t page = 50;
+  unsigned restarts = 3;             ///< server starts timed; the median is reported
+};
+
 Report run_login(const ServerUnderTest::Options& server, const LoginOptions& options);
 Report run_pairs(const ServerUnderTest::Options& server, const PairsOptions& options);
 Report run_fanout(const ServerUnderTest::Options& server, const FanoutOptions& options);
 /// The pairs workload against a frame relay forked from this process.
 Report run_baseline_relay(const PairsOptions& options);
 Report run_transfer(const TransferOptions& options);
+/// Pages of history from a conversation of `messages` and one of `small`
+/// (SQLite), and the time a server takes to serve with them stored.
+Report run_history(const ServerUnderTest::Options& server, const HistoryOptions& options);
 
 }  // namespace bench

@@ -187,6 +187,12 @@ int main(int argc, char** argv) {
                          ->check(CLI::ExistingFile);
   certificate_option->needs(key_option);
   key_option->needs(certificate_option);
+  bool no_legacy = false;
+  app.add_flag("--no-legacy", no_legacy,
+               "refuse the original Python client's text protocol (docs/legacy.md)");
+  app.add_flag("--allow-legacy-plaintext", config.allow_legacy_plaintext,
+               "with TLS on, still let the original client (which cannot speak TLS) log in, its "
+               "password in clear");
   app.add_option("--block-seconds", block_seconds, "how long a blocked account stays blocked")
       ->check(CLI::Range(1L, 86400L))
       ->capture_default_str();
@@ -305,6 +311,7 @@ int main(int argc, char** argv) {
   config.credentials_file = credentials;
   config.data_dir = data_dir;
   config.tls_certificate = tls_certificate;
+  config.legacy = !no_legacy;
   config.tls_private_key = tls_key;
   config.software = std::string("tessenger-server/") + tessenger::version_string;
   config.history_days = history_days;

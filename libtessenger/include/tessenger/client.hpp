@@ -166,13 +166,17 @@ struct GroupMessageSent {
   bool operator==(const GroupMessageSent&) const = default;
 };
 
-/// offer_file(): `to` is online; hand the rest to FileTransfer::send_file.
+/// offer_file(): `to` is online; hand the rest to FileTransfer::send_file,
+/// or, when `legacy`, to FileTransfer::send_legacy_file.
 struct FileOfferAccepted {
   std::string to;
   std::uint64_t transfer_id = 0;
   std::string peer_address;  ///< `to`'s IP as the server saw it
   std::uint16_t peer_udp_port = 0;
   protocol::TransferKey key{};  ///< per-transfer secret shared with the receiver
+  /// `to` uses the original client (protocol version 3, FileOfferLegacy):
+  /// the file goes in its datagram format, unverified; no id, no key.
+  bool legacy = false;
   bool operator==(const FileOfferAccepted&) const = default;
 };
 
@@ -221,6 +225,9 @@ struct ClientEvents {
   /// After login (protocol version 3 and later): every message sent while
   /// this user was away has been delivered (with `missed` set), `count` of them.
   std::function<void(const protocol::MissedEnd&)> on_missed_end;
+  /// A user of the original client is about to send this one a file in its
+  /// datagram format (protocol version 3): see FileTransfer::expect_legacy_file.
+  std::function<void(const protocol::LegacyFileEvent&)> on_legacy_file;
   /// Someone tried to log in to this account while this session was online.
   std::function<void(const protocol::LoginAttemptEvent&)> on_login_attempt;
   /// The connection ended without close() or a completed logout(): the

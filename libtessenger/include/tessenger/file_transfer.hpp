@@ -11,10 +11,13 @@
 // time, never from inside a member function call, never while the library
 // holds a lock.
 //
-// Lifetime: a callback may destroy the FileTransfer it was called from.
-// Once the destructor has returned no callback runs any more, also on an
-// io_context the caller owns and runs on other threads. The destructor must
-// not run concurrently with another member call.
+// Lifetime: a callback may destroy the FileTransfer it was called from,
+// also while another thread is still inside the member call that started
+// the work that callback reports (send_file(), expect_file()...): each call
+// keeps what it uses alive until it returns. Once the destructor has
+// returned no callback runs any more, also on an io_context the caller owns
+// and runs on other threads. Apart from that case, the destructor must not
+// run concurrently with another member call.
 //
 // Blocking: a receiving transfer writes the file (pwrite) and may wait for
 // its hashing thread on the strand, and the socket buffers are large. On an
@@ -41,6 +44,7 @@
 #include <memory>
 #include <string>
 #include <system_error>
+#include <utility>
 
 #include <asio/any_io_executor.hpp>
 #include <asio/io_context.hpp>
@@ -204,6 +208,8 @@ class TESSENGER_EXPORT FileTransfer {
  private:
   struct Impl;
   struct Runner;
+  using Hold = std::pair<std::shared_ptr<Impl>, std::shared_ptr<Runner>>;
+  Hold hold() const;
   std::shared_ptr<Runner> runner_;  // before impl_: the io_context outlives the socket
   std::shared_ptr<Impl> impl_;
 };

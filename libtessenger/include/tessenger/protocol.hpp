@@ -54,9 +54,9 @@ enum class MessageType : std::uint8_t {
   logout = 0x08,
   file_offer = 0x09,
   ping = 0x0a,
-  group_leave = 0x0b,   ///< since version 2
-  group_delete = 0x0c,  ///< since version 2
-  history_query = 0x0d, ///< since version 3
+  group_leave = 0x0b,    ///< since version 2
+  group_delete = 0x0c,   ///< since version 2
+  history_query = 0x0d,  ///< since version 3
 
   hello_ok = 0x40,
   login_ok = 0x41,
@@ -69,9 +69,10 @@ enum class MessageType : std::uint8_t {
   file_offer_ok = 0x48,
   pong = 0x49,
   error = 0x4a,
-  group_left = 0x4b,     ///< since version 2
-  group_deleted = 0x4c,  ///< since version 2
-  history_page = 0x4d,   ///< since version 3
+  group_left = 0x4b,         ///< since version 2
+  group_deleted = 0x4c,      ///< since version 2
+  history_page = 0x4d,       ///< since version 3
+  file_offer_legacy = 0x53,  ///< since version 3
 
   direct_event = 0x80,
   group_event = 0x81,
@@ -81,6 +82,7 @@ enum class MessageType : std::uint8_t {
   login_attempt_event = 0x85,  ///< since version 2
   group_notice_event = 0x86,   ///< since version 2
   missed_end = 0x87,           ///< since version 3
+  legacy_file_event = 0x8c,    ///< since version 3
 };
 
 // ---- Requests (client to server). Each carries an id its reply echoes. ----
@@ -405,13 +407,36 @@ struct MissedEnd {
   bool operator==(const MissedEnd&) const = default;
 };
 
+// ---- Since version 3: files to and from users of the original (legacy) client. ----
+
+/// The answer to a FileOffer whose receiver uses the original client: send
+/// the file to peer_address:peer_udp_port in the legacy datagram format
+/// (docs/legacy.md), which nothing can verify.
+struct FileOfferLegacy {
+  RequestId request_id = 0;
+  std::string peer_address;
+  std::uint16_t peer_udp_port = 0;
+  bool operator==(const FileOfferLegacy&) const = default;
+};
+
+/// `from`, a user of the original client, is about to send `file_name` from
+/// sender_address in the legacy datagram format: no size, no hash, no
+/// transfer id (its source port is not known in advance).
+struct LegacyFileEvent {
+  std::string from;
+  std::string file_name;
+  std::string sender_address;
+  std::uint16_t sender_udp_port = 0;
+  bool operator==(const LegacyFileEvent&) const = default;
+};
+
 using Message =
     std::variant<Hello, Login, DirectSend, ActiveUsersQuery, GroupCreate, GroupJoin, GroupSend,
                  Logout, FileOffer, Ping, HelloOk, LoginOk, DirectSent, ActiveUsers, GroupCreated,
                  GroupJoined, GroupSent, LoggedOut, FileOfferOk, Pong, Error, DirectEvent,
                  GroupEvent, InviteEvent, FileIncomingEvent, ShutdownEvent, LoginAttemptEvent,
                  GroupLeave, GroupDelete, GroupLeft, GroupDeleted, GroupNoticeEvent, HistoryQuery,
-                 HistoryPage, MissedEnd>;
+                 HistoryPage, MissedEnd, FileOfferLegacy, LegacyFileEvent>;
 
 /// The wire type code of a message.
 TESSENGER_EXPORT MessageType type_of(const Message& message) noexcept;

@@ -105,6 +105,12 @@ struct ServerConfig {
   /// network in clear.
   std::filesystem::path tls_certificate;
   std::filesystem::path tls_private_key;
+  /// Also serve the original Python client's text protocol on the same
+  /// port, told apart by the first byte (docs/legacy.md).
+  bool legacy = true;
+  /// With TLS on, a legacy client (which cannot speak TLS) is refused with
+  /// one line unless this is set: its password then crosses in clear.
+  bool allow_legacy_plaintext = false;
   Limits limits;
   LogSink log;
   std::string software = "tessenger-server";

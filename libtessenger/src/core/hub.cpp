@@ -92,6 +92,10 @@ void Hub::forget_idle_peers() {
   prune_peers_at_ = std::max<std::size_t>(1024, 2 * peers_.size());
 }
 
+void Hub::set_legacy(SessionId id) {
+  if (Session* session = find(id)) session->legacy = true;
+}
+
 void Hub::input(SessionId id, const Instant& now) {
   Session* session = find(id);
   if (session == nullptr || session->stage == Stage::closed) return;
@@ -670,7 +674,8 @@ void Hub::on_active_users(SessionId id, const Session& session,
   const auto online = presence_.online();
   reply.users.reserve(online.size());
   for (const auto& record : online) {
-    if (record.username == session.username) continue;
+    // The original listed the caller too; its users expect that.
+    if (record.username == session.username && !session.legacy) continue;
     reply.users.push_back({record.username, record.address, record.udp_port, record.since});
     if (reply.users.size() == config_.limits.max_list_entries) break;
   }
@@ -859,6 +864,10 @@ void Hub::on_file_offer(SessionId id, Session& session, const protocol::FileOffe
     reply_error(id, request.request_id, errc::invalid_argument, "receiver takes no files");
     return;
   }
+  const Session* local = receiver->where.local() ? find(receiver->where.session) : nullptr;
+  if (session.legacy || (local != nullptr && local->legacy)) {
+    return legacy_file_offer(id, session, request, *receiver, local);
+  }
   std::uint64_t transfer_id = 0;
   while (transfer_id == 0) {
     random_({reinterpret_cast<std::uint8_t*>(&transfer_id), sizeof transfer_id});
@@ -871,6 +880,28 @@ void Hub::on_file_offer(SessionId id, Session& session, const protocol::FileOffe
                                                   request.size, request.sha256, session.address,
                                                   session.udp_port, key});
   outbox_.send(id, protocol::FileOfferOk{request.request_id, transfer_id, address, udp_port, key});
+}
+
+// Files to or from a user of the original client travel in its datagram
+// format, which a native client speaks from version 3 on; the receiver's
+// address is the one the server saw, as for native offers.
+void Hub::legacy_file_offer(SessionId id, const Session& session,
+                            const protocol::FileOffer& request, const PresenceEntry& receiver,
+                            const Session* local) {
+  const auto native_receiver = local == nullptr || !local->legacy;
+  if ((!session.legacy && session.version < 3) ||
+      (native_receiver && (local == nullptr || local->version < 3))) {
+    reply_error(
+        id, request.request_id, errc::invalid_argument,
+        session.legacy ? "receiver cannot take legacy files" : "receiver uses the legacy protocol");
+    return;
+  }
+  if (native_receiver) {
+    deliver(request.to, protocol::LegacyFileEvent{session.username, request.file_name,
+                                                  session.address, session.udp_port});
+  }
+  outbox_.send(id, protocol::FileOfferLegacy{request.request_id, receiver.record.address,
+                                             receiver.record.udp_port});
 }
 
 void Hub::on_logout(SessionId id, Session& session, const protocol::Logout& request) {

@@ -116,6 +116,10 @@ class Hub {
   /// closes it without telling the hub again. A session counts against the
   /// limits until disconnected(), even while it is closing.
   bool connected(SessionId session, std::string address, const Instant& now);
+  /// The session speaks the original client's text protocol (docs/legacy.md):
+  /// its /activeuser lists its own user too, and files to and from it use
+  /// the legacy datagram format.
+  void set_legacy(SessionId session);
   /// Bytes arrived from the session (any bytes prove it alive).
   void input(SessionId session, const Instant& now);
   void handle(SessionId session, const protocol::Message& message, const Instant& now);
@@ -187,6 +191,7 @@ class Hub {
     std::string peer_key;  // address_key(address)
     Stage stage = Stage::awaiting_hello;
     std::uint8_t version = 0;
+    bool legacy = false;  // the original client's text protocol
     std::string username;
     std::uint16_t udp_port = 0;
     TokenBucket requests;
@@ -237,6 +242,8 @@ class Hub {
   void on_group_send(SessionId id, Session& session, const protocol::GroupSend& request,
                      const Instant& now);
   void on_file_offer(SessionId id, Session& session, const protocol::FileOffer& request);
+  void legacy_file_offer(SessionId id, const Session& session, const protocol::FileOffer& request,
+                         const PresenceEntry& receiver, const Session* local);
   void on_logout(SessionId id, Session& session, const protocol::Logout& request);
   void on_history(SessionId id, Session& session, const protocol::HistoryQuery& request);
   void replay_missed(SessionId id, MessageId after, bool from_cursor);

@@ -213,8 +213,10 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
   }
   static Expectation expectation(const protocol::FileOffer& request) {
     return expecting<protocol::FileOfferOk>([to = request.to](protocol::FileOfferOk ok) {
-      return FileOfferAccepted{to, ok.transfer_id, std::move(ok.peer_address), ok.peer_udp_port,
-                               ok.key};
+      // Transfer id 0, which the server never issues, stands for FileOfferLegacy (complete()).
+      return FileOfferAccepted{
+          to,     ok.transfer_id,     std::move(ok.peer_address), ok.peer_udp_port,
+          ok.key, ok.transfer_id == 0};
     });
   }
   // Called just before the Ping is queued, so the round trip starts there.
@@ -436,6 +438,8 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
             notify(events_.on_invite, m);
           } else if constexpr (std::is_same_v<M, protocol::FileIncomingEvent>) {
             notify(events_.on_file_incoming, m);
+          } else if constexpr (std::is_same_v<M, protocol::LegacyFileEvent>) {
+            notify(events_.on_legacy_file, m);
           } else if constexpr (std::is_same_v<M, protocol::LoginAttemptEvent>) {
             notify(events_.on_login_attempt, m);
           } else if constexpr (std::is_same_v<M, protocol::GroupNoticeEvent>) {
@@ -483,6 +487,12 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
     if (auto* error = std::get_if<protocol::Error>(&reply)) {
       return pending.complete(
           nullptr, fail(std::error_code(error->code, category()), std::move(error->detail)));
+    }
+    // A file offer to a user of the original client has a reply of its own.
+    if (auto* legacy = std::get_if<protocol::FileOfferLegacy>(&reply);
+        legacy && pending.reply_type == protocol::MessageType::file_offer_ok) {
+      reply =
+          protocol::FileOfferOk{id, 0, std::move(legacy->peer_address), legacy->peer_udp_port, {}};
     }
     if (protocol::type_of(reply) != pending.reply_type) {
       pending.complete(nullptr, fail(make_error_code(errc::unexpected_message)));

@@ -881,29 +881,41 @@ udp::endpoint FileTransfer::local_endpoint() const noexcept {
   return impl_->bound;
 }
 
+// A call that starts work may see a callback of that work destroy this
+// FileTransfer on another thread before the call returns: it holds the
+// Impl (its strand) and the owned io_context until then.
+FileTransfer::Hold FileTransfer::hold() const {
+  return {impl_, runner_};
+}
+
 std::error_code FileTransfer::send_file(std::uint64_t transfer_id, const transfer::Key& key,
                                         const std::filesystem::path& path,
                                         const udp::endpoint& peer, TransferCallbacks callbacks) {
-  return impl_->send_file(transfer_id, key, path, peer, std::move(callbacks));
+  const auto held = hold();
+  return held.first->send_file(transfer_id, key, path, peer, std::move(callbacks));
 }
 
 std::error_code FileTransfer::expect_file(const IncomingTransfer& incoming,
                                           TransferCallbacks callbacks) {
-  return impl_->expect_file(incoming, std::move(callbacks));
+  const auto held = hold();
+  return held.first->expect_file(incoming, std::move(callbacks));
 }
 
 std::error_code FileTransfer::expect_file(const IncomingTransfer& incoming,
                                           std::unique_ptr<transfer::ChunkSink> sink,
                                           TransferCallbacks callbacks) {
-  return impl_->expect_file(incoming, std::move(sink), std::move(callbacks));
+  const auto held = hold();
+  return held.first->expect_file(incoming, std::move(sink), std::move(callbacks));
 }
 
 std::error_code FileTransfer::decline(const IncomingTransfer& incoming) {
-  return impl_->decline(incoming);
+  const auto held = hold();
+  return held.first->decline(incoming);
 }
 
 void FileTransfer::cancel(std::uint64_t transfer_id) {
-  impl_->on_strand([transfer_id](Impl& impl) { impl.cancel(transfer_id); });
+  const auto held = hold();
+  held.first->on_strand([transfer_id](Impl& impl) { impl.cancel(transfer_id); });
 }
 
 std::size_t FileTransfer::active() const {

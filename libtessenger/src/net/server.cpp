@@ -12,6 +12,7 @@
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <deque>
 #include <map>
 #include <memory>
 #include <optional>
@@ -33,6 +34,7 @@
 #include "core/hub.hpp"
 #include "core/log_store.hpp"
 #include "core/presence.hpp"
+#include "legacy/translator.hpp"
 #include "net/callback_gate.hpp"
 
 namespace tessenger {
@@ -62,6 +64,11 @@ constexpr auto trim_interval = std::chrono::seconds(1);
 // probes every 5 s after the idle time, 3 unanswered ones close.
 constexpr int keepalive_interval_seconds = 5;
 constexpr int keepalive_probes = 3;
+// The original client prints each read as one reply: two replies to it
+// leave this far apart, so that its reads do not join them.
+constexpr auto legacy_reply_gap = std::chrono::milliseconds(20);
+// Reads of a legacy peer held while its login is decided (each is a command).
+constexpr std::size_t max_legacy_parked = 32;
 
 std::string printable_address(const tcp::endpoint& endpoint) {
   auto address = endpoint.address();
@@ -198,6 +205,14 @@ class Server::Impl final : public std::enable_shared_from_this<Server::Impl>,
     bool drain_wanted = false;  // the hub waits for `pending` to be written out
     bool abort = false;         // drop at the next flush without writing
     bool any_input = false;
+    // The original client's text protocol (docs/legacy.md), once its first
+    // byte said so.
+    std::unique_ptr<legacy::Translator> legacy;
+    std::deque<std::size_t> legacy_cuts;    // sizes of the replies in `pending`, in order
+    std::deque<std::string> legacy_parked;  // reads held while the hub wants none
+    std::unique_ptr<asio::steady_timer> legacy_gap;
+    bool legacy_pausing = false;
+    bool legacy_closing = false;  // its close is asked for: input is ignored
   };
   using ConnectionPtr = std::shared_ptr<Connection>;
 
@@ -210,6 +225,12 @@ class Server::Impl final : public std::enable_shared_from_this<Server::Impl>,
   void read(const ConnectionPtr& connection);
   void on_read(const ConnectionPtr& connection, std::size_t length);
   void consume(const ConnectionPtr& connection, std::span<const std::byte> input);
+  void start_legacy(const ConnectionPtr& connection);
+  void refuse_legacy(const ConnectionPtr& connection, std::string_view line);
+  void consume_legacy(const ConnectionPtr& connection, std::string text);
+  void queue_legacy(Connection& connection, legacy::Output out);
+  void legacy_sent(Connection& connection, std::size_t bytes);
+  void pause_legacy(const ConnectionPtr& connection);
   bool wants_read(const Connection& connection) const;
   void flush(const ConnectionPtr& connection);
   void after_work();
@@ -554,7 +575,20 @@ void Server::Impl::handshake(const ConnectionPtr& connection) {
         if (ec || length == 0) return self->drop(connection);
         // Every TLS connection opens with a handshake record (0x16); no
         // TESSENGER frame can, as its length would be far above the limit.
-        if (connection->read_space()[0] != std::byte{0x16}) {
+        const auto first = connection->read_space()[0];
+        if (first != std::byte{0x16} && legacy::starts_legacy(first)) {
+          connection->state = State::open;
+          if (!self->config_.legacy || !self->config_.allow_legacy_plaintext) {
+            self->refuse_legacy(connection,
+                                self->config_.legacy
+                                    ? "error: this server requires TLS, which this client cannot "
+                                      "speak. Closing connection."
+                                    : "error: this server does not serve the original client. "
+                                      "Closing connection.");
+          }
+          return self->read(connection);
+        }
+        if (first != std::byte{0x16}) {
           connection->state = State::open;
           self->warn("{}: a client without TLS on a TLS port; told so and closed",
                      connection->address);
@@ -599,6 +633,7 @@ std::span<std::byte> Server::Impl::Connection::read_space() noexcept {
 
 bool Server::Impl::wants_read(const Connection& connection) const {
   return !connection.reading && connection.parked.size() < read_buffer_size &&
+         connection.legacy_parked.size() < max_legacy_parked &&
          logs_->queued_bytes() < core::FileLogStore::recommended_max_queued_bytes &&
          (connection.state == State::open || connection.state == State::closing ||
           connection.state == State::lingering);
@@ -613,7 +648,9 @@ void Server::Impl::read(const ConnectionPtr& connection) {
     }
     return;
   }
-  const auto space = connection->read_space();
+  auto space = connection->read_space();
+  // The original server took each recv(2048) for one command.
+  if (connection->legacy) space = space.first(std::min(space.size(), legacy::max_read));
   connection->reading = true;
   auto done = [self = shared_from_this(), connection](std::error_code ec, std::size_t length) {
     connection->reading = false;
@@ -642,8 +679,31 @@ void Server::Impl::on_read(const ConnectionPtr& connection, std::size_t length) 
         "TLS, or the server needs --tls-cert and --tls-key",
         connection->address);
   }
+  const bool first = !connection->any_input;
   connection->any_input = true;
   hub_->input(connection->id, now());
+  if (first && legacy::starts_legacy(received.front())) {
+    if (!config_.legacy) {
+      return refuse_legacy(connection,
+                           "error: this server does not serve the original client. Closing "
+                           "connection.");
+    }
+    start_legacy(connection);
+    std::string text(reinterpret_cast<const char*>(received.data()), length);
+    // The first read went into the small buffer: the rest of that command,
+    // if it has arrived, belongs to it (the original sent it in one piece).
+    if (length == small_read_size) {
+      std::array<char, legacy::max_read - small_read_size> more;
+      std::error_code ec;
+      const auto n = connection->socket.read_some(asio::buffer(more), ec);
+      if (!ec) text.append(more.data(), n);
+    }
+    return consume_legacy(connection, std::move(text));
+  }
+  if (connection->legacy) {
+    return consume_legacy(connection,
+                          std::string(reinterpret_cast<const char*>(received.data()), length));
+  }
   if (!connection->parked.empty() || !hub_->wants_input(connection->id)) {
     // Held back, in order, until the hub wants input again; reading goes on
     // (up to a bound) so that a close is seen.
@@ -774,8 +834,89 @@ void Server::Impl::resume(core::SessionId id) {
     self->counters_.parked_input_bytes.set(self->counters_.parked_input_bytes.get() -
                                            parked.size());
     self->consume(connection, parked);
+    while (!connection->legacy_parked.empty() && connection->state == State::open &&
+           !connection->legacy_closing && self->hub_->wants_input(id)) {
+      auto text = std::move(connection->legacy_parked.front());
+      connection->legacy_parked.pop_front();
+      self->hub_->handle(id, connection->legacy->on_text(text), self->now());
+    }
     self->after_work();
     self->read(connection);
+  });
+}
+
+// The first byte was printable: the original client's login. Its session
+// negotiates version 1, which is never pinged (TCP keepalive watches it).
+void Server::Impl::start_legacy(const ConnectionPtr& connection) {
+  connection->legacy = std::make_unique<legacy::Translator>(config_.max_attempts);
+  if (!connection->large_read) {
+    connection->large_read = std::make_unique_for_overwrite<std::byte[]>(read_buffer_size);
+  }
+  hub_->set_legacy(connection->id);
+  hub_->handle(connection->id, connection->legacy->hello(), now());
+}
+
+// One line the original client shows (and on which it disconnects), then close.
+void Server::Impl::refuse_legacy(const ConnectionPtr& connection, std::string_view line) {
+  warn("{}: the original client refused: {}", connection->address, line);
+  queue_legacy(*connection, legacy::Output{{std::string(line)}, false});
+  hub_->close(connection->id, errc::unsupported_version);
+  after_work();
+}
+
+void Server::Impl::consume_legacy(const ConnectionPtr& connection, std::string text) {
+  if (connection->legacy_closing) return;
+  if (!connection->legacy_parked.empty() || !hub_->wants_input(connection->id)) {
+    connection->legacy_parked.push_back(std::move(text));
+    return;
+  }
+  hub_->handle(connection->id, connection->legacy->on_text(text), now());
+}
+
+// Each reply is its own write (legacy_cuts); a reply after which the
+// original would close is followed by the close, asked of the hub later,
+// outside the hub call that produced the reply.
+void Server::Impl::queue_legacy(Connection& connection, legacy::Output out) {
+  bool any = false;
+  for (const auto& text : out.writes) {
+    if (text.empty()) continue;
+    const auto* bytes = reinterpret_cast<const std::byte*>(text.data());
+    connection.pending.insert(connection.pending.end(), bytes, bytes + text.size());
+    connection.legacy_cuts.push_back(text.size());
+    connection.queued += text.size();
+    pending_total_ += text.size();
+    any = true;
+  }
+  if (any && !queued(connection)) return;
+  if (out.close && !connection.legacy_closing) {
+    connection.legacy_closing = true;
+    asio::post(strand_, [self = shared_from_this(), id = connection.id] {
+      self->hub_->close(id, errc::peer_closed);
+      self->after_work();
+    });
+  }
+}
+
+void Server::Impl::legacy_sent(Connection& connection, std::size_t bytes) {
+  while (bytes != 0 && !connection.legacy_cuts.empty()) {
+    auto& front = connection.legacy_cuts.front();
+    const auto take = std::min(front, bytes);
+    front -= take;
+    bytes -= take;
+    if (front == 0) connection.legacy_cuts.pop_front();
+  }
+}
+
+// After a reply to a legacy peer, the next one waits a moment.
+void Server::Impl::pause_legacy(const ConnectionPtr& connection) {
+  if (!connection->legacy_gap)
+    connection->legacy_gap = std::make_unique<asio::steady_timer>(strand_);
+  connection->legacy_pausing = true;
+  connection->legacy_gap->expires_after(legacy_reply_gap);
+  connection->legacy_gap->async_wait([self = shared_from_this(), connection](std::error_code ec) {
+    connection->legacy_pausing = false;
+    if (ec || connection->state == State::closed) return;
+    self->flush(connection);
   });
 }
 
@@ -829,6 +970,20 @@ bool Server::Impl::queued(Connection& connection) {
 
 void Server::Impl::send(core::SessionId to, const protocol::Message& message) {
   if (Connection* connection = writable(to)) {
+    if (connection->legacy) {
+      if (const auto* ok = std::get_if<protocol::LoginOk>(&message)) {
+        warn("{}: {} logged in with the original client: its password crossed the network in clear",
+             connection->address, ok->username);
+      }
+      return queue_legacy(*connection, connection->legacy->render(message));
+    }
+    // A connection that has said nothing is most likely the original
+    // client waiting for its user: a native client sends Hello at once.
+    const auto* notice = std::get_if<protocol::ShutdownEvent>(&message);
+    if (!connection->any_input && notice != nullptr &&
+        notice->code == static_cast<std::uint16_t>(errc::login_timeout)) {
+      return queue_legacy(*connection, legacy::Translator(1).render(message));
+    }
     const auto before = connection->pending.size();
     protocol::encode(message, connection->pending, connection->version);
     const auto added = connection->pending.size() - before;
@@ -845,6 +1000,10 @@ void Server::Impl::send_to_many(std::span<const core::SessionId> to,
     frame.clear();
   for (const auto id : to) {
     if (Connection* connection = writable(id)) {
+      if (connection->legacy) {
+        send(id, message);
+        continue;
+      }
       auto& frame = shared_frames_[connection->version];
       if (frame.empty()) protocol::encode(message, frame, connection->version);
       connection->pending.insert(connection->pending.end(), frame.begin(), frame.end());
@@ -964,9 +1123,12 @@ void Server::Impl::schedule_after_work() {
 void Server::Impl::flush(const ConnectionPtr& connection) {
   if (connection->state == State::closed) return;
   if (connection->abort) return drop(connection);
-  if (connection->writing) return;
-  const auto releasable = static_cast<std::size_t>(std::min<std::uint64_t>(
+  if (connection->writing || connection->legacy_pausing) return;
+  auto releasable = static_cast<std::size_t>(std::min<std::uint64_t>(
       connection->pending.size(), connection->released - connection->moved));
+  // The original client takes each read for one reply: one reply per write.
+  const bool one_reply = !connection->legacy_cuts.empty();
+  if (one_reply) releasable = std::min(releasable, connection->legacy_cuts.front());
   // The socket usually takes everything at once: a direct send spares the
   // asynchronous write's operation and its completion for every batch.
   // (TLS records go through the stream, never straight to the socket.)
@@ -980,6 +1142,7 @@ void Server::Impl::flush(const ConnectionPtr& connection) {
     connection->moved += sent;
     connection->pending.erase(connection->pending.begin(),
                               connection->pending.begin() + static_cast<std::ptrdiff_t>(sent));
+    legacy_sent(*connection, sent);
   }
   const auto rest = releasable - sent;
   if (rest == 0) {
@@ -990,6 +1153,7 @@ void Server::Impl::flush(const ConnectionPtr& connection) {
         self->after_work();
       });
     }
+    if (one_reply && sent != 0 && !connection->pending.empty()) return pause_legacy(connection);
     if (connection->state == State::closing && connection->pending.empty()) {
       connection->state = State::lingering;
       std::error_code ec;
@@ -1015,6 +1179,8 @@ void Server::Impl::flush(const ConnectionPtr& connection) {
     self->counters_.pending_write_bytes.set(self->pending_total_);
     if (connection->state == State::closed) return;
     if (ec) return self->drop(connection);
+    self->legacy_sent(*connection, length);
+    if (connection->legacy && !connection->pending.empty()) return self->pause_legacy(connection);
     self->flush(connection);
   };
   if (connection->tls) {
@@ -1105,6 +1271,8 @@ void Server::Impl::drop(const ConnectionPtr& connection) {
   connection->parked.clear();
   std::error_code ec;
   connection->linger.cancel();
+  if (connection->legacy_gap) connection->legacy_gap->cancel();
+  connection->legacy_parked.clear();
   connection->socket.close(ec);
   hub_->disconnected(connection->id);
   // Each logout rewrites userlog.txt: when thousands of clients go at once,

@@ -41,6 +41,8 @@ constexpr std::array<std::string_view, std::variant_size_v<Message>> names{
     "history_query",
     "history_page",
     "missed_end",
+    "file_offer_legacy",
+    "legacy_file_event",
 };
 
 int index_of(MessageType type) noexcept {

@@ -320,6 +320,19 @@ template <class V, Is<MissedEnd> M>
 void fields(V& v, M& m) {
   v.u32(m.count);
 }
+template <class V, Is<FileOfferLegacy> M>
+void fields(V& v, M& m) {
+  v.u32(m.request_id);
+  v.str(m.peer_address, Field::address);
+  v.u16(m.peer_udp_port);
+}
+template <class V, Is<LegacyFileEvent> M>
+void fields(V& v, M& m) {
+  v.str(m.from, Field::username);
+  v.str(m.file_name, Field::file_name);
+  v.str(m.sender_address, Field::address);
+  v.u16(m.sender_udp_port);
+}
 
 // Counts the payload bytes. Refuses what the format cannot represent at all,
 // because a wrapped length prefix would make the peer read a different message.
@@ -775,6 +788,8 @@ struct Schema {
         MessageType::history_query,
         MessageType::history_page,
         MessageType::missed_end,
+        MessageType::file_offer_legacy,
+        MessageType::legacy_file_event,
     };
     std::array<std::uint8_t, std::variant_size_v<Message>> out{};
     for (std::size_t i = 0; i < codes.size(); ++i)

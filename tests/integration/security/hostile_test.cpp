@@ -278,7 +278,9 @@ void garbage(std::uint16_t port, StopSignal& stop, AttackStats& stats) {
   for (int i = 0; !stop.stopped(); ++i) {
     for (auto& b : bytes)
       b = static_cast<std::byte>(random());
-    // Byte 4 is the frame's version: anything but 1 is refused on sight.
+    // A native frame's first byte (printable text is the original client's
+    // login, docs/legacy.md); byte 4 is its version, refused on sight.
+    bytes[0] = std::byte{0};
     bytes[4] = std::byte{0x47};
     if (closed_after(port, source(3, i % 200), bytes, errc::unsupported_version)) {
       ++stats.garbage_closed;

@@ -66,6 +66,8 @@ inline std::vector<Message> one_of_each() {
                   {{5, "bob", -7, "\xe2\x82\xac old"}, {9, "alice", 1'699'650'430'000'004, "new"}},
                   true},
       MissedEnd{0xfffffff0u},
+      FileOfferLegacy{14, "198.51.100.4", 5000},
+      LegacyFileEvent{"alice", "clip.mp4", "198.51.100.5", 5001},
   };
 }
 
@@ -84,7 +86,10 @@ inline std::vector<Message> empty_fields() {
           GroupNoticeEvent{"", "", GroupChange::left},
           HistoryQuery{0, ConversationKind::any, "", HistoryDirection::latest, 0, 0},
           HistoryPage{0, ConversationKind::group, "", {}, false},
-          MissedEnd{0}};
+          MissedEnd{0},
+
+          FileOfferLegacy{0, "", 0},
+          LegacyFileEvent{"", "", "", 0}};
 }
 
 /// `n` bytes of valid UTF-8 mixing one- to four-byte sequences.
@@ -137,6 +142,8 @@ inline std::vector<Message> at_limits(const Limits& l = {}) {
       HistoryQuery{~0u, ConversationKind::direct, name, HistoryDirection::after, ~0ull, 65535},
       HistoryPage{~0u, ConversationKind::group, group,
                   std::vector<HistoryEntry>(10, HistoryEntry{~0ull, name, INT64_MIN, text}), true},
+      FileOfferLegacy{~0u, address, 65535},
+      LegacyFileEvent{name, file, address, 65535},
   };
 }
 
