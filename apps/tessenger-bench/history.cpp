@@ -122,7 +122,8 @@ Report run_history(const ServerUnderTest::Options& server, const HistoryOptions&
   std::size_t short_pages = 0;
   const auto read = [&](tessenger::Client& client, const std::string& peer, p::MessageId low,
                         p::MessageId high, Histogram& into) {
-    const auto anchor = std::uniform_int_distribution<p::MessageId>(low + options.page, high)(random);
+    const auto anchor =
+        std::uniform_int_distribution<p::MessageId>(low + options.page, high)(random);
     const auto begin = Clock::now();
     const auto page = await<tessenger::ConversationHistory>([&](auto done) {
       client.history({0, p::ConversationKind::direct, peer, p::HistoryDirection::before, anchor,

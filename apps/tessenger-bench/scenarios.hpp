@@ -47,7 +47,7 @@ struct HistoryOptions {
   std::size_t small = 1'000;         ///< in the small one
   std::size_t pages = 2'000;         ///< pages read from each
   std::size_t page = 50;
-  unsigned restarts = 3;             ///< server starts timed; the median is reported
+  unsigned restarts = 3;  ///< server starts timed; the median is reported
 };
 
 Report run_login(const ServerUnderTest::Options& server, const LoginOptions& options);

@@ -143,6 +143,9 @@ class Harness final : public tessenger::core::Outbox, public tessenger::core::Pa
     // Later, not inside the hub's call that asked for it.
     tasks_.tasks.push_back([this, session] { unpark(session); });
   }
+  // Everything is "written" at once here: the queue never holds a replay back.
+  std::size_t backlog(SessionId) const override { return 0; }
+  void notify_drained(SessionId) override {}
 
   // tessenger::core::PasswordChecker
   void check(SessionId session, std::string username, std::string password) override {
@@ -258,7 +261,7 @@ class Harness final : public tessenger::core::Outbox, public tessenger::core::Pa
 
   p::Message canned(std::uint8_t pick, const Connection& c) const {
     const auto id = static_cast<p::RequestId>(pick);
-    switch (pick % 18) {
+    switch (pick % 20) {
       case 0:
         return p::Hello{id, 1, 1, "fuzz"};
       case 1:
@@ -293,6 +296,15 @@ class Harness final : public tessenger::core::Outbox, public tessenger::core::Pa
         return p::GroupLeave{id, "g" + std::to_string(pick % 3)};
       case 16:
         return p::GroupDelete{id, "g" + std::to_string(pick % 3)};
+      case 17:
+        return p::Hello{id, 1, 3, "fuzz"};
+      case 18:
+        return p::HistoryQuery{id,
+                               p::ConversationKind::any,
+                               pick % 2 == 0 ? "bb" : "g0",
+                               p::HistoryDirection::latest,
+                               pick,
+                               static_cast<std::uint16_t>(pick % 120)};
       default:  // the answer to the latest ping the server sent
         return p::Pong{c.last_ping, 0};
     }

@@ -409,8 +409,8 @@ class SqliteStoreImpl final : public SqliteStore {
 class Writer final : public core::StoreJournal {
  public:
   explicit Writer(sqlite3* db)
-      : insert_group(db,
-                     "INSERT INTO groups (name, creator, created) VALUES (?1, ?2, ?3) RETURNING id"),
+      : insert_group(
+            db, "INSERT INTO groups (name, creator, created) VALUES (?1, ?2, ?3) RETURNING id"),
         insert_member(db,
                       "INSERT INTO members (group_id, user, joined, position, invited_after, "
                       "joined_after) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
@@ -462,8 +462,11 @@ class Writer final : public core::StoreJournal {
     return it == groups_.end() ? 0 : it->second;
   }
   std::int64_t direct_key(std::string_view a, std::string_view b) const {
-    const auto it = direct_.find(pair_name(a, b));
-    return it == direct_.end() ? 0 : it->second;
+    const auto [low, high] = std::minmax(a, b);
+    const auto pairs = direct_.find(low);
+    if (pairs == direct_.end()) return 0;
+    const auto it = pairs->second.find(high);
+    return it == pairs->second.end() ? 0 : it->second;
   }
   /// The keys of `user`'s direct conversations.
   const std::vector<std::int64_t>& direct_of(std::string_view user) const {
@@ -479,7 +482,7 @@ class Writer final : public core::StoreJournal {
   }
   void load_group_key(std::string group, std::int64_t id) { groups_.emplace(std::move(group), id); }
   void load_direct_key(const std::string& low, const std::string& high, std::int64_t id) {
-    direct_.emplace(pair_name(low, high), -id);
+    direct_[low].emplace(high, -id);
     direct_of_[low].push_back(-id);
     direct_of_[high].push_back(-id);
   }
@@ -489,8 +492,10 @@ class Writer final : public core::StoreJournal {
     std::vector<std::int64_t> all;
     for (const auto& [name, key] : groups_)
       all.push_back(key);
-    for (const auto& [name, key] : direct_)
-      all.push_back(key);
+    for (const auto& [low, pairs] : direct_) {
+      for (const auto& [high, key] : pairs)
+        all.push_back(key);
+    }
     return all;
   }
 
@@ -572,13 +577,8 @@ class Writer final : public core::StoreJournal {
       upsert_address, remove_address, page_newest, page_oldest, missed_in, expire_old, expire_over;
 
  private:
-  static std::string pair_name(std::string_view a, std::string_view b) {
-    const auto [low, high] = std::minmax(a, b);
-    return std::string(low).append(1, '\0').append(high);
-  }
-
   core::StringMap<std::int64_t> groups_;
-  core::StringMap<std::int64_t> direct_;  // "low\0high" -> minus the direct row's id
+  core::StringMap<core::StringMap<std::int64_t>> direct_;  // low -> high -> minus the row's id
   core::StringMap<std::vector<std::int64_t>> direct_of_;
   core::StringMap<MessageId> cursors_;  // changed in this batch
   std::unordered_set<std::int64_t> touched_;
@@ -691,6 +691,10 @@ void SqliteStoreImpl::open_database() {
   }
   exec(db_, options_.sync == SqliteStoreOptions::Sync::full ? "PRAGMA synchronous = FULL"
                                                             : "PRAGMA synchronous = NORMAL");
+  // Checkpoints run on the writer, inside a commit: fewer, larger ones copy
+  // each page that many batches rewrote (the conversations' last leaves) once.
+  exec(db_, "PRAGMA wal_autocheckpoint = 16384");
+  exec(db_, "PRAGMA cache_size = -65536");
   int version = 0;
   {
     Statement read(db_, "PRAGMA user_version");
@@ -721,10 +725,9 @@ void SqliteStoreImpl::load() {
                          "SELECT group_id, user, joined, invited_after, joined_after FROM members "
                          "ORDER BY group_id, position");
   for (bool row = read_members.start(); row; row = read_members.step()) {
-    members[read_members.integer(0)].push_back(
-        {read_members.text(1), read_members.integer(2) != 0,
-         static_cast<MessageId>(read_members.integer(3)),
-         static_cast<MessageId>(read_members.integer(4))});
+    members[read_members.integer(0)].push_back({read_members.text(1), read_members.integer(2) != 0,
+                                                static_cast<MessageId>(read_members.integer(3)),
+                                                static_cast<MessageId>(read_members.integer(4))});
   }
   Statement groups(db_, "SELECT id, name, creator FROM groups");
   for (bool row = groups.start(); row; row = groups.step()) {
@@ -811,9 +814,8 @@ MissedPage SqliteStoreImpl::read_missed(const std::string& user, MessageId after
   std::vector<MissedMessage> candidates;
   const auto collect = [&](std::int64_t key, const std::string& group, MessageId floor) {
     auto& query = writer_->missed_in;
-    for (bool row = query.start(key, std::max(after, floor), user,
-                                std::int64_t(limit + 1));
-         row; row = query.step()) {
+    for (bool row = query.start(key, std::max(after, floor), user, std::int64_t(limit + 1)); row;
+         row = query.step()) {
       candidates.push_back({static_cast<MessageId>(query.integer(0)), group, query.text(1),
                             query.integer(2), query.text(3)});
     }
@@ -869,8 +871,7 @@ void SqliteStoreImpl::enforce_retention() {
   if (now < next_retention_) return;
   next_retention_ = now + options_.retention_interval;
   if (policy_.history_days == 0 && policy_.history_max == 0) return;
-  const auto cutoff =
-      wall_micros() - std::int64_t{policy_.history_days} * 86'400'000'000;
+  const auto cutoff = wall_micros() - std::int64_t{policy_.history_days} * 86'400'000'000;
   try {
     exec(db_, "BEGIN");
     if (policy_.history_days != 0) {
@@ -884,8 +885,8 @@ void SqliteStoreImpl::enforce_retention() {
     exec(db_, "COMMIT");
   } catch (const SqlError& e) {
     if (!sqlite3_get_autocommit(db_)) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-    log(LogLevel::warn, fmt::format("removing old messages from {} failed: {}",
-                                    options_.file.string(), e.what()));
+    log(LogLevel::warn,
+        fmt::format("removing old messages from {} failed: {}", options_.file.string(), e.what()));
   }
 }
 
