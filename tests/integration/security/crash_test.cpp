@@ -21,11 +21,13 @@
 #include <vector>
 
 #include "process.hpp"
+#include "server_process.hpp"
 #include "temp_dir.hpp"
 #include "wire_client.hpp"
 
 namespace p = tessenger::protocol;
 using tessenger::testing::Process;
+using tessenger::testing::ServerProcess;
 using tessenger::testing::TempDir;
 using tessenger::testing::WireClient;
 using namespace std::chrono_literals;
@@ -33,25 +35,6 @@ using namespace std::chrono_literals;
 namespace {
 
 const std::vector<std::string> users = {"alice", "bob", "carol", "dave"};
-
-struct ServerProcess {
-  explicit ServerProcess(const TempDir& dir)
-      : process({TESSENGER_SERVER_PATH, "127.0.0.1", "0", "3", "--credentials",
-                 (dir / "credentials.txt").string(), "--data-dir", (dir / "data").string(),
-                 // Logging as fast as possible is the point: no request rate limit.
-                 "--message-rate", "0", "--quiet"}) {
-    while (port == 0) {
-      const auto line = process.read_line(30s);
-      REQUIRE(line.has_value());
-      const auto colon = line->rfind(':');
-      if (line->starts_with("TESSENGER server listening on") && colon != std::string::npos) {
-        std::from_chars(line->data() + colon + 1, line->data() + line->size(), port);
-      }
-    }
-  }
-  Process process;
-  std::uint16_t port = 0;
-};
 
 struct Line {
   std::uint64_t seq = 0;

@@ -18,34 +18,18 @@
 #include <vector>
 
 #include "process.hpp"
+#include "server_process.hpp"
 #include "temp_dir.hpp"
 #include "wire_client.hpp"
 
 namespace p = tessenger::protocol;
 using tessenger::testing::Process;
+using tessenger::testing::ServerProcess;
 using tessenger::testing::TempDir;
 using tessenger::testing::WireClient;
 using namespace std::chrono_literals;
 
 namespace {
-
-struct ServerProcess {
-  explicit ServerProcess(const TempDir& dir)
-      : process({TESSENGER_SERVER_PATH, "127.0.0.1", "0", "3", "--credentials",
-                 (dir / "credentials.txt").string(), "--data-dir", (dir / "data").string(),
-                 "--message-rate", "0", "--quiet"}) {
-    while (port == 0) {
-      const auto line = process.read_line(30s);
-      REQUIRE(line.has_value());
-      const auto colon = line->rfind(':');
-      if (line->starts_with("TESSENGER server listening on") && colon != std::string::npos) {
-        std::from_chars(line->data() + colon + 1, line->data() + line->size(), port);
-      }
-    }
-  }
-  Process process;
-  std::uint16_t port = 0;
-};
 
 // What the receiver got, across all its connections.
 struct Inbox {
@@ -144,6 +128,7 @@ TEST_CASE("kill -9 at random moments: acknowledged messages are kept and deliver
       WireClient bob(server.port);
       REQUIRE(std::holds_alternative<p::LoginOk>(carol.login("carol", "pw-carol", 9, p::version)));
       REQUIRE(std::holds_alternative<p::LoginOk>(bob.login("bob", "pw-bob", 9, p::version)));
+      carol.expect<p::MissedEnd>();
       carol.send(p::GroupCreate{5, "crash", {"bob"}});
       carol.expect<p::GroupCreated>();
       bob.expect<p::MissedEnd>();

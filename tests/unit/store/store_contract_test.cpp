@@ -224,6 +224,16 @@ std::vector<tessenger::MessageId> ids_of(const tessenger::MissedPage& page) {
 }
 
 using Ids = std::vector<tessenger::MessageId>;
+
+// Retention runs off the hot path: wait, with a deadline, until alice and
+// bob's conversation is down to `size`.
+void shrinks_to(Calls& c, std::size_t size) {
+  for (const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+       c.history("alice", "bob").entries.size() > size &&
+       std::chrono::steady_clock::now() < deadline;) {
+    std::this_thread::yield();
+  }
+}
 using tessenger::protocol::ConversationKind;
 using tessenger::protocol::HistoryDirection;
 
@@ -290,8 +300,8 @@ TEST_CASE_TEMPLATE("history: empty and unknown conversations, and who may read a
   CHECK(none.outcome.ok());
   CHECK(none.entries.empty());
   CHECK_FALSE(none.more);
-  const auto not_group = c.history("alice", "team", HistoryDirection::latest, 0, 10,
-                                   ConversationKind::group);
+  const auto not_group =
+      c.history("alice", "team", HistoryDirection::latest, 0, 10, ConversationKind::group);
   CHECK(not_group.outcome.code == errc::not_group_member);
   CHECK(not_group.outcome.detail == "team");
 
@@ -367,10 +377,7 @@ TEST_CASE_TEMPLATE("retention: history_max keeps each conversation's newest", Ki
   for (int i = 0; i < 6; ++i)
     sent.push_back(c.tell("alice", "bob", "m", t0 + i).id);
   c.tell("carol", "bob");
-  for (const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-       c.history("alice", "bob").entries.size() > 3 && std::chrono::steady_clock::now() < deadline;) {
-    std::this_thread::yield();
-  }
+  shrinks_to(c, 3);
   CHECK(ids_of(c.history("alice", "bob")) == Ids{sent[3], sent[4], sent[5]});
   CHECK(c.history("carol", "bob").entries.size() == 1);
 }
@@ -388,9 +395,6 @@ TEST_CASE_TEMPLATE("retention: history_days removes what is older", Kind, Memory
   const auto day = std::int64_t{86'400} * second;
   c.tell("alice", "bob", "old", now - 2 * day);
   const auto recent = c.tell("alice", "bob", "recent", now - day / 2).id;
-  for (const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-       c.history("alice", "bob").entries.size() > 1 && std::chrono::steady_clock::now() < deadline;) {
-    std::this_thread::yield();
-  }
+  shrinks_to(c, 1);
   CHECK(ids_of(c.history("alice", "bob")) == Ids{recent});
 }
