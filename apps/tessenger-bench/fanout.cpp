@@ -124,7 +124,8 @@ class FanoutRun final : public Handler {
       return on_event(c, *event, received_ns);
     if (std::holds_alternative<p::GroupSent>(message) ||
         std::holds_alternative<p::HelloOk>(message) ||
-        std::holds_alternative<p::GroupCreated>(message)) {
+        std::holds_alternative<p::GroupCreated>(message) ||
+        std::holds_alternative<p::MissedEnd>(message)) {
       return;
     }
     if (std::holds_alternative<p::LoginOk>(message)) {

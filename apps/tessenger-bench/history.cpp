@@ -119,11 +119,12 @@ Report run_history(const ServerUnderTest::Options& server, const HistoryOptions&
   std::mt19937_64 random(42);
   Histogram large_pages;
   Histogram small_pages;
+  Histogram pings;  // the same round trip without the store: the baseline
   std::size_t short_pages = 0;
   const auto read = [&](tessenger::Client& client, const std::string& peer, p::MessageId low,
                         p::MessageId high, Histogram& into) {
     const auto anchor =
-        std::uniform_int_distribution<p::MessageId>(low + options.page, high)(random);
+        std::uniform_int_distribution<p::MessageId>(low + options.page + 1, high)(random);
     const auto begin = Clock::now();
     const auto page = await<tessenger::ConversationHistory>([&](auto done) {
       client.history({0, p::ConversationKind::direct, peer, p::HistoryDirection::before, anchor,
@@ -140,6 +141,12 @@ Report run_history(const ServerUnderTest::Options& server, const HistoryOptions&
   for (std::size_t i = 0; i < options.pages; ++i) {
     read(large_reader, user_name(0), 0, first_small, large_pages);
     read(small_reader, user_name(2), first_small, last_small, small_pages);
+    const auto begin = Clock::now();
+    if (!await<tessenger::PingReply>([&](auto done) { large_reader.ping(i, std::move(done)); })) {
+      throw std::runtime_error("ping failed");
+    }
+    pings.record(static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - begin).count()));
   }
 
   Report report{"history", {}, {}};
@@ -152,6 +159,7 @@ Report run_history(const ServerUnderTest::Options& server, const HistoryOptions&
   report.add("start_ms", "server start to listening (median)", starts[starts.size() / 2], "ms");
   report.add("page_large", "page of 50, large conversation", latency_of(large_pages), "us");
   report.add("page_small", "page of 50, small conversation", latency_of(small_pages), "us");
+  report.add("ping", "ping round trip (baseline)", latency_of(pings), "us");
   report.add("p99_ratio", "p99 large / small",
              large_pages.quantile(0.99) / std::max(1.0, small_pages.quantile(0.99)));
   report.add("short_pages", "pages with fewer messages than asked",

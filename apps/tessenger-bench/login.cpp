@@ -88,7 +88,10 @@ class LoginRun final : public Handler {
   }
 
   void on_message(Connection& c, p::Message& message, std::uint64_t) override {
-    if (std::holds_alternative<p::HelloOk>(message)) return;
+    if (std::holds_alternative<p::HelloOk>(message) ||
+        std::holds_alternative<p::MissedEnd>(message)) {
+      return;
+    }
     if (std::holds_alternative<p::LoginOk>(message)) {
       done_[c.index()] = true;
       ++logged_in_;

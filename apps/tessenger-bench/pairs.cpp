@@ -180,7 +180,8 @@ class PairsRun final : public Handler {
       return on_text(c, forwarded->text, received_ns);
     }
     if (std::holds_alternative<p::DirectSent>(message) ||
-        std::holds_alternative<p::HelloOk>(message)) {
+        std::holds_alternative<p::HelloOk>(message) ||
+        std::holds_alternative<p::MissedEnd>(message)) {
       return;
     }
     if (std::holds_alternative<p::LoginOk>(message)) {
