@@ -8,6 +8,7 @@ packages=(
   libasio-dev libfmt-dev libspdlog-dev doctest-dev libcli11-dev
   libssl-dev libsodium-dev libsqlite3-dev libbenchmark-dev
   clang libclang-rt-14-dev clang-format
+  libedit-dev tmux
   iperf3 nftables iproute2 ethtool procps
 )
 
