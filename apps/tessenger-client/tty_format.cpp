@@ -151,8 +151,9 @@ std::string ShortTime::short_time(protocol::Timestamp timestamp) {
 std::string transfer_status(bool upload, std::string_view file, std::string_view peer,
                             std::uint64_t done, std::uint64_t total, double bytes_per_second) {
   const int percent = total == 0 ? 100 : static_cast<int>(done * 100 / total);
-  auto text = fmt::format("{} {} {} {} {}/{} {}%", upload ? "↑" : "↓", file, upload ? "to" : "from",
-                          peer, human_size(done), human_size(total), percent);
+  auto text =
+      fmt::format("{} {} {} {} {}/{} {}%", upload ? "sending" : "receiving", file,
+                  upload ? "to" : "from", peer, human_size(done), human_size(total), percent);
   if (bytes_per_second > 0) {
     text += " " + human_rate(bytes_per_second);
     if (done < total) {

@@ -57,8 +57,9 @@ class ShortTime {
   int last_day_ = -1;  // days since the epoch, local time
 };
 
-/// A transfer's status for the status line: "↑ clip.mp4 to bob 12 MB/50 MB
-/// 4.1 MB/s ETA 9 s" (`upload`) or "↓ ... from ...".
+/// A transfer's status for the status line: "sending clip.mp4 to bob 12
+/// MB/50 MB 24% 4.1 MB/s ETA 9 s" (`upload`) or "receiving ... from ...";
+/// plain ASCII, so that it reads the same in any locale.
 std::string transfer_status(bool upload, std::string_view file, std::string_view peer,
                             std::uint64_t done, std::uint64_t total, double bytes_per_second);
 

@@ -76,7 +76,7 @@ TEST_CASE("sizes, durations and rates in human units") {
   CHECK(human_duration(std::chrono::seconds(185)) == "3 min 5 s");
   CHECK(human_rate(11'900'000) == "12 MB/s");
   CHECK(transfer_status(true, "a.mp4", "bob", 10'000'000, 50'000'000, 2'000'000) ==
-        "↑ a.mp4 to bob 10 MB/50 MB 20% 2.0 MB/s ETA 20 s");
+        "sending a.mp4 to bob 10 MB/50 MB 20% 2.0 MB/s ETA 20 s");
 }
 
 TEST_CASE("widths ignore colour and cut whole characters") {
