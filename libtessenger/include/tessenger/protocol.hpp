@@ -26,7 +26,7 @@
 namespace tessenger::protocol {
 
 /// The newest protocol version this build speaks.
-inline constexpr std::uint8_t version = 2;
+inline constexpr std::uint8_t version = 3;
 /// The oldest protocol version this build speaks. A frame header may carry
 /// any version from min_version to version (docs/protocol.md §5).
 inline constexpr std::uint8_t min_version = 1;
@@ -53,6 +53,7 @@ enum class MessageType : std::uint8_t {
   ping = 0x0a,
   group_leave = 0x0b,   ///< since version 2
   group_delete = 0x0c,  ///< since version 2
+  file_offer_check = 0x10,  ///< since version 3
 
   hello_ok = 0x40,
   login_ok = 0x41,
@@ -67,6 +68,7 @@ enum class MessageType : std::uint8_t {
   error = 0x4a,
   group_left = 0x4b,     ///< since version 2
   group_deleted = 0x4c,  ///< since version 2
+  file_offer_checked = 0x50,  ///< since version 3
 
   direct_event = 0x80,
   group_event = 0x81,
@@ -75,6 +77,7 @@ enum class MessageType : std::uint8_t {
   shutdown_event = 0x84,
   login_attempt_event = 0x85,  ///< since version 2
   group_notice_event = 0x86,   ///< since version 2
+  transfer_cancelled_event = 0x89,  ///< since version 3
 };
 
 // ---- Requests (client to server). Each carries an id its reply echoes. ----
@@ -335,12 +338,40 @@ struct GroupNoticeEvent {
   bool operator==(const GroupNoticeEvent&) const = default;
 };
 
+// ---- Since version 3: transfers a person can follow. ----
+
+/// Asks whether a file could be offered to `to` now (FileOffer's checks:
+/// online, not this user, takes files), so that a client learns it before
+/// hashing a large file. Answered with FileOfferChecked or FileOffer's Error.
+struct FileOfferCheck {
+  RequestId request_id = 0;
+  std::string to;
+  bool operator==(const FileOfferCheck&) const = default;
+};
+
+struct FileOfferChecked {
+  RequestId request_id = 0;
+  std::string to;
+  bool operator==(const FileOfferChecked&) const = default;
+};
+
+/// `user`, the other side of transfer `transfer_id` (offered through this
+/// server), is gone: logged out, or the connection ended. Sent to the side
+/// still online, so that its transfer ends at once, not after a timeout.
+/// The transfer may have finished already; then there is nothing to do.
+struct TransferCancelledEvent {
+  std::uint64_t transfer_id = 0;
+  std::string user;
+  bool operator==(const TransferCancelledEvent&) const = default;
+};
+
 using Message =
     std::variant<Hello, Login, DirectSend, ActiveUsersQuery, GroupCreate, GroupJoin, GroupSend,
                  Logout, FileOffer, Ping, HelloOk, LoginOk, DirectSent, ActiveUsers, GroupCreated,
                  GroupJoined, GroupSent, LoggedOut, FileOfferOk, Pong, Error, DirectEvent,
                  GroupEvent, InviteEvent, FileIncomingEvent, ShutdownEvent, LoginAttemptEvent,
-                 GroupLeave, GroupDelete, GroupLeft, GroupDeleted, GroupNoticeEvent>;
+                 GroupLeave, GroupDelete, GroupLeft, GroupDeleted, GroupNoticeEvent,
+                 FileOfferCheck, FileOfferChecked, TransferCancelledEvent>;
 
 /// The wire type code of a message.
 TESSENGER_EXPORT MessageType type_of(const Message& message) noexcept;

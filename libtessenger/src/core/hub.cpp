@@ -264,6 +264,7 @@ void Hub::handle(SessionId id, const protocol::Message& message, const Instant& 
                  [&](const protocol::GroupDelete& m) { on_group_delete(id, session, m); },
                  [&](const protocol::GroupSend& m) { on_group_send(id, session, m, now); },
                  [&](const protocol::FileOffer& m) { on_file_offer(id, session, m); },
+                 [&](const protocol::FileOfferCheck& m) { on_file_offer_check(id, session, m); },
                  [&](const protocol::Logout& m) { on_logout(id, session, m); },
                  [&](const auto&) { reply_error(id, request, errc::unexpected_message); },
              },
@@ -836,13 +837,8 @@ void Hub::on_file_offer(SessionId id, Session& session, const protocol::FileOffe
     reply_error(id, request.request_id, errc::invalid_argument, "file name");
     return;
   }
-  const auto* receiver = peer_for(id, session, request.request_id, request.to);
+  const auto* receiver = file_receiver(id, session, request.request_id, request.to);
   if (receiver == nullptr) return;
-  // Port 0 at login: a client that takes no files (a bot, say).
-  if (receiver->record.udp_port == 0) {
-    reply_error(id, request.request_id, errc::invalid_argument, "receiver takes no files");
-    return;
-  }
   std::uint64_t transfer_id = 0;
   while (transfer_id == 0) {
     random_({reinterpret_cast<std::uint8_t*>(&transfer_id), sizeof transfer_id});
@@ -851,10 +847,39 @@ void Hub::on_file_offer(SessionId id, Session& session, const protocol::FileOffe
   random_(key);
   const auto address = receiver->record.address;
   const auto udp_port = receiver->record.udp_port;
+  if (receiver->where.local()) {
+    if (Session* other = find(receiver->where.session)) tie(*other, transfer_id, session.username);
+  }
+  tie(session, transfer_id, request.to);
   deliver(request.to, protocol::FileIncomingEvent{transfer_id, session.username, request.file_name,
                                                   request.size, request.sha256, session.address,
                                                   session.udp_port, key});
   outbox_.send(id, protocol::FileOfferOk{request.request_id, transfer_id, address, udp_port, key});
+}
+
+void Hub::tie(Session& session, std::uint64_t transfer_id, const std::string& peer) {
+  // Enough for every transfer a person runs at once; older ones have ended.
+  constexpr std::size_t remembered = 64;
+  if (session.transfers.size() == remembered) session.transfers.pop_front();
+  session.transfers.push_back({transfer_id, peer});
+}
+
+const PresenceEntry* Hub::file_receiver(SessionId id, const Session& session,
+                                        protocol::RequestId request, const std::string& to) {
+  const auto* receiver = peer_for(id, session, request, to);
+  if (receiver == nullptr) return nullptr;
+  // Port 0 at login: a client that takes no files (a bot, say).
+  if (receiver->record.udp_port == 0) {
+    reply_error(id, request, errc::invalid_argument, "receiver takes no files");
+    return nullptr;
+  }
+  return receiver;
+}
+
+void Hub::on_file_offer_check(SessionId id, Session& session,
+                              const protocol::FileOfferCheck& request) {
+  if (file_receiver(id, session, request.request_id, request.to) == nullptr) return;
+  outbox_.send(id, protocol::FileOfferChecked{request.request_id, request.to});
 }
 
 void Hub::on_logout(SessionId id, Session& session, const protocol::Logout& request) {
@@ -867,6 +892,10 @@ void Hub::on_logout(SessionId id, Session& session, const protocol::Logout& requ
 
 void Hub::go_offline(SessionId id, Session& session) {
   if (session.stage != Stage::online) return;
+  // The other sides of this user's transfers stop now rather than time out.
+  for (const auto& transfer : std::exchange(session.transfers, {})) {
+    deliver(transfer.peer, protocol::TransferCancelledEvent{transfer.id, session.username});
+  }
   presence_.release(session.username, id);
   counters_.online.set(presence_.online().size());
   logs_.user_offline();

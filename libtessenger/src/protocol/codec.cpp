@@ -38,6 +38,9 @@ constexpr std::array<std::string_view, std::variant_size_v<Message>> names{
     "group_left",
     "group_deleted",
     "group_notice_event",
+    "file_offer_check",
+    "file_offer_checked",
+    "transfer_cancelled_event",
 };
 
 int index_of(MessageType type) noexcept {

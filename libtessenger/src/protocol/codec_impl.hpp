@@ -261,6 +261,16 @@ void fields(V& v, M& m) {
   v.str(m.user, Field::username);
   v.group_change(m.change);
 }
+template <class V, OneOf<FileOfferCheck, FileOfferChecked> M>
+void fields(V& v, M& m) {
+  v.u32(m.request_id);
+  v.str(m.to, Field::username);
+}
+template <class V, Is<TransferCancelledEvent> M>
+void fields(V& v, M& m) {
+  v.u64(m.transfer_id);
+  v.str(m.user, Field::username);
+}
 
 // Counts the payload bytes. Refuses what the format cannot represent at all,
 // because a wrapped length prefix would make the peer read a different message.
@@ -699,6 +709,9 @@ struct Schema {
         MessageType::group_left,
         MessageType::group_deleted,
         MessageType::group_notice_event,
+        MessageType::file_offer_check,
+        MessageType::file_offer_checked,
+        MessageType::transfer_cancelled_event,
     };
     std::array<std::uint8_t, std::variant_size_v<Message>> out{};
     for (std::size_t i = 0; i < codes.size(); ++i)
@@ -708,9 +721,12 @@ struct Schema {
   static constexpr std::array<std::uint8_t, std::variant_size_v<Message>> since = [] {
     std::array<std::uint8_t, std::variant_size_v<Message>> out{};
     out.fill(1);
-    // LoginAttemptEvent and every alternative after it.
+    // LoginAttemptEvent and every alternative after it up to FileOfferCheck.
     for (std::size_t i = alternative_index<LoginAttemptEvent, Message>(); i < out.size(); ++i)
       out[i] = 2;
+    // FileOfferCheck and every alternative after it.
+    for (std::size_t i = alternative_index<FileOfferCheck, Message>(); i < out.size(); ++i)
+      out[i] = 3;
     return out;
   }();
 };

@@ -110,18 +110,18 @@ TEST_CASE_FIXTURE(Fixture, "the first frame must be a Hello with a version we sp
   CHECK(out.closed.at(1) == errc::unexpected_message);
 
   rig.connected(2, "127.0.0.1", now);
-  rig.handle(2, p::Hello{8, 3, 4, "future"}, now);
+  rig.handle(2, p::Hello{8, p::version + 1, p::version + 2, "future"}, now);
   CHECK(error_code(out.sent[2].back()) == errc::unsupported_version);
   CHECK(std::get<p::Error>(out.sent[2].back()).request_id == 8);
   CHECK(out.closed.contains(2));
 
   rig.connected(3, "127.0.0.1", now);
-  rig.handle(3, p::Hello{9, 1, 5, "newer but compatible"}, now);
+  rig.handle(3, p::Hello{9, 1, p::version + 2, "newer but compatible"}, now);
   const auto ok = std::get<p::HelloOk>(out.sent[3].back());
   CHECK(ok.request_id == 9);
-  CHECK(ok.version == 2);
+  CHECK(ok.version == p::version);
   CHECK(ok.max_frame_size == 64 * 1024);
-  CHECK(out.versions.at(3) == 2);
+  CHECK(out.versions.at(3) == p::version);
 
   rig.connected(4, "127.0.0.1", now);
   rig.handle(4, p::Hello{10, 1, 1, "older"}, now);

@@ -58,6 +58,9 @@ inline std::vector<Message> one_of_each() {
       GroupLeft{12, "team1", true},
       GroupDeleted{13, "team1"},
       GroupNoticeEvent{"team1", "carol", GroupChange::deleted},
+      FileOfferCheck{14, "bob"},
+      FileOfferChecked{14, "bob"},
+      TransferCancelledEvent{42, "alice"},
   };
 }
 
@@ -73,7 +76,8 @@ inline std::vector<Message> empty_fields() {
           FileOfferOk{0, 0, "", 0, {}},
           LoginAttemptEvent{"", 0},
           GroupLeft{0, "", false},
-          GroupNoticeEvent{"", "", GroupChange::left}};
+          GroupNoticeEvent{"", "", GroupChange::left},
+          TransferCancelledEvent{0, ""}};
 }
 
 /// `n` bytes of valid UTF-8 mixing one- to four-byte sequences.
@@ -123,6 +127,9 @@ inline std::vector<Message> at_limits(const Limits& l = {}) {
       GroupLeft{~0u, group, true},
       GroupDeleted{~0u, group},
       GroupNoticeEvent{group, name, GroupChange::closed},
+      FileOfferCheck{~0u, name},
+      FileOfferChecked{~0u, name},
+      TransferCancelledEvent{~0ull, name},
   };
 }
 

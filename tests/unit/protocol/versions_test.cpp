@@ -131,6 +131,10 @@ TEST_CASE("a type exists only from the version that introduced it") {
         MessageType::group_deleted, MessageType::group_notice_event}) {
     CHECK(since_version(type) == 2);
   }
+  for (const auto type : {MessageType::file_offer_check, MessageType::file_offer_checked,
+                          MessageType::transfer_cancelled_event}) {
+    CHECK(since_version(type) == 3);
+  }
   CHECK(since_version(static_cast<MessageType>(0xff)) == 0);
   CHECK(name_of(MessageType::login_attempt_event) == "login_attempt_event");
 
