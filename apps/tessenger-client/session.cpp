@@ -105,6 +105,7 @@ struct TransferView {
   std::uint64_t done = 0;
   std::uint64_t total = 0;
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  bool peer_gone = false;  // the server said the peer's session ended
 };
 
 // How a finished transfer went, for its last line on the terminal.
@@ -206,6 +207,7 @@ class Session {
                             config_.tcp_port, why));
       return 1;
     }
+    server_version_ = hello->version;
     out_.line(text::please_login);
     if (!log_in()) return 1;
     if (config_.interactive) start_terminal();
@@ -245,6 +247,16 @@ class Session {
       show_event(group_notice_text(e));
     };
     events.on_file_incoming = [this](const protocol::FileIncomingEvent& e) { receive(e); };
+    events.on_transfer_cancelled = [this](const protocol::TransferCancelledEvent& e) {
+      {
+        std::lock_guard lock(views_mutex_);
+        const auto it = views_.find(e.transfer_id);
+        // Finished already, or never this session's.
+        if (it == views_.end() || it->second.peer != e.user) return;
+        it->second.peer_gone = true;
+      }
+      runtime_.files->cancel(e.transfer_id);
+    };
     events.on_disconnected = [this](std::error_code code, std::string_view reason) {
       {
         std::lock_guard lock(lost_.mutex);
@@ -605,7 +617,16 @@ class Session {
     transfer::Digest digest{};
     std::error_code ec;
     const auto size = std::filesystem::file_size(path, ec);
-    if (!readable_file(path) || ec || transfer::sha256_file(path, digest)) {
+    if (!readable_file(path) || ec) {
+      return outcome(error_text(make_error_code(errc::no_such_file), c.file), Tone::error);
+    }
+    // Hashing a large file takes a while: first make sure it can be sent.
+    if (server_version_ >= 3) {
+      auto ready = wait_for<FileReceiverReady>(
+          [&](auto done) { client_.check_file_receiver(c.user, std::move(done)); });
+      if (!ready) return failed(ready.error(), ready.detail());
+    }
+    if (transfer::sha256_file(path, digest)) {
       return outcome(error_text(make_error_code(errc::no_such_file), c.file), Tone::error);
     }
     auto offer = wait_for<FileOfferAccepted>([&](auto done) {
@@ -638,7 +659,9 @@ class Session {
     };
     callbacks.on_failure = [this, id, file = c.file, user = c.user](std::error_code,
                                                                     const std::string& reason) {
-      finish_transfer(id, fmt::format("Upload of {} to {} failed: {}", file, user, reason),
+      finish_transfer(id,
+                      fmt::format("Upload of {} to {} failed: {}", file, user,
+                                  failure_reason(id, user, reason)),
                       Tone::error);
     };
     add_transfer(id, {true, name, c.user, 0, size});
@@ -661,6 +684,17 @@ class Session {
     });
     started.get_future().wait();
     return std::nullopt;
+  }
+
+  // Why a transfer failed: the library's reason, unless the server said
+  // the peer went away.
+  std::string failure_reason(std::uint64_t id, const std::string& peer, const std::string& reason) {
+    std::lock_guard lock(views_mutex_);
+    const auto it = views_.find(id);
+    if (it != views_.end() && it->second.peer_gone) {
+      return fmt::format("{} logged out or lost the connection.", peer);
+    }
+    return reason;
   }
 
   void add_transfer(std::uint64_t id, TransferView view) {
@@ -820,7 +854,9 @@ class Session {
     };
     callbacks.on_failure = [this, id, file = incoming.file_name, from = incoming.sender_name](
                                std::error_code, const std::string& reason) {
-      finish_receive(id, from, fmt::format("Receiving {} from {} failed: {}", file, from, reason),
+      finish_receive(id, from,
+                     fmt::format("Receiving {} from {} failed: {}", file, from,
+                                 failure_reason(id, from, reason)),
                      Tone::error);
     };
     if (screen()) {
@@ -895,8 +931,9 @@ class Session {
   Console& out_;
   Console& err_;
   Palette palette_;
-  std::string me_;            // the logged-in user; set before the terminal starts
-  std::string current_line_;  // the command being run (the input thread's)
+  std::string me_;                   // the logged-in user; set before the terminal starts
+  std::uint8_t server_version_ = 0;  // the negotiated protocol version
+  std::string current_line_;         // the command being run (the input thread's)
   std::unique_ptr<Terminal> terminal_;
   std::atomic<Terminal*> screen_{nullptr};  // terminal_, for the other threads
   std::mutex times_mutex_;

@@ -233,3 +233,38 @@ TEST_CASE("Ctrl-D and Ctrl-C log out on a fresh line; a server shutdown ends the
     CHECK(screen[screen.size() - 2] == "The server is shutting down. Bye!");
   }
 }
+
+TEST_CASE("a transfer's status line beside the input; /logout asks; a killed peer ends it") {
+  Chat chat;
+  chat.dir.write("clip.bin", std::string(1'000'000, 'c'));
+  auto& hans = chat.start_hans({"HOME=" + chat.dir.path().string()});
+  // Frozen, Yoda acknowledges nothing: the upload stays at its start.
+  chat.yoda.process().signal(SIGSTOP);
+  REQUIRE(eventually([&] { return stopped(chat.yoda.process().pid()); }));
+  hans.type("/p2pvideo Yoda ~/clip.bin");
+  hans.keys({"Enter"});
+  REQUIRE_MESSAGE(hans.wait_for("Sending clip.bin (1.0 MB) to Yoda."), hans.text());
+  hans.type("/logout");
+  hans.keys({"Enter"});
+  REQUIRE(hans.wait_for("A transfer is running (clip.bin to Yoda)."));
+  hans.type("half typed");
+  REQUIRE(hans.wait([](const auto& lines) {
+    return lines.size() > 2 && lines.back() == "Hans> half typed" &&
+           lines[lines.size() - 2].starts_with("sending clip.bin to Yoda ");
+  }));
+
+  // How soon is measured in cli_test.cpp; here, what the terminal shows.
+  chat.yoda.process().signal(SIGKILL);
+  REQUIRE_MESSAGE(
+      hans.wait_for("Upload of ~/clip.bin to Yoda failed: Yoda logged out or lost the connection."),
+      hans.text());
+  // The status line is gone; the half line is intact.
+  REQUIRE(hans.wait([](const auto& lines) {
+    return lines.size() > 2 && lines.back() == "Hans> half typed" &&
+           !lines[lines.size() - 2].starts_with("sending");
+  }));
+  hans.keys({"C-u"});
+  hans.type("/logout");
+  hans.keys({"Enter"});
+  CHECK(hans.wait_for("[exit 0]"));
+}

@@ -419,10 +419,9 @@ class TESSENGER_EXPORT Client {
                                protocol::GroupDelete, protocol::GroupSend, protocol::FileOffer,
                                protocol::FileOfferCheck, protocol::Ping, protocol::Logout>;
 
-  using Outcome =
-      std::variant<LoggedIn, DirectMessageSent, OnlineUsers, NewGroup, JoinedGroup, LeftGroup,
-                   DeletedGroup, GroupMessageSent, FileOfferAccepted, FileReceiverReady,
-                   PingReply, SessionEnded>;
+  using Outcome = std::variant<LoggedIn, DirectMessageSent, OnlineUsers, NewGroup, JoinedGroup,
+                               LeftGroup, DeletedGroup, GroupMessageSent, FileOfferAccepted,
+                               FileReceiverReady, PingReply, SessionEnded>;
   // A request's completion: its outcome, or nullptr and the failure.
   using Completion = std::function<void(Outcome*, Failure)>;
 

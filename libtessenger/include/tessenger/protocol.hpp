@@ -51,8 +51,8 @@ enum class MessageType : std::uint8_t {
   logout = 0x08,
   file_offer = 0x09,
   ping = 0x0a,
-  group_leave = 0x0b,   ///< since version 2
-  group_delete = 0x0c,  ///< since version 2
+  group_leave = 0x0b,       ///< since version 2
+  group_delete = 0x0c,      ///< since version 2
   file_offer_check = 0x10,  ///< since version 3
 
   hello_ok = 0x40,
@@ -66,8 +66,8 @@ enum class MessageType : std::uint8_t {
   file_offer_ok = 0x48,
   pong = 0x49,
   error = 0x4a,
-  group_left = 0x4b,     ///< since version 2
-  group_deleted = 0x4c,  ///< since version 2
+  group_left = 0x4b,          ///< since version 2
+  group_deleted = 0x4c,       ///< since version 2
   file_offer_checked = 0x50,  ///< since version 3
 
   direct_event = 0x80,
@@ -75,8 +75,8 @@ enum class MessageType : std::uint8_t {
   invite_event = 0x82,
   file_incoming_event = 0x83,
   shutdown_event = 0x84,
-  login_attempt_event = 0x85,  ///< since version 2
-  group_notice_event = 0x86,   ///< since version 2
+  login_attempt_event = 0x85,       ///< since version 2
+  group_notice_event = 0x86,        ///< since version 2
   transfer_cancelled_event = 0x89,  ///< since version 3
 };
 
@@ -370,8 +370,8 @@ using Message =
                  Logout, FileOffer, Ping, HelloOk, LoginOk, DirectSent, ActiveUsers, GroupCreated,
                  GroupJoined, GroupSent, LoggedOut, FileOfferOk, Pong, Error, DirectEvent,
                  GroupEvent, InviteEvent, FileIncomingEvent, ShutdownEvent, LoginAttemptEvent,
-                 GroupLeave, GroupDelete, GroupLeft, GroupDeleted, GroupNoticeEvent,
-                 FileOfferCheck, FileOfferChecked, TransferCancelledEvent>;
+                 GroupLeave, GroupDelete, GroupLeft, GroupDeleted, GroupNoticeEvent, FileOfferCheck,
+                 FileOfferChecked, TransferCancelledEvent>;
 
 /// The wire type code of a message.
 TESSENGER_EXPORT MessageType type_of(const Message& message) noexcept;
