@@ -301,9 +301,14 @@ struct Terminal::Impl {
     const char* buffer = el_gets(el, &count);
     if (buffer == nullptr) return;
     std::string_view line(buffer, static_cast<std::size_t>(count));
-    // Ctrl-D on an empty line.
+    // Ctrl-D on an empty line: the command thread decides (a logout that
+    // may refuse while transfers run), so editing goes on.
     if (line == "\x04") {
-      end_input(LineReader::Status::end_of_input);
+      {
+        std::lock_guard lock(mutex);
+        lines.push_back(std::nullopt);
+      }
+      changed.notify_all();
       restart_line();
       return;
     }
@@ -426,7 +431,7 @@ struct Terminal::Impl {
 
   std::mutex mutex;
   std::condition_variable changed;
-  std::deque<std::string> lines;                      // entered, not yet read
+  std::deque<std::optional<std::string>> lines;       // entered, not yet read; nullopt: Ctrl-D
   LineReader::Status end = LineReader::Status::line;  // line: not ended
   std::vector<std::string> output;                    // to print
   std::string status_text;
@@ -464,17 +469,11 @@ LineReader::Status Terminal::read_line(std::string& line) {
   impl_->changed.wait(
       lock, [&] { return !impl_->lines.empty() || impl_->end != LineReader::Status::line; });
   if (impl_->end == LineReader::Status::interrupted || impl_->lines.empty()) return impl_->end;
-  line = std::move(impl_->lines.front());
+  auto next = std::move(impl_->lines.front());
   impl_->lines.pop_front();
+  if (!next) return LineReader::Status::end_of_input;
+  line = std::move(*next);
   return LineReader::Status::line;
-}
-
-void Terminal::interrupt() {
-  {
-    std::lock_guard lock(impl_->mutex);
-    impl_->end = LineReader::Status::interrupted;
-  }
-  impl_->changed.notify_all();
 }
 
 void Terminal::stop() {

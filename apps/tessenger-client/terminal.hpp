@@ -51,12 +51,10 @@ class Terminal {
   /// The status line shown just above the input, cut to the terminal's
   /// width; empty hides it.
   void status(std::string line);
-  /// The next line the user entered, end_of_input after Ctrl-D on an empty
-  /// line, interrupted after Ctrl-C or interrupt(). After the end, every
-  /// call returns the same status at once.
+  /// The next line the user entered; end_of_input once for each Ctrl-D on
+  /// an empty line (editing goes on), and from then on when the terminal
+  /// went away; interrupted from the moment `interrupt_fd` is readable.
   LineReader::Status read_line(std::string& line);
-  /// Makes read_line() return interrupted from now on.
-  void interrupt();
   /// Prints what is queued, removes the input line and the status line,
   /// restores the terminal's settings and discards typed-ahead input, so
   /// nothing typed here reaches the shell. Idempotent.

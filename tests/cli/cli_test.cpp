@@ -67,6 +67,22 @@ tessenger::Result<T> await(Start&& start) {
   return future.get();
 }
 
+// A library Client logged in as `user` whose UDP socket never answers: a
+// sender that offers files and sends nothing.
+struct SilentPeer {
+  asio::io_context io;
+  asio::ip::udp::socket udp{io, {asio::ip::udp::v4(), 0}};
+  tessenger::Client client{tessenger::ClientEvents{}};
+
+  SilentPeer(std::uint16_t port, const std::string& user, const std::string& password) {
+    REQUIRE(await<tessenger::ServerInfo>(
+        [&](auto done) { client.connect("127.0.0.1", port, std::move(done)); }));
+    REQUIRE(await<tessenger::LoggedIn>([&](auto done) {
+      client.login(user, password, udp.local_endpoint().port(), std::move(done));
+    }));
+  }
+};
+
 }  // namespace
 
 TEST_CASE("login failures, retries and success") {
@@ -565,14 +581,8 @@ TEST_CASE("a flood of offers without data: bounded lines, no leftover files") {
   CliClient bob(server.port(), {"--download-dir", downloads.string(), "--transfer-timeout", "2"});
   bob.login("bob", "pb");
 
-  asio::io_context io;
-  asio::ip::udp::socket silent(io, {asio::ip::udp::v4(), 0});
-  tessenger::Client mallory(tessenger::ClientEvents{});
-  REQUIRE(await<tessenger::ServerInfo>(
-      [&](auto done) { mallory.connect("127.0.0.1", server.port(), std::move(done)); }));
-  REQUIRE(await<tessenger::LoggedIn>([&](auto done) {
-    mallory.login("alice", "pa", silent.local_endpoint().port(), std::move(done));
-  }));
+  SilentPeer peer(server.port(), "alice", "pa");
+  auto& mallory = peer.client;
   constexpr int offers = 300;
   std::vector<std::future<tessenger::Result<tessenger::FileOfferAccepted>>> results;
   for (int i = 0; i < offers; ++i) {
@@ -726,14 +736,8 @@ TEST_CASE("a killed receiver or a vanished sender ends the other side's transfer
   carol.login("carol", "pc");
   {
     // A sender that offers and never sends, then goes.
-    asio::io_context io;
-    asio::ip::udp::socket silent(io, {asio::ip::udp::v4(), 0});
-    tessenger::Client dave(tessenger::ClientEvents{});
-    REQUIRE(await<tessenger::ServerInfo>(
-        [&](auto done) { dave.connect("127.0.0.1", server.port(), std::move(done)); }));
-    REQUIRE(await<tessenger::LoggedIn>([&](auto done) {
-      dave.login("dave", "pd", silent.local_endpoint().port(), std::move(done));
-    }));
+    SilentPeer peer(server.port(), "dave", "pd");
+    auto& dave = peer.client;
     REQUIRE(await<tessenger::FileReceiverReady>(
         [&](auto done) { dave.check_file_receiver("carol", std::move(done)); }));
     REQUIRE(await<tessenger::FileOfferAccepted>(

@@ -247,6 +247,11 @@ TEST_CASE("a transfer's status line beside the input; /logout asks; a killed pee
   hans.type("/logout");
   hans.keys({"Enter"});
   REQUIRE(hans.wait_for("A transfer is running (clip.bin to Yoda)."));
+  // Ctrl-D is /logout: the same answer, and the session goes on.
+  hans.keys({"C-d"});
+  REQUIRE(hans.wait([](const auto& lines) {
+    return count_containing(lines, "A transfer is running (clip.bin to Yoda).") == 2;
+  }));
   hans.type("half typed");
   REQUIRE(hans.wait([](const auto& lines) {
     return lines.size() > 2 && lines.back() == "Hans> half typed" &&
