@@ -208,6 +208,7 @@ int main(int argc, char** argv) {
   const char* no_color_env = std::getenv("NO_COLOR");
   config.colour = config.interactive && !no_color && !(no_color_env && *no_color_env);
   config.history_dir = history_dir();
+  config.download_dir = download_dir;
   if (!user.empty()) config.username = user;
   config.password = password;
   config.accept_files = accept_mode;

@@ -210,7 +210,10 @@ class Session {
     server_version_ = hello->version;
     out_.line(text::please_login);
     if (!log_in()) return 1;
-    if (config_.interactive) start_terminal();
+    if (config_.interactive) {
+      start_terminal();
+      announce_partial_downloads();
+    }
     const int status = command_loop();
     if (terminal_) terminal_->stop();
     return status;
@@ -344,6 +347,26 @@ class Session {
       for (const auto& user : result->users)
         names_.add_user(user.username);
     });
+  }
+
+  // Downloads interrupted in an earlier session left their partial files
+  // (FileTransfer names them .tessenger-*.part); the same offer resumes them.
+  void announce_partial_downloads() {
+    std::uint64_t count = 0;
+    std::uint64_t bytes = 0;
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(config_.download_dir, ec)) {
+      const auto name = entry.path().filename().string();
+      if (!name.starts_with(".tessenger-") || !name.ends_with(".part")) continue;
+      ++count;
+      std::error_code size_ec;
+      bytes += entry.file_size(size_ec);
+    }
+    if (count == 0) return;
+    say(fmt::format(
+        "{} interrupted download{} ({}) in {}: each resumes when its sender sends the "
+        "same file again.",
+        count, count == 1 ? "" : "s", human_size(bytes), config_.download_dir.string()));
   }
 
   // The connection ended while waiting for input: say why.

@@ -28,6 +28,8 @@ struct SessionConfig {
   bool interactive = false;
   /// Colours on the interactive terminal (not with NO_COLOR or --no-color).
   bool colour = false;
+  /// Where received files go (to announce interrupted downloads there).
+  std::filesystem::path download_dir;
   /// Where the interactive history is kept, one file per user; empty: none.
   std::filesystem::path history_dir;
   /// Given for unattended use: not asked for, and a refusal is final.

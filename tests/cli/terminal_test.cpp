@@ -34,7 +34,8 @@ struct Chat : Files {
   Chat() { yoda.login("Yoda", "pb"); }
 
   /// Starts Hans's client with `env` (NAME=VALUE words) and waits for his prompt.
-  Tmux& start_hans(std::vector<std::string> env = {}, int columns = 80, int rows = 24) {
+  Tmux& start_hans(std::vector<std::string> env = {}, int columns = 80, int rows = 24,
+                   std::vector<std::string> args = {}) {
     hans.reset();
     std::vector<std::string> command{"XDG_STATE_HOME=" + (dir / "state").string(), "NO_COLOR="};
     command.insert(command.end(), env.begin(), env.end());
@@ -44,6 +45,7 @@ struct Chat : Files {
           std::string("Hans"), std::string("--password-file"), (dir / "password").string()}) {
       command.push_back(word);
     }
+    command.insert(command.end(), args.begin(), args.end());
     hans = std::make_unique<Tmux>(command, columns, rows);
     REQUIRE_MESSAGE(hans->wait_last("Hans>"), hans->text());
     return *hans;
@@ -130,8 +132,12 @@ TEST_CASE("history: Up recalls, Ctrl-R searches, and it is kept per user for the
 TEST_CASE("Tab completes commands, users, groups and file paths") {
   Chat chat;
   chat.dir.write("clip one.mp4", "video");
+  // What an interrupted download leaves (FileTransfer's partial file).
+  chat.dir.write(".tessenger-0123456789abcdef.part", std::string(2000, 'p'));
   // No XDG_STATE_HOME: the history goes to ~/.local/state/tessenger.
-  auto& hans = chat.start_hans({"XDG_STATE_HOME=", "HOME=" + chat.dir.path().string()});
+  auto& hans = chat.start_hans({"XDG_STATE_HOME=", "HOME=" + chat.dir.path().string()}, 80, 24,
+                               {"--download-dir", chat.dir.path().string()});
+  CHECK(hans.wait_for("1 interrupted download (2.0 kB) in "));
   hans.type("/creategroup jedi Yoda");
   hans.keys({"Enter"});
   REQUIRE(hans.wait_for("Group chat room has been created, room name: jedi"));
