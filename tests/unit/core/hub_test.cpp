@@ -366,6 +366,48 @@ TEST_CASE_FIXTURE(Fixture, "file offer introduces the peers with a shared id and
         errc::cannot_message_self);
 }
 
+TEST_CASE_FIXTURE(Fixture,
+                  "version 3: check before an offer; a transfer's peer told when one side goes") {
+  const auto alice = connect("10.0.0.1", 3);
+  REQUIRE(std::holds_alternative<p::LoginOk>(login(alice, "alice", "pa", 7001)));
+  const auto bob = connect("10.0.0.2", 3);
+  REQUIRE(std::holds_alternative<p::LoginOk>(login(bob, "bob", "pb", 7002)));
+  const auto carol = connect("10.0.0.3", 3);
+  REQUIRE(std::holds_alternative<p::LoginOk>(login(carol, "carol", "pc", 0)));
+
+  CHECK(request_reply(alice, p::FileOfferCheck{3, "bob"}) ==
+        p::Message{p::FileOfferChecked{3, "bob"}});
+  CHECK(error_code(request_reply(alice, p::FileOfferCheck{4, "dave"})) == errc::user_not_online);
+  CHECK(error_code(request_reply(alice, p::FileOfferCheck{5, "alice"})) ==
+        errc::cannot_message_self);
+  CHECK(error_code(request_reply(alice, p::FileOfferCheck{6, "carol"})) == errc::invalid_argument);
+  // A check changes nothing: bob heard of no file.
+  CHECK_FALSE(std::holds_alternative<p::FileIncomingEvent>(out.sent[bob].back()));
+
+  const auto to_bob =
+      std::get<p::FileOfferOk>(request_reply(alice, p::FileOffer{7, "bob", "a", 1, {}}));
+  const auto from_bob =
+      std::get<p::FileOfferOk>(request_reply(bob, p::FileOffer{8, "alice", "b", 1, {}}));
+  // bob's connection ends: alice is told of both transfers, the one she
+  // sends and the one she receives.
+  const auto before = out.sent[alice].size();
+  rig.disconnected(bob);
+  REQUIRE(out.sent[alice].size() == before + 2);
+  CHECK(out.sent[alice][before] ==
+        p::Message{p::TransferCancelledEvent{to_bob.transfer_id, "bob"}});
+  CHECK(out.sent[alice][before + 1] ==
+        p::Message{p::TransferCancelledEvent{from_bob.transfer_id, "bob"}});
+  // A version 2 session is not told: it has no such event.
+  const auto old = connect("10.0.0.4", 2);
+  REQUIRE(std::holds_alternative<p::LoginOk>(login(old, "dave", "pd", 7004)));
+  CHECK(error_code(request_reply(old, p::FileOfferCheck{9, "alice"})) == errc::unsupported_request);
+  REQUIRE(std::holds_alternative<p::FileOfferOk>(
+      request_reply(old, p::FileOffer{10, "alice", "c", 1, {}})));
+  const auto count = out.sent[old].size();
+  rig.handle(alice, p::Logout{11}, now);
+  CHECK(out.sent[old].size() == count);
+}
+
 TEST_CASE_FIXTURE(Fixture, "replies and events sent by a client are protocol violations") {
   const auto alice = online("alice");
   rig.handle(alice, p::DirectEvent{"x", 1, "spoof"}, now);
