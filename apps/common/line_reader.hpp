@@ -27,6 +27,8 @@ class LineReader {
   void interrupt() noexcept;
 
   int fd() const noexcept { return fd_; }
+  /// Readable once interrupt() was called (and from then on), for a poll().
+  int interrupt_fd() const noexcept { return wake_[0]; }
 
  private:
   bool fill();

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <span>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -38,23 +39,49 @@ struct History {
   unsigned count = 20;
 };
 
-struct Logout {};
+struct Logout {
+  bool force = false;  ///< `--force`: cancel running transfers rather than wait
+};
 struct P2pVideo {
   std::string user;
-  std::string file;  ///< the rest of the line, trimmed: a path may hold spaces
+  /// The rest of the line, trimmed: a path may hold spaces. Quotes around
+  /// it are removed and a leading `~/` is the home directory (see `path`).
+  std::string file;
+  std::string path;
+};
+/// `/help` (topic empty) or `/help CMD`.
+struct Help {
+  std::string topic;
 };
 /// Wrong use of a known command: print its usage line.
 struct Usage {
-  std::string_view line;
+  std::string line;
 };
 struct InvalidCommand {};
 /// A blank line.
 struct NoCommand {};
 
-using Command = std::variant<NoCommand, InvalidCommand, Usage, MsgTo, ActiveUser, CreateGroup,
-                             JoinGroup, LeaveGroup, DeleteGroup, GroupMsg, History, Logout, P2pVideo>;
+using Command =
+    std::variant<NoCommand, InvalidCommand, Usage, MsgTo, ActiveUser, CreateGroup, JoinGroup,
+                 LeaveGroup, DeleteGroup, GroupMsg, History, Logout, P2pVideo, Help>;
 
-/// Parses a line; the leading '/' is optional.
+/// Parses a line; the leading '/' is optional and the command's name may
+/// be in any case (`/ACTIVEUSER`).
 Command parse_command(std::string_view line);
+
+/// One command as `/help` shows it.
+struct CommandInfo {
+  std::string_view name;     ///< without the '/'
+  std::string_view usage;    ///< e.g. "/msgto USER MESSAGE"
+  std::string_view summary;  ///< one line of what it does
+};
+
+/// Every command the client knows, in the order `/help` lists them.
+std::span<const CommandInfo> command_table();
+/// The command called `name` (any case, '/' optional), or nullptr.
+const CommandInfo* find_command(std::string_view name);
+
+/// `text` in ASCII lower case.
+std::string lower(std::string_view text);
 
 }  // namespace tessenger::app

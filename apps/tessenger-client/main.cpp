@@ -1,8 +1,11 @@
 // tessenger-client: argument parsing and wiring; the session is in session.cpp.
 
 #include <charconv>
+#include <clocale>
 #include <csignal>
+#include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -36,6 +39,28 @@ std::optional<std::uint16_t> parse_port(const std::string& text) {
   const auto [ptr, ec] = std::from_chars(text.data(), end, value);
   if (ec != std::errc{} || ptr != end || text.empty() || value > 65535) return std::nullopt;
   return static_cast<std::uint16_t>(value);
+}
+
+// Where the interactive history lives: $XDG_STATE_HOME/tessenger, else
+// ~/.local/state/tessenger (the XDG base directory rule); empty if neither
+// is known.
+std::filesystem::path history_dir() {
+  if (const char* state = std::getenv("XDG_STATE_HOME"); state && *state == '/') {
+    return std::filesystem::path(state) / "tessenger";
+  }
+  if (const char* home = std::getenv("HOME"); home && *home) {
+    return std::filesystem::path(home) / ".local" / "state" / "tessenger";
+  }
+  return {};
+}
+
+// The first line of `file`, without its line end.
+std::optional<std::string> first_line(const std::string& file) {
+  std::ifstream in(file);
+  std::string line;
+  if (!in || !std::getline(in, line)) return std::nullopt;
+  if (!line.empty() && line.back() == '\r') line.pop_back();
+  return line;
 }
 
 }  // namespace
@@ -85,6 +110,14 @@ int main(int argc, char** argv) {
                  "trust only the CAs in this PEM file instead of the system's (with --tls)")
       ->check(CLI::ExistingFile)
       ->needs(tls_flag);
+  bool no_color = false;
+  app.add_flag("--no-color", no_color, "no colours on the terminal (as does NO_COLOR=1)");
+  std::string user;
+  app.add_option("--user", user, "log in as this user instead of asking");
+  std::string password_file;
+  app.add_option("--password-file", password_file,
+                 "read the password from the first line of this file instead of asking (or set "
+                 "TESSENGER_PASSWORD); never on the command line, where ps shows it");
   app.set_version_flag("--version", std::string("tessenger-client ") + tessenger::version_string);
 
   try {
@@ -138,6 +171,24 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  std::optional<std::string> password;
+  if (!password_file.empty()) {
+    password = first_line(password_file);
+    if (!password) {
+      std::cerr << "tessenger-client: cannot read a password from --password-file '"
+                << password_file << "'\n";
+      return exit_usage;
+    }
+  } else if (const char* env = std::getenv("TESSENGER_PASSWORD")) {
+    password = env;
+  }
+
+  // Line editing takes UTF-8 from the terminal as the locale says; only
+  // the character type, so that dates keep the SPEC's English month names.
+  if (std::setlocale(LC_CTYPE, "") == nullptr || MB_CUR_MAX == 1) {
+    std::setlocale(LC_CTYPE, "C.UTF-8");
+  }
+
   std::signal(SIGPIPE, SIG_IGN);
   tessenger::app::LineReader input(0);
   interruptible_input = &input;
@@ -151,7 +202,15 @@ int main(int argc, char** argv) {
   config.tcp_port = *tcp_port;
   config.tls = tls;
   config.tls_ca_file = ca_file;
-  config.progress_bar = tessenger::app::is_terminal(1);
+  config.interactive = tessenger::app::is_terminal(0) && tessenger::app::is_terminal(1);
+  config.progress_bar = tessenger::app::is_terminal(1) && !config.interactive;
+  // https://no-color.org: set and not empty.
+  const char* no_color_env = std::getenv("NO_COLOR");
+  config.colour = config.interactive && !no_color && !(no_color_env && *no_color_env);
+  config.history_dir = history_dir();
+  config.download_dir = download_dir;
+  if (!user.empty()) config.username = user;
+  config.password = password;
   config.accept_files = accept_mode;
   config.max_pending_per_sender = max_pending_per_sender;
   config.transfer_timeout = transfer_options.idle_timeout;

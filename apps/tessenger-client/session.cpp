@@ -1,5 +1,6 @@
 #include "session.hpp"
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
@@ -9,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <thread>
 #include <utility>
 
@@ -24,7 +26,11 @@
 #include <tessenger/timestamp.hpp>
 #include "commands.hpp"
 #include "common/message_text.hpp"
+#include "common/terminal_text.hpp"
 #include "common/texts.hpp"
+#include "completion.hpp"
+#include "terminal.hpp"
+#include "tty_format.hpp"
 
 namespace tessenger::app {
 namespace {
@@ -89,6 +95,75 @@ bool readable_file(const std::filesystem::path& path) {
   return std::ifstream(path, std::ios::binary).good();
 }
 
+enum class Tone { plain, error };
+
+// What the status line shows of one running transfer.
+struct TransferView {
+  bool upload = true;
+  std::string file;
+  std::string peer;
+  std::uint64_t done = 0;
+  std::uint64_t total = 0;
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  bool peer_gone = false;  // the server said the peer's session ended
+};
+
+// How a finished transfer went, for its last line on the terminal.
+std::string transfer_summary(const TransferResult& result) {
+  const std::chrono::duration<double> seconds = result.elapsed;
+  const auto rate = seconds.count() > 0 ? static_cast<double>(result.size) / seconds.count() : 0;
+  return fmt::format("{} in {} ({})", human_size(result.size), human_duration(seconds),
+                     human_rate(rate));
+}
+
+// A command line as a refusal names it: cut, so that the line stays short.
+std::string quoted_command(std::string_view line) {
+  constexpr std::size_t shown = 40;
+  if (line.size() <= shown) return fmt::format("\"{}\"", line);
+  auto cut = line.substr(0, shown);
+  // Whole UTF-8 characters only.
+  while (!cut.empty() && (static_cast<unsigned char>(line[cut.size()]) & 0xC0) == 0x80)
+    cut.remove_suffix(1);
+  return fmt::format("\"{}...\"", cut);
+}
+
+// The names Tab completes: online users and this user's groups, as far as
+// the replies and events seen tell. Thread safety: safe.
+class KnownNames {
+ public:
+  void add_user(std::string_view name) {
+    std::lock_guard lock(mutex_);
+    users_.emplace(name);
+  }
+  void remove_user(std::string_view name) {
+    std::lock_guard lock(mutex_);
+    users_.erase(std::string(name));
+  }
+  void set_users(const std::vector<protocol::ActiveUser>& online) {
+    std::lock_guard lock(mutex_);
+    users_.clear();
+    for (const auto& user : online)
+      users_.insert(user.username);
+  }
+  void add_group(std::string_view name) {
+    std::lock_guard lock(mutex_);
+    groups_.emplace(name);
+  }
+  void remove_group(std::string_view name) {
+    std::lock_guard lock(mutex_);
+    groups_.erase(std::string(name));
+  }
+  CompletionSources sources() const {
+    std::lock_guard lock(mutex_);
+    return {{users_.begin(), users_.end()}, {groups_.begin(), groups_.end()}};
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::set<std::string> users_;
+  std::set<std::string> groups_;
+};
+
 class Session {
  public:
   Session(const SessionConfig& config, SessionRuntime runtime, LineReader& input, Console& out,
@@ -98,6 +173,7 @@ class Session {
         input_(input),
         out_(out),
         err_(err),
+        palette_(config.colour),
         offers_(config.accept_files, config.max_pending_per_sender),
         work_(asio::make_work_guard(runtime.io)),
         client_(runtime.io, events(), options()),
@@ -131,19 +207,31 @@ class Session {
                             config_.tcp_port, why));
       return 1;
     }
+    server_version_ = hello->version;
     out_.line(text::please_login);
     if (!log_in()) return 1;
-    return command_loop();
+    if (config_.interactive) {
+      start_terminal();
+      announce_partial_downloads();
+    }
+    const int status = command_loop();
+    if (terminal_) terminal_->stop();
+    return status;
   }
 
  private:
   ClientEvents events() {
     ClientEvents events;
     events.on_direct_message = [this](const protocol::DirectEvent& e) {
+      names_.add_user(e.from);
+      if (screen()) return show_chat(e.timestamp, {}, e.from, {}, e.text, e.missed);
       show_event(missed_mark(e.missed) + direct_line(e.timestamp, e.from, e.text));
     };
     events.on_group_message = [this](const protocol::GroupEvent& e) {
       know(e.from);
+      names_.add_user(e.from);
+      names_.add_group(e.group);
+      if (screen()) return show_chat(e.timestamp, e.group, e.from, {}, e.text, e.missed);
       show_event(missed_mark(e.missed) + group_line(e.timestamp, e.group, e.from, e.text));
     };
     events.on_missed_end = [this](const protocol::MissedEnd& e) {
@@ -154,13 +242,26 @@ class Session {
         std::lock_guard lock(offers_mutex_);
         inviters_[e.group] = e.from;
       }
+      names_.add_user(e.from);
+      names_.add_group(e.group);
       show_event(fmt::format("{} invited you to group {}; use /joingroup {} to join.", e.from,
                              e.group, e.group));
     };
     events.on_group_notice = [this](const protocol::GroupNoticeEvent& e) {
+      if (e.change != protocol::GroupChange::left) names_.remove_group(e.group);
       show_event(group_notice_text(e));
     };
     events.on_file_incoming = [this](const protocol::FileIncomingEvent& e) { receive(e); };
+    events.on_transfer_cancelled = [this](const protocol::TransferCancelledEvent& e) {
+      {
+        std::lock_guard lock(views_mutex_);
+        const auto it = views_.find(e.transfer_id);
+        // Finished already, or never this session's.
+        if (it == views_.end() || it->second.peer != e.user) return;
+        it->second.peer_gone = true;
+      }
+      runtime_.files->cancel(e.transfer_id);
+    };
     events.on_disconnected = [this](std::error_code code, std::string_view reason) {
       {
         std::lock_guard lock(lost_.mutex);
@@ -179,39 +280,124 @@ class Session {
     return options;
   }
 
+  // The interactive terminal once it runs, else nullptr (any thread).
+  Terminal* screen() const { return screen_.load(); }
+
+  // One line of output, from any thread: the SPEC's plain line in a pipe;
+  // on the terminal above the input, errors in red.
+  void say(std::string_view line, Tone tone = Tone::plain) {
+    auto* terminal = screen();
+    if (terminal == nullptr) return out_.line(line);
+    const auto safe = terminal_safe(line);
+    terminal->print(tone == Tone::error ? palette_.error(safe) : safe);
+  }
+
+  // In a pipe every outcome and event ends with the command prompt; the
+  // terminal has its short prompt on the input line instead.
+  void prompt() {
+    if (screen() == nullptr) out_.line(text::command_prompt);
+  }
+
   // Events that arrive with the login's reply (what was missed) wait for
   // the welcome, so that they follow it on the screen.
-  void show_event(const std::string& line) {
+  void show_event(std::string_view line, Tone tone = Tone::plain) {
     {
       std::lock_guard lock(early_mutex_);
       if (!welcomed_) {
-        early_.push_back(line);
+        early_.emplace_back(line);
         return;
       }
     }
-    out_.line(line);
-    out_.line(text::command_prompt);
+    say(line, tone);
+    prompt();
+  }
+
+  // A message on the terminal: "HH:MM [group] from -> to: text", after a
+  // line with the date when the day changed.
+  void show_chat(protocol::Timestamp timestamp, std::string_view group, std::string_view from,
+                 std::string_view to, std::string_view text, bool missed = false) {
+    auto* terminal = screen();
+    auto line = palette_.dim(missed_mark(missed) + ShortTime::short_time(timestamp)) + " ";
+    if (!group.empty()) line += "[" + terminal_safe(group) + "] ";
+    line += palette_.user(terminal_safe(from));
+    if (!to.empty()) line += " -> " + palette_.user(terminal_safe(to));
+    line += ": " + terminal_safe(text);
+    // The date line and its message stay together and in order.
+    std::lock_guard lock(times_mutex_);
+    if (auto day = times_.day_change(timestamp); !day.empty()) {
+      terminal->print(palette_.dim(day));
+    }
+    terminal->print(std::move(line));
+  }
+
+  void start_terminal() {
+    Terminal::Options options;
+    options.prompt = palette_.prompt(terminal_safe(me_));
+    if (!config_.history_dir.empty()) {
+      std::error_code ec;
+      std::filesystem::create_directories(config_.history_dir, ec);
+      // Commands hold messages: for this user's eyes only.
+      std::filesystem::permissions(config_.history_dir, std::filesystem::perms::owner_all, ec);
+      options.history_file = config_.history_dir / ("history-" + me_);
+      if (!std::filesystem::exists(options.history_file, ec)) {
+        std::ofstream(options.history_file).close();
+        std::filesystem::permissions(
+            options.history_file,
+            std::filesystem::perms::owner_read | std::filesystem::perms::owner_write, ec);
+      }
+    }
+    options.complete = [this](std::string_view before_cursor) {
+      return complete_line(before_cursor, names_.sources());
+    };
+    terminal_ =
+        std::make_unique<Terminal>(input_.fd(), 1, input_.interrupt_fd(), std::move(options));
+    screen_ = terminal_.get();
+    // The names Tab completes start with who is online now.
+    client_.active_users([this](Result<OnlineUsers> result) {
+      if (!result) return;
+      for (const auto& user : result->users)
+        names_.add_user(user.username);
+    });
+  }
+
+  // Downloads interrupted in an earlier session left their partial files
+  // (FileTransfer names them .tessenger-*.part); the same offer resumes them.
+  void announce_partial_downloads() {
+    std::uint64_t count = 0;
+    std::uint64_t bytes = 0;
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(config_.download_dir, ec)) {
+      const auto name = entry.path().filename().string();
+      if (!name.starts_with(".tessenger-") || !name.ends_with(".part")) continue;
+      ++count;
+      std::error_code size_ec;
+      bytes += entry.file_size(size_ec);
+    }
+    if (count == 0) return;
+    say(fmt::format(
+        "{} interrupted download{} ({}) in {}: each resumes when its sender sends the "
+        "same file again.",
+        count, count == 1 ? "" : "s", human_size(bytes), config_.download_dir.string()));
   }
 
   void welcome() {
     out_.line(text::welcome);
     out_.line(text::command_prompt);
+    if (config_.interactive) out_.line("Type /help for what each command does.");
     std::vector<std::string> early;
     {
       std::lock_guard lock(early_mutex_);
       welcomed_ = true;
       early.swap(early_);
     }
-    for (const auto& line : early) {
-      out_.line(line);
-      out_.line(text::command_prompt);
-    }
+    for (const auto& line : early)
+      show_event(line);
   }
 
   // The connection ended while waiting for input: say why.
   int report_lost() {
     std::lock_guard lock(lost_.mutex);
-    if (lost_.why) out_.line(error_text(lost_.why->first, lost_.why->second));
+    if (lost_.why) say(error_text(lost_.why->first, lost_.why->second), Tone::error);
     return 1;
   }
 
@@ -220,35 +406,46 @@ class Session {
     return lost_.why.has_value();
   }
 
+  // The end of input or a signal at a prompt: the line the prompt began
+  // is ended first, so what follows starts on a fresh line.
+  bool login_input_ended() {
+    if (is_terminal(input_.fd())) out_.line("");
+    if (lost()) report_lost();
+    return false;
+  }
+
   bool log_in() {
     for (;;) {
-      out_.write(text::username_prompt);
       std::string username;
-      if (input_.read_line(username) != LineReader::Status::line) {
-        if (lost()) report_lost();
-        return false;
+      if (config_.username) {
+        username = *config_.username;
+      } else {
+        out_.write(text::username_prompt);
+        if (input_.read_line(username) != LineReader::Status::line) return login_input_ended();
       }
       const auto first = username.find_first_not_of(" \t");
       username.erase(0, first == std::string::npos ? username.size() : first);
       username.erase(username.find_last_not_of(" \t") + 1);
 
-      out_.write(text::password_prompt);
       std::string password;
-      LineReader::Status status;
-      {
-        EchoOff no_echo(input_.fd());
-        status = input_.read_line(password);
-      }
-      if (is_terminal(input_.fd())) out_.line("");
-      if (status != LineReader::Status::line) {
-        if (lost()) report_lost();
-        return false;
+      if (config_.password) {
+        password = *config_.password;
+      } else {
+        out_.write(text::password_prompt);
+        LineReader::Status status;
+        {
+          EchoOff no_echo(input_.fd());
+          status = input_.read_line(password);
+        }
+        if (status != LineReader::Status::line) return login_input_ended();
+        if (is_terminal(input_.fd())) out_.line("");
       }
 
       auto result = wait_for<LoggedIn>([&](auto done) {
         client_.login(username, password, runtime_.files->local_port(), std::move(done));
       });
       if (result) {
+        me_ = result->username;
         welcome();
         return true;
       }
@@ -258,21 +455,53 @@ class Session {
           code != errc::already_logged_in) {
         return false;
       }
+      // Given on the command line: asking again would get the same answer.
+      if (config_.username && config_.password) return false;
     }
+  }
+
+  LineReader::Status next_line(std::string& line) {
+    return terminal_ ? terminal_->read_line(line) : input_.read_line(line);
   }
 
   int command_loop() {
     for (;;) {
       std::string line;
-      const auto status = input_.read_line(line);
+      const auto status = next_line(line);
       if (status == LineReader::Status::interrupted && lost()) return report_lost();
-      // End of input or a signal: the user is leaving, which is a logout;
-      // a script's end lets its transfers finish, a signal does not wait.
-      if (status == LineReader::Status::end_of_input) transfers_.wait_idle();
-      if (status != LineReader::Status::line) return log_out();
+      // End of input or a signal: the user is leaving, which is a logout.
+      // A script's end lets its transfers finish; Ctrl-D on the terminal is
+      // /logout (which asks while transfers run); a signal cancels them.
+      if (status == LineReader::Status::end_of_input) {
+        if (!terminal_) {
+          transfers_.wait_idle();
+          return log_out();
+        }
+        if (auto exit_status = run(Logout{})) return *exit_status;
+        continue;
+      }
+      if (status != LineReader::Status::line) {
+        cancel_transfers();
+        return log_out();
+      }
       if (const auto answer = parse_answer(line); answer && answer_offer(*answer)) continue;
+      current_line_ = line;
       if (auto exit_status = execute(parse_command(line))) return *exit_status;
     }
+  }
+
+  // Cancels every running transfer (the peers are told) and waits for
+  // their last lines.
+  void cancel_transfers() {
+    std::vector<std::uint64_t> ids;
+    {
+      std::lock_guard lock(views_mutex_);
+      for (const auto& [id, view] : views_)
+        ids.push_back(id);
+    }
+    for (const auto id : ids)
+      runtime_.files->cancel(id);
+    transfers_.wait_idle();
   }
 
   // Runs one command; an exit status when the session is over.
@@ -281,22 +510,74 @@ class Session {
   }
 
   std::optional<int> run(const NoCommand&) { return outcome({}); }
-  std::optional<int> run(const InvalidCommand&) { return outcome(text::invalid_command); }
-  std::optional<int> run(const Usage& usage) { return outcome(usage.line); }
-  std::optional<int> run(const Logout&) {
+  std::optional<int> run(const InvalidCommand&) {
+    return outcome(terminal_ ? fmt::format("{} Type /help for the commands.", text::invalid_command)
+                             : std::string(text::invalid_command),
+                   Tone::error);
+  }
+  std::optional<int> run(const Usage& usage) { return outcome(usage.line, Tone::error); }
+  std::optional<int> run(const Logout& logout) {
+    if (terminal_ && !logout.force) {
+      if (const auto running = running_transfers(); !running.empty()) {
+        return outcome(fmt::format("A transfer is running ({}). Wait for it to end, or use "
+                                   "/logout --force to cancel it and log out.",
+                                   running),
+                       Tone::error);
+      }
+    }
+    if (logout.force) cancel_transfers();
     transfers_.wait_idle();
     return log_out();
   }
 
+  std::optional<int> run(const Help& help) {
+    if (!help.topic.empty()) {
+      const auto* info = find_command(help.topic);
+      if (info == nullptr) {
+        return outcome(fmt::format("No command {}. /help lists them all.", help.topic),
+                       Tone::error);
+      }
+      say(fmt::format("Usage: {}", info->usage));
+      return outcome(fmt::format("  {}", info->summary));
+    }
+    std::size_t width = 0;
+    for (const auto& info : command_table())
+      width = std::max(width, info.usage.size());
+    for (const auto& info : command_table())
+      say(fmt::format("{:<{}}  {}", info.usage, width, info.summary));
+    say(text::command_prompt);
+    return outcome({});
+  }
+
+  // The running transfers, as "clip.mp4 to bob, a.txt from carol".
+  std::string running_transfers() {
+    std::vector<std::string> parts;
+    std::lock_guard lock(views_mutex_);
+    for (const auto& [id, view] : views_)
+      parts.push_back(fmt::format("{} {} {}", view.file, view.upload ? "to" : "from", view.peer));
+    return fmt::format("{}", fmt::join(parts, ", "));
+  }
+
   std::optional<int> run(const MsgTo& c) {
     auto text = clean_message(c.text);
-    if (auto* problem = std::get_if<TextProblem>(&text)) return outcome(describe(*problem));
-    auto result = wait_for<DirectMessageSent>([&](auto done) {
-      client_.send_direct(c.user, std::get<std::string>(std::move(text)), std::move(done));
-    });
-    if (!result) return failed(result.error(), result.detail());
+    if (auto* problem = std::get_if<TextProblem>(&text)) {
+      return outcome(describe(*problem), Tone::error);
+    }
+    const auto body = std::get<std::string>(text);
+    auto result = wait_for<DirectMessageSent>(
+        [&](auto done) { client_.send_direct(c.user, body, std::move(done)); });
+    if (!result) {
+      if (result.error() == errc::user_not_online) names_.remove_user(c.user);
+      return failed(result.error(), result.detail());
+    }
     know(c.user);
+    names_.add_user(c.user);
     if (result->stored) return outcome(stored_for_offline(c.user));
+    // On the terminal the message itself, as the others see it, is the receipt.
+    if (terminal_) {
+      show_chat(result->timestamp, {}, me_, c.user, body);
+      return std::nullopt;
+    }
     return outcome(fmt::format("message sent at {}.", format_timestamp(result->timestamp)));
   }
 
@@ -315,8 +596,8 @@ class Session {
     if (!result) return failed(result.error(), result.detail());
     const bool group = result->kind == protocol::ConversationKind::group;
     for (const auto& entry : result->entries) {
-      out_.line(group ? group_line(entry.timestamp, c.name, entry.from, entry.text)
-                      : direct_line(entry.timestamp, entry.from, entry.text));
+      say(group ? group_line(entry.timestamp, c.name, entry.from, entry.text)
+                : direct_line(entry.timestamp, entry.from, entry.text));
     }
     position = result->more && !result->entries.empty() ? result->entries.front().id : 0;
     return outcome(history_footer(c.name, group, result->entries.size(), result->more));
@@ -325,10 +606,11 @@ class Session {
   std::optional<int> run(const ActiveUser&) {
     auto result = wait_for<OnlineUsers>([&](auto done) { client_.active_users(std::move(done)); });
     if (!result) return failed(result.error(), result.detail());
+    names_.set_users(result->users);
     if (result->users.empty()) return outcome(text::no_other_active_user);
     for (const auto& user : result->users) {
-      out_.line(fmt::format("{}, {}, {}, active since {}.", user.username, user.address,
-                            user.udp_port, format_timestamp(user.since)));
+      say(fmt::format("{}, {}, {}, active since {}.", user.username, user.address, user.udp_port,
+                      format_timestamp(user.since)));
     }
     return outcome({});
   }
@@ -338,9 +620,10 @@ class Session {
         [&](auto done) { client_.create_group(c.group, c.users, std::move(done)); });
     // Refused for inviting too many users too fast (the detail names the group).
     if (!result && result.error() == errc::rate_limited && !result.detail().empty()) {
-      return outcome(text::inviting_too_fast);
+      return outcome(text::inviting_too_fast, Tone::error);
     }
     if (!result) return failed(result.error(), result.detail());
+    names_.add_group(result->group);
     for (const auto& member : result->members)
       know(member);
     return outcome(
@@ -352,6 +635,7 @@ class Session {
     auto result =
         wait_for<JoinedGroup>([&](auto done) { client_.join_group(c.group, std::move(done)); });
     if (!result) return failed(result.error(), result.detail());
+    names_.add_group(result->group);
     {
       std::lock_guard lock(offers_mutex_);
       if (const auto it = inviters_.find(result->group); it != inviters_.end()) {
@@ -365,6 +649,7 @@ class Session {
     auto result =
         wait_for<LeftGroup>([&](auto done) { client_.leave_group(c.group, std::move(done)); });
     if (!result) return failed(result.error(), result.detail());
+    names_.remove_group(result->group);
     if (result->declined) {
       return outcome(fmt::format("You have declined the invitation to group {}.", result->group));
     }
@@ -375,27 +660,43 @@ class Session {
     auto result =
         wait_for<DeletedGroup>([&](auto done) { client_.delete_group(c.group, std::move(done)); });
     if (!result) return failed(result.error(), result.detail());
+    names_.remove_group(result->group);
     return outcome(fmt::format("Group chat {} has been deleted.", result->group));
   }
 
   std::optional<int> run(const GroupMsg& c) {
     auto text = clean_message(c.text);
-    if (auto* problem = std::get_if<TextProblem>(&text)) return outcome(describe(*problem));
-    auto result = wait_for<GroupMessageSent>([&](auto done) {
-      client_.send_group(c.group, std::get<std::string>(std::move(text)), std::move(done));
-    });
+    if (auto* problem = std::get_if<TextProblem>(&text)) {
+      return outcome(describe(*problem), Tone::error);
+    }
+    const auto body = std::get<std::string>(text);
+    auto result = wait_for<GroupMessageSent>(
+        [&](auto done) { client_.send_group(c.group, body, std::move(done)); });
     if (!result) return failed(result.error(), result.detail());
+    if (terminal_) {
+      show_chat(result->timestamp, c.group, me_, {}, body);
+      return std::nullopt;
+    }
     return outcome(
         fmt::format("Group chat message sent at {}.", format_timestamp(result->timestamp)));
   }
 
   std::optional<int> run(const P2pVideo& c) {
-    const std::filesystem::path path(c.file);
+    const std::filesystem::path path(c.path);
     transfer::Digest digest{};
     std::error_code ec;
     const auto size = std::filesystem::file_size(path, ec);
-    if (!readable_file(path) || ec || transfer::sha256_file(path, digest)) {
-      return outcome(error_text(make_error_code(errc::no_such_file), c.file));
+    if (!readable_file(path) || ec) {
+      return outcome(error_text(make_error_code(errc::no_such_file), c.file), Tone::error);
+    }
+    // Hashing a large file takes a while: first make sure it can be sent.
+    if (server_version_ >= 3) {
+      auto ready = wait_for<FileReceiverReady>(
+          [&](auto done) { client_.check_file_receiver(c.user, std::move(done)); });
+      if (!ready) return failed(ready.error(), ready.detail());
+    }
+    if (transfer::sha256_file(path, digest)) {
+      return outcome(error_text(make_error_code(errc::no_such_file), c.file), Tone::error);
     }
     auto offer = wait_for<FileOfferAccepted>([&](auto done) {
       client_.offer_file(c.user, path.filename().string(), size, digest, std::move(done));
@@ -404,23 +705,35 @@ class Session {
     const auto address = asio::ip::make_address(offer->peer_address, ec);
     if (ec) {
       return outcome(fmt::format("Cannot send {} to {}: bad address '{}'.", c.file, c.user,
-                                 offer->peer_address));
+                                 offer->peer_address),
+                     Tone::error);
     }
 
+    const auto id = offer->transfer_id;
+    const auto name = path.filename().string();
     TransferCallbacks callbacks;
-    if (config_.progress_bar) {
+    if (terminal_) {
+      callbacks.on_progress = [this, id](std::uint64_t done, std::uint64_t total) {
+        progress(id, done, total);
+      };
+    } else if (config_.progress_bar) {
       callbacks.on_progress = [this, file = c.file](std::uint64_t done, std::uint64_t total) {
         out_.write(progress_bar(file, done, total));
       };
     }
-    callbacks.on_complete = [this, file = c.file](const TransferResult&) {
-      finish_transfer(fmt::format("{} has been uploaded.", file));
+    callbacks.on_complete = [this, id, file = c.file, user = c.user](const TransferResult& r) {
+      finish_transfer(id, screen() ? fmt::format("{} has been uploaded to {}: {}.", file, user,
+                                                 transfer_summary(r))
+                                   : fmt::format("{} has been uploaded.", file));
     };
-    callbacks.on_failure = [this, file = c.file, user = c.user](std::error_code,
-                                                                const std::string& reason) {
-      finish_transfer(fmt::format("Upload of {} to {} failed: {}", file, user, reason));
+    callbacks.on_failure = [this, id, file = c.file, user = c.user](std::error_code,
+                                                                    const std::string& reason) {
+      finish_transfer(id,
+                      fmt::format("Upload of {} to {} failed: {}", file, user,
+                                  failure_reason(id, user, reason)),
+                      Tone::error);
     };
-    transfers_.add();
+    add_transfer(id, {true, name, c.user, 0, size});
     const asio::ip::udp::endpoint peer(address, offer->peer_udp_port);
     // The outcome is printed on the files strand, where the transfer's own
     // callbacks run, so "uploaded" can never come before it.
@@ -428,12 +741,82 @@ class Session {
     asio::post(runtime_.files->get_executor(), [&] {
       const auto error = runtime_.files->send_file(offer->transfer_id, offer->key, path, peer,
                                                    std::move(callbacks));
-      if (error) transfers_.remove();
-      outcome(error ? error_text(error, c.file) : std::string());
+      if (error) remove_transfer(id);
+      if (error) {
+        outcome(error_text(error, c.file), Tone::error);
+      } else if (screen()) {
+        say(fmt::format("Sending {} ({}) to {}.", name, human_size(size), c.user));
+      } else {
+        outcome({});
+      }
       started.set_value();
     });
     started.get_future().wait();
     return std::nullopt;
+  }
+
+  // Why a transfer failed: the library's reason, unless the server said
+  // the peer went away.
+  std::string failure_reason(std::uint64_t id, const std::string& peer, const std::string& reason) {
+    std::lock_guard lock(views_mutex_);
+    const auto it = views_.find(id);
+    if (it != views_.end() && it->second.peer_gone) {
+      return fmt::format("{} logged out or lost the connection.", peer);
+    }
+    return reason;
+  }
+
+  void add_transfer(std::uint64_t id, TransferView view) {
+    transfers_.add();
+    {
+      std::lock_guard lock(views_mutex_);
+      views_[id] = std::move(view);
+    }
+    show_status(true);
+  }
+
+  void remove_transfer(std::uint64_t id) {
+    {
+      std::lock_guard lock(views_mutex_);
+      views_.erase(id);
+    }
+    show_status(true);
+    transfers_.remove();
+  }
+
+  // Runs on the files strand, for every acknowledged or received chunk.
+  void progress(std::uint64_t id, std::uint64_t done, std::uint64_t total) {
+    {
+      std::lock_guard lock(views_mutex_);
+      const auto it = views_.find(id);
+      if (it == views_.end()) return;
+      it->second.done = done;
+      it->second.total = total;
+    }
+    show_status(false);
+  }
+
+  // The status line: every running transfer with its bytes, rate and ETA;
+  // redrawn at most 5 times a second unless `now`.
+  void show_status(bool now) {
+    auto* terminal = screen();
+    if (terminal == nullptr) return;
+    std::vector<std::string> parts;
+    {
+      std::lock_guard lock(views_mutex_);
+      const auto clock = std::chrono::steady_clock::now();
+      if (!now && clock - last_status_ < std::chrono::milliseconds(200)) return;
+      last_status_ = clock;
+      for (const auto& [id, view] : views_) {
+        const std::chrono::duration<double> elapsed = clock - view.started;
+        const double rate =
+            elapsed.count() > 0.2 ? static_cast<double>(view.done) / elapsed.count() : 0;
+        parts.push_back(transfer_status(view.upload, terminal_safe(view.file),
+                                        terminal_safe(view.peer), view.done, view.total, rate));
+      }
+    }
+    const auto line = fmt::format("{}", fmt::join(parts, " | "));
+    terminal->status(line.empty() ? line : palette_.dim(line));
   }
 
   void know(std::string_view user) {
@@ -460,13 +843,14 @@ class Session {
         questions_.push_back({incoming, std::chrono::steady_clock::now()});
       }
     }
+    names_.add_user(incoming.sender_name);
     switch (verdict) {
       case OfferPolicy::Verdict::accept:
         start_receiving(std::move(incoming));
         return;
       case OfferPolicy::Verdict::ask:
-        show_event(fmt::format("{} wants to send you {} ({} bytes). Accept? (y/n)",
-                               incoming.sender_name, incoming.file_name, incoming.size));
+        show_event(fmt::format("{} wants to send you {} ({}). Accept? (y/n)", incoming.sender_name,
+                               incoming.file_name, human_size(incoming.size)));
         return;
       case OfferPolicy::Verdict::decline_unknown:
       case OfferPolicy::Verdict::decline_busy:
@@ -523,66 +907,91 @@ class Session {
 
   // Counts as pending for its sender until its outcome is printed.
   void start_receiving(IncomingTransfer incoming) {
+    const auto id = incoming.transfer_id;
     TransferCallbacks callbacks;
-    callbacks.on_complete = [this, file = incoming.file_name,
-                             from = incoming.sender_name](const TransferResult&) {
-      finish_receive(from, fmt::format("Received {} from {}", file, from));
+    if (screen()) {
+      callbacks.on_progress = [this, id](std::uint64_t done, std::uint64_t total) {
+        progress(id, done, total);
+      };
+    }
+    callbacks.on_complete = [this, id, file = incoming.file_name,
+                             from = incoming.sender_name](const TransferResult& r) {
+      finish_receive(id, from,
+                     screen() ? fmt::format("Received {} from {}: saved as {}, {}.", file, from,
+                                            r.path.string(), transfer_summary(r))
+                              : fmt::format("Received {} from {}", file, from));
     };
-    callbacks.on_failure = [this, file = incoming.file_name, from = incoming.sender_name](
+    callbacks.on_failure = [this, id, file = incoming.file_name, from = incoming.sender_name](
                                std::error_code, const std::string& reason) {
-      finish_receive(from, fmt::format("Receiving {} from {} failed: {}", file, from, reason));
+      finish_receive(id, from,
+                     fmt::format("Receiving {} from {} failed: {}", file, from,
+                                 failure_reason(id, from, reason)),
+                     Tone::error);
     };
-    transfers_.add();
+    if (screen()) {
+      say(fmt::format("{} is sending you {} ({}).", incoming.sender_name, incoming.file_name,
+                      human_size(incoming.size)));
+    }
+    add_transfer(id, {false, incoming.file_name, incoming.sender_name, 0, incoming.size});
     // Opening the partial file is disk work: not on the chat strand.
     asio::post(runtime_.files->get_executor(), [this, incoming = std::move(incoming),
                                                 callbacks = std::move(callbacks)]() mutable {
       if (const auto error = runtime_.files->expect_file(incoming, std::move(callbacks))) {
-        finish_receive(incoming.sender_name,
+        finish_receive(incoming.transfer_id, incoming.sender_name,
                        fmt::format("Receiving {} from {} failed: {}", incoming.file_name,
-                                   incoming.sender_name, error.message()));
+                                   incoming.sender_name, error.message()),
+                       Tone::error);
       }
     });
   }
 
-  void finish_receive(const std::string& from, const std::string& line) {
+  void finish_receive(std::uint64_t id, const std::string& from, const std::string& line,
+                      Tone tone = Tone::plain) {
     {
       std::lock_guard lock(offers_mutex_);
       offers_.finished(from);
     }
-    finish_transfer(line);
+    finish_transfer(id, line, tone);
   }
 
   // A transfer's last word; runs on the files strand.
-  void finish_transfer(const std::string& line) {
+  void finish_transfer(std::uint64_t id, const std::string& line, Tone tone = Tone::plain) {
     // Clear a progress bar left on the line.
     if (config_.progress_bar) out_.write("\r\x1b[K");
-    show_event(line);
-    transfers_.remove();
+    show_event(line, tone);
+    remove_transfer(id);
   }
 
   int log_out() {
     auto result = wait_for<SessionEnded>([&](auto done) { client_.logout(std::move(done)); });
     if (!result) {
-      out_.line(error_text(result.error(), result.detail()));
+      say(error_text(result.error(), result.detail()), Tone::error);
       return 1;
     }
-    out_.line(fmt::format("Bye, {}!", result->username));
+    say(fmt::format("Bye, {}!", result->username));
     return 0;
   }
 
   // Prints a command's outcome (if any) and the prompt; the session goes on.
-  std::optional<int> outcome(std::string_view line) {
-    if (!line.empty()) out_.line(line);
-    out_.line(text::command_prompt);
+  std::optional<int> outcome(std::string_view line, Tone tone = Tone::plain) {
+    if (!line.empty()) say(line, tone);
+    prompt();
     return std::nullopt;
   }
 
   std::optional<int> failed(std::error_code code, const std::string& detail) {
     if (ends_connection(code)) {
-      out_.line(error_text(code, detail));
+      say(error_text(code, detail), Tone::error);
       return 1;
     }
-    return outcome(error_text(code, detail));
+    // On the terminal, where several pasted lines run one after another, a
+    // refusal for sending too fast names the line it refused.
+    if (terminal_ && code == errc::rate_limited) {
+      return outcome(
+          fmt::format("{} Not sent: {}", error_text(code, detail), quoted_command(current_line_)),
+          Tone::error);
+    }
+    return outcome(error_text(code, detail), Tone::error);
   }
 
   const SessionConfig& config_;
@@ -590,8 +999,20 @@ class Session {
   LineReader& input_;
   Console& out_;
   Console& err_;
+  Palette palette_;
+  std::string me_;                   // the logged-in user; set before the terminal starts
+  std::uint8_t server_version_ = 0;  // the negotiated protocol version
+  std::string current_line_;         // the command being run (the input thread's)
+  std::unique_ptr<Terminal> terminal_;
+  std::atomic<Terminal*> screen_{nullptr};  // terminal_, for the other threads
+  std::mutex times_mutex_;
+  ShortTime times_;  // under times_mutex_
+  KnownNames names_;
   Lost lost_;
   TransferCount transfers_;
+  std::mutex views_mutex_;
+  std::map<std::uint64_t, TransferView> views_;        // running transfers; under views_mutex_
+  std::chrono::steady_clock::time_point last_status_;  // under views_mutex_
   struct Question {
     IncomingTransfer incoming;
     std::chrono::steady_clock::time_point asked;

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <filesystem>
 #include <optional>
 #include <string>
 
@@ -19,8 +20,21 @@ namespace tessenger::app {
 struct SessionConfig {
   std::string host;
   std::uint16_t tcp_port = 0;
-  /// Draw a progress bar for uploads (stdout is a terminal).
+  /// Draw a progress bar for uploads (stdout is a terminal, stdin is not).
   bool progress_bar = false;
+  /// Stdin and stdout are a terminal: after login, line editing, output
+  /// above the input, a short prompt, short timestamps (see Terminal).
+  /// Otherwise the SPEC's texts, as a script expects them.
+  bool interactive = false;
+  /// Colours on the interactive terminal (not with NO_COLOR or --no-color).
+  bool colour = false;
+  /// Where received files go (to announce interrupted downloads there).
+  std::filesystem::path download_dir;
+  /// Where the interactive history is kept, one file per user; empty: none.
+  std::filesystem::path history_dir;
+  /// Given for unattended use: not asked for, and a refusal is final.
+  std::optional<std::string> username;
+  std::optional<std::string> password;
   /// TLS, checked against the system's CAs or only those in tls_ca_file.
   bool tls = false;
   std::string tls_ca_file;
@@ -48,8 +62,9 @@ struct SessionRuntime {
 ///
 /// Returns the process exit status: 0 after a logout (by command, end of
 /// input or `input.interrupt()` from a signal), 1 when the connection failed
-/// or ended otherwise. A logout by command or end of input first lets the
-/// running file transfers finish.
+/// or ended otherwise, or the login did not succeed. A logout by command or
+/// end of input first lets the running file transfers finish; a signal
+/// cancels them (the peers are told).
 int run_session(const SessionConfig& config, SessionRuntime runtime, LineReader& input,
                 Console& out, Console& err);
 

@@ -6,6 +6,9 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <csignal>
+#include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -22,6 +25,23 @@ inline constexpr std::chrono::milliseconds cli_deadline = 20s;
 inline const std::string prompt =
     "Enter one of the following commands (/msgto, /activeuser, /creategroup, /joingroup, "
     "/groupmsg, /logout, /p2pvideo):";
+
+// True once every thread of `pid` is stopped (state T in /proc), so that a
+// SIGSTOP has taken effect before the test goes on.
+inline bool stopped(pid_t pid) {
+  const std::filesystem::path tasks = "/proc/" + std::to_string(pid) + "/task";
+  std::error_code ec;
+  for (const auto& task : std::filesystem::directory_iterator(tasks, ec)) {
+    std::ifstream in(task.path() / "stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), {});
+    // The state follows the command name, which is in parentheses.
+    const auto close = stat.rfind(')');
+    if (close == std::string::npos || close + 2 >= stat.size() || stat[close + 2] != 'T') {
+      return false;
+    }
+  }
+  return !ec;
+}
 
 class CliServer {
  public:

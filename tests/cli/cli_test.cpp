@@ -48,23 +48,6 @@ struct FourOnline {
   }
 };
 
-// True once every thread of `pid` is stopped (state T in /proc), so that a
-// SIGSTOP has taken effect before the test goes on.
-bool stopped(pid_t pid) {
-  const std::filesystem::path tasks = "/proc/" + std::to_string(pid) + "/task";
-  std::error_code ec;
-  for (const auto& task : std::filesystem::directory_iterator(tasks, ec)) {
-    std::ifstream in(task.path() / "stat");
-    std::string stat((std::istreambuf_iterator<char>(in)), {});
-    // The state follows the command name, which is in parentheses.
-    const auto close = stat.rfind(')');
-    if (close == std::string::npos || close + 2 >= stat.size() || stat[close + 2] != 'T') {
-      return false;
-    }
-  }
-  return !ec;
-}
-
 // Everything in `dir`, hidden files included.
 std::vector<std::string> listing(const std::filesystem::path& dir) {
   std::vector<std::string> names;
@@ -83,6 +66,22 @@ tessenger::Result<T> await(Start&& start) {
   REQUIRE(future.wait_for(cli_deadline) == std::future_status::ready);
   return future.get();
 }
+
+// A library Client logged in as `user` whose UDP socket never answers: a
+// sender that offers files and sends nothing.
+struct SilentPeer {
+  asio::io_context io;
+  asio::ip::udp::socket udp{io, {asio::ip::udp::v4(), 0}};
+  tessenger::Client client{tessenger::ClientEvents{}};
+
+  SilentPeer(std::uint16_t port, const std::string& user, const std::string& password) {
+    REQUIRE(await<tessenger::ServerInfo>(
+        [&](auto done) { client.connect("127.0.0.1", port, std::move(done)); }));
+    REQUIRE(await<tessenger::LoggedIn>([&](auto done) {
+      client.login(user, password, udp.local_endpoint().port(), std::move(done));
+    }));
+  }
+};
 
 }  // namespace
 
@@ -470,7 +469,7 @@ TEST_CASE("history: newest page first, the same command pages back, groups and e
   // carol is not in it: the name reads as a user's, with whom she has no messages.
   CHECK(four.clients[2].command("/history team") == Lines{"No earlier messages with team."});
 
-  const Lines usage{"Usage: /history USER|GROUP [N] (N: 1-100, default 20)"};
+  const Lines usage{"Usage: /history USER|GROUP [N]"};
   CHECK(bob.command("/history") == usage);
   CHECK(bob.command("/history alice 0") == usage);
   CHECK(bob.command("/history alice 101") == usage);
@@ -676,14 +675,8 @@ TEST_CASE("a flood of offers without data: bounded lines, no leftover files") {
   CliClient bob(server.port(), {"--download-dir", downloads.string(), "--transfer-timeout", "2"});
   bob.login("bob", "pb");
 
-  asio::io_context io;
-  asio::ip::udp::socket silent(io, {asio::ip::udp::v4(), 0});
-  tessenger::Client mallory(tessenger::ClientEvents{});
-  REQUIRE(await<tessenger::ServerInfo>(
-      [&](auto done) { mallory.connect("127.0.0.1", server.port(), std::move(done)); }));
-  REQUIRE(await<tessenger::LoggedIn>([&](auto done) {
-    mallory.login("alice", "pa", silent.local_endpoint().port(), std::move(done));
-  }));
+  SilentPeer peer(server.port(), "alice", "pa");
+  auto& mallory = peer.client;
   constexpr int offers = 300;
   std::vector<std::future<tessenger::Result<tessenger::FileOfferAccepted>>> results;
   for (int i = 0; i < offers; ++i) {
@@ -805,4 +798,94 @@ TEST_CASE("--accept-files ask is refused in a pipe, and bad values are usage err
   Process limit({TESSENGER_CLIENT_PATH, "127.0.0.1", "12000", "0", "--max-pending-files", "0"});
   limit.close_stdin();
   CHECK(limit.wait(cli_deadline) == 2);
+}
+
+// The server tells a transfer's other side when one side's session ends, so
+// it stops within a second rather than after --transfer-timeout (10 s).
+TEST_CASE("a killed receiver or a vanished sender ends the other side's transfer at once") {
+  Setup setup;
+  CliServer server(setup.dir);
+  setup.dir.write("clip.mp4", std::string(200'000, 'v'));
+  const auto file = (setup.dir / "clip.mp4").string();
+  const auto downloads = setup.dir / "downloads";
+  std::filesystem::create_directory(downloads);
+  CliClient alice(server.port());
+  alice.login("alice", "pa");
+  {
+    CliClient bob(server.port());
+    bob.login("bob", "pb");
+    // Frozen, bob acknowledges nothing: the upload waits on him.
+    bob.process().signal(SIGSTOP);
+    REQUIRE(eventually([&] { return stopped(bob.process().pid()); }));
+    CHECK(alice.command("/p2pvideo bob " + file).empty());
+    const auto killed_at = std::chrono::steady_clock::now();
+    bob.process().signal(SIGKILL);
+    CHECK(alice.line() ==
+          "Upload of " + file + " to bob failed: bob logged out or lost the connection.");
+    CHECK(std::chrono::steady_clock::now() - killed_at < 1s);
+    CHECK(alice.line() == prompt);
+  }
+
+  CliClient carol(server.port(), {"--download-dir", downloads.string()});
+  carol.login("carol", "pc");
+  {
+    // A sender that offers and never sends, then goes.
+    SilentPeer peer(server.port(), "dave", "pd");
+    auto& dave = peer.client;
+    REQUIRE(await<tessenger::FileReceiverReady>(
+        [&](auto done) { dave.check_file_receiver("carol", std::move(done)); }));
+    REQUIRE(await<tessenger::FileOfferAccepted>(
+        [&](auto done) { dave.offer_file("carol", "gone.bin", 5000, {}, std::move(done)); }));
+    // The offer reached carol before the reply to her next command.
+    CHECK(carol.command("/activeuser").size() == 2);
+    const auto gone_at = std::chrono::steady_clock::now();
+    dave.close();
+    CHECK(carol.line() ==
+          "Receiving gone.bin from dave failed: dave logged out or lost the connection.");
+    CHECK(std::chrono::steady_clock::now() - gone_at < 1s);
+    CHECK(carol.line() == prompt);
+  }
+  // The check before hashing has the offer's errors.
+  CHECK(alice.command("/p2pvideo dave " + file) == Lines{"dave is not online."});
+  CHECK(std::filesystem::is_empty(downloads));
+}
+
+TEST_CASE("--user, --password-file and TESSENGER_PASSWORD log in without asking") {
+  Setup setup;
+  CliServer server(setup.dir);
+  setup.dir.write("right", "pa\n");
+  setup.dir.write("wrong", "nope\n");
+  {
+    CliClient alice(server.port(),
+                    {"--user", "alice", "--password-file", (setup.dir / "right").string()});
+    CHECK(alice.line() == "Please login");
+    CHECK(alice.line() == "Welcome to TESSENGER!");
+    CHECK(alice.line() == prompt);
+    alice.send("/logout");
+    CHECK(alice.line() == "Bye, alice!");
+    CHECK(alice.wait() == 0);
+  }
+  {
+    // Given on the command line, a refused password is final.
+    CliClient alice(server.port(),
+                    {"--user", "alice", "--password-file", (setup.dir / "wrong").string()});
+    CHECK(alice.line() == "Please login");
+    CHECK(alice.line() == "Invalid password. Please try again.");
+    CHECK(alice.wait() == 1);
+  }
+  {
+    ::setenv("TESSENGER_PASSWORD", "pb", 1);
+    CliClient bob(server.port());
+    ::unsetenv("TESSENGER_PASSWORD");
+    CHECK(bob.line() == "Please login");
+    bob.send("bob");
+    CHECK(bob.line() == "Username: Welcome to TESSENGER!");
+    CHECK(bob.line() == prompt);
+  }
+  {
+    CliClient missing(server.port(), {"--password-file", (setup.dir / "none").string()});
+    CHECK(missing.wait() == 2);
+    CHECK(missing.process().error_output().starts_with(
+        "tessenger-client: cannot read a password from --password-file"));
+  }
 }

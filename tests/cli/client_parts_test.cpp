@@ -91,9 +91,33 @@ TEST_CASE("unknown commands and blank lines") {
   CHECK(std::holds_alternative<InvalidCommand>(parse_command("/dance")));
   CHECK(std::holds_alternative<InvalidCommand>(parse_command("/")));
   CHECK(std::holds_alternative<InvalidCommand>(parse_command("//msgto bob hi")));
-  CHECK(std::holds_alternative<InvalidCommand>(parse_command("MSGTO bob hi")));
+  CHECK(std::holds_alternative<NoCommand>(parse_command("")));
   CHECK(std::holds_alternative<NoCommand>(parse_command("")));
   CHECK(std::holds_alternative<NoCommand>(parse_command(" \t ")));
+}
+
+TEST_CASE("command names are case-insensitive; /help and /logout --force") {
+  CHECK(std::get<MsgTo>(parse_command("MSGTO bob hi")).text == "hi");
+  CHECK(std::holds_alternative<ActiveUser>(parse_command("/ACTIVEUSER")));
+  CHECK(std::get<Help>(parse_command("/Help")).topic.empty());
+  CHECK(std::get<Help>(parse_command("/help msgto")).topic == "msgto");
+  CHECK(std::get<Usage>(parse_command("/help a b")).line == "Usage: /help [COMMAND]");
+  CHECK(std::get<Logout>(parse_command("/logout --force")).force);
+  CHECK_FALSE(std::get<Logout>(parse_command("/logout")).force);
+  CHECK(std::get<Usage>(parse_command("/logout --now")).line == "Usage: /logout");
+  REQUIRE(find_command("/HISTORY") != nullptr);
+  CHECK(find_command("history")->usage == "/history USER|GROUP [N]");
+  CHECK(find_command("dance") == nullptr);
+}
+
+TEST_CASE("p2pvideo's FILE may be quoted and start with ~/") {
+  const char* home = std::getenv("HOME");
+  const auto video = std::get<P2pVideo>(parse_command("/p2pvideo bob \"my clip.mp4\""));
+  CHECK(video.file == "\"my clip.mp4\"");
+  CHECK(video.path == "my clip.mp4");
+  if (home)
+    CHECK(std::get<P2pVideo>(parse_command("/p2pvideo bob ~/a.mp4")).path ==
+          std::string(home) + "/a.mp4");
 }
 
 TEST_CASE("message text is trimmed and checked") {

@@ -189,6 +189,12 @@ struct ConversationHistory {
   bool operator==(const ConversationHistory&) const = default;
 };
 
+/// check_file_receiver(): a file may be offered to `to` now.
+struct FileReceiverReady {
+  std::string to;
+  bool operator==(const FileReceiverReady&) const = default;
+};
+
 /// ping(): the server echoed `payload`.
 struct PingReply {
   std::uint64_t payload = 0;
@@ -230,6 +236,11 @@ struct ClientEvents {
   std::function<void(const protocol::LegacyFileEvent&)> on_legacy_file;
   /// Someone tried to log in to this account while this session was online.
   std::function<void(const protocol::LoginAttemptEvent&)> on_login_attempt;
+  /// The other side of a transfer offered through the server logged out or
+  /// lost its connection (protocol version 3 and later): cancel it
+  /// (FileTransfer::cancel) rather than wait for its timeout. The transfer
+  /// may have ended already.
+  std::function<void(const protocol::TransferCancelledEvent&)> on_transfer_cancelled;
   /// The connection ended without close() or a completed logout(): the
   /// server shut down or closed it (errc::server_shutdown, login_timeout,
   /// peer_closed...), stopped answering (errc::timed_out), the server's bytes
@@ -418,6 +429,15 @@ class TESSENGER_EXPORT Client {
   auto history(protocol::HistoryQuery query, Token&& token) {
     return request_with<ConversationHistory>(std::move(query), std::forward<Token>(token));
   }
+  /// Asks whether a file may be offered to `to` now, before the work of
+  /// hashing it; completes with FileReceiverReady. Errors: those of
+  /// offer_file(); unsupported_request from a server older than protocol
+  /// version 3 (then offer_file() alone tells).
+  template <class Token>
+  auto check_file_receiver(std::string to, Token&& token) {
+    return request_with<FileReceiverReady>(protocol::FileOfferCheck{0, std::move(to)},
+                                           std::forward<Token>(token));
+  }
   /// Round trip through the server; completes with PingReply. Also a
   /// barrier: it completes after the replies and events the server sent
   /// before its reply.
@@ -444,12 +464,12 @@ class TESSENGER_EXPORT Client {
   using Request = std::variant<protocol::Login, protocol::DirectSend, protocol::ActiveUsersQuery,
                                protocol::GroupCreate, protocol::GroupJoin, protocol::GroupLeave,
                                protocol::GroupDelete, protocol::GroupSend, protocol::FileOffer,
-                               protocol::Ping, protocol::Logout, protocol::HistoryQuery>;
+                               protocol::FileOfferCheck, protocol::Ping, protocol::Logout,
+                               protocol::HistoryQuery>;
 
-  using Outcome =
-      std::variant<LoggedIn, DirectMessageSent, OnlineUsers, NewGroup, JoinedGroup, LeftGroup,
-                   DeletedGroup, GroupMessageSent, FileOfferAccepted, PingReply, SessionEnded,
-                   ConversationHistory>;
+  using Outcome = std::variant<LoggedIn, DirectMessageSent, OnlineUsers, NewGroup, JoinedGroup,
+                               LeftGroup, DeletedGroup, GroupMessageSent, FileOfferAccepted,
+                               FileReceiverReady, PingReply, SessionEnded, ConversationHistory>;
   // A request's completion: its outcome, or nullptr and the failure.
   using Completion = std::function<void(Outcome*, Failure)>;
 

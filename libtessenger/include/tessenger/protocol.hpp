@@ -54,9 +54,10 @@ enum class MessageType : std::uint8_t {
   logout = 0x08,
   file_offer = 0x09,
   ping = 0x0a,
-  group_leave = 0x0b,    ///< since version 2
-  group_delete = 0x0c,   ///< since version 2
-  history_query = 0x0d,  ///< since version 3
+  group_leave = 0x0b,       ///< since version 2
+  group_delete = 0x0c,      ///< since version 2
+  history_query = 0x0d,     ///< since version 3
+  file_offer_check = 0x10,  ///< since version 3
 
   hello_ok = 0x40,
   login_ok = 0x41,
@@ -69,20 +70,22 @@ enum class MessageType : std::uint8_t {
   file_offer_ok = 0x48,
   pong = 0x49,
   error = 0x4a,
-  group_left = 0x4b,         ///< since version 2
-  group_deleted = 0x4c,      ///< since version 2
-  history_page = 0x4d,       ///< since version 3
-  file_offer_legacy = 0x53,  ///< since version 3
+  group_left = 0x4b,          ///< since version 2
+  group_deleted = 0x4c,       ///< since version 2
+  history_page = 0x4d,        ///< since version 3
+  file_offer_checked = 0x50,  ///< since version 3
+  file_offer_legacy = 0x53,   ///< since version 3
 
   direct_event = 0x80,
   group_event = 0x81,
   invite_event = 0x82,
   file_incoming_event = 0x83,
   shutdown_event = 0x84,
-  login_attempt_event = 0x85,  ///< since version 2
-  group_notice_event = 0x86,   ///< since version 2
-  missed_end = 0x87,           ///< since version 3
-  legacy_file_event = 0x8c,    ///< since version 3
+  login_attempt_event = 0x85,       ///< since version 2
+  group_notice_event = 0x86,        ///< since version 2
+  missed_end = 0x87,                ///< since version 3
+  legacy_file_event = 0x8c,         ///< since version 3
+  transfer_cancelled_event = 0x89,  ///< since version 3
 };
 
 // ---- Requests (client to server). Each carries an id its reply echoes. ----
@@ -430,13 +433,41 @@ struct LegacyFileEvent {
   bool operator==(const LegacyFileEvent&) const = default;
 };
 
+// ---- Since version 3: transfers a person can follow. ----
+
+/// Asks whether a file could be offered to `to` now (FileOffer's checks:
+/// online, not this user, takes files), so that a client learns it before
+/// hashing a large file. Answered with FileOfferChecked or FileOffer's Error.
+struct FileOfferCheck {
+  RequestId request_id = 0;
+  std::string to;
+  bool operator==(const FileOfferCheck&) const = default;
+};
+
+struct FileOfferChecked {
+  RequestId request_id = 0;
+  std::string to;
+  bool operator==(const FileOfferChecked&) const = default;
+};
+
+/// `user`, the other side of transfer `transfer_id` (offered through this
+/// server), is gone: logged out, or the connection ended. Sent to the side
+/// still online, so that its transfer ends at once, not after a timeout.
+/// The transfer may have finished already; then there is nothing to do.
+struct TransferCancelledEvent {
+  std::uint64_t transfer_id = 0;
+  std::string user;
+  bool operator==(const TransferCancelledEvent&) const = default;
+};
+
 using Message =
     std::variant<Hello, Login, DirectSend, ActiveUsersQuery, GroupCreate, GroupJoin, GroupSend,
                  Logout, FileOffer, Ping, HelloOk, LoginOk, DirectSent, ActiveUsers, GroupCreated,
                  GroupJoined, GroupSent, LoggedOut, FileOfferOk, Pong, Error, DirectEvent,
                  GroupEvent, InviteEvent, FileIncomingEvent, ShutdownEvent, LoginAttemptEvent,
                  GroupLeave, GroupDelete, GroupLeft, GroupDeleted, GroupNoticeEvent, HistoryQuery,
-                 HistoryPage, MissedEnd, FileOfferLegacy, LegacyFileEvent>;
+                 HistoryPage, MissedEnd, FileOfferLegacy, LegacyFileEvent, FileOfferCheck,
+                 FileOfferChecked, TransferCancelledEvent>;
 
 /// The wire type code of a message.
 TESSENGER_EXPORT MessageType type_of(const Message& message) noexcept;

@@ -269,6 +269,7 @@ void Hub::handle(SessionId id, const protocol::Message& message, const Instant& 
                  [&](const protocol::GroupDelete& m) { on_group_delete(id, session, m); },
                  [&](const protocol::GroupSend& m) { on_group_send(id, session, m, now); },
                  [&](const protocol::FileOffer& m) { on_file_offer(id, session, m); },
+                 [&](const protocol::FileOfferCheck& m) { on_file_offer_check(id, session, m); },
                  [&](const protocol::Logout& m) { on_logout(id, session, m); },
                  [&](const protocol::HistoryQuery& m) { on_history(id, session, m); },
                  [&](const auto&) { reply_error(id, request, errc::unexpected_message); },
@@ -363,8 +364,8 @@ void Hub::on_login(SessionId id, Session& session, const protocol::Login& login,
     return;
   }
   session.stage = Stage::logging_in;
-  session.pending = {login.request_id, login.username, login.password, login.udp_port,
-                     login.resume_after, false};
+  session.pending = {login.request_id, login.username,     login.password,
+                     login.udp_port,   login.resume_after, false};
   store_.is_blocked(
       login.username, session.peer_key, now.wall, then<bool>(id, [this, id, now](bool blocked) {
         Session* s = find(id);
@@ -659,8 +660,8 @@ void Hub::on_direct(SessionId id, Session& session, const protocol::DirectSend& 
             event.timestamp = wall;
             event.text = body;
             deliver_message(std::span<const std::string>(&to, 1), direct_event_, stored.id);
-            outbox_.send(id, protocol::DirectSent{request_id, wall, stored.id,
-                                                  online_peer(to) == nullptr});
+            outbox_.send(
+                id, protocol::DirectSent{request_id, wall, stored.id, online_peer(to) == nullptr});
             logs_.direct_message(wall, from, body);
             counters_.direct_messages.add();
             if (observer_.on_direct_message) observer_.on_direct_message(from, to, body);
@@ -857,13 +858,8 @@ void Hub::on_file_offer(SessionId id, Session& session, const protocol::FileOffe
     reply_error(id, request.request_id, errc::invalid_argument, "file name");
     return;
   }
-  const auto* receiver = peer_for(id, session, request.request_id, request.to);
+  const auto* receiver = file_receiver(id, session, request.request_id, request.to);
   if (receiver == nullptr) return;
-  // Port 0 at login: a client that takes no files (a bot, say).
-  if (receiver->record.udp_port == 0) {
-    reply_error(id, request.request_id, errc::invalid_argument, "receiver takes no files");
-    return;
-  }
   const Session* local = receiver->where.local() ? find(receiver->where.session) : nullptr;
   if (session.legacy || (local != nullptr && local->legacy)) {
     return legacy_file_offer(id, session, request, *receiver, local);
@@ -876,6 +872,10 @@ void Hub::on_file_offer(SessionId id, Session& session, const protocol::FileOffe
   random_(key);
   const auto address = receiver->record.address;
   const auto udp_port = receiver->record.udp_port;
+  if (receiver->where.local()) {
+    if (Session* other = find(receiver->where.session)) tie(*other, transfer_id, session.username);
+  }
+  tie(session, transfer_id, request.to);
   deliver(request.to, protocol::FileIncomingEvent{transfer_id, session.username, request.file_name,
                                                   request.size, request.sha256, session.address,
                                                   session.udp_port, key});
@@ -904,6 +904,31 @@ void Hub::legacy_file_offer(SessionId id, const Session& session,
                                              receiver.record.udp_port});
 }
 
+void Hub::tie(Session& session, std::uint64_t transfer_id, const std::string& peer) {
+  // Enough for every transfer a person runs at once; older ones have ended.
+  constexpr std::size_t remembered = 64;
+  if (session.transfers.size() == remembered) session.transfers.pop_front();
+  session.transfers.push_back({transfer_id, peer});
+}
+
+const PresenceEntry* Hub::file_receiver(SessionId id, const Session& session,
+                                        protocol::RequestId request, const std::string& to) {
+  const auto* receiver = peer_for(id, session, request, to);
+  if (receiver == nullptr) return nullptr;
+  // Port 0 at login: a client that takes no files (a bot, say).
+  if (receiver->record.udp_port == 0) {
+    reply_error(id, request, errc::invalid_argument, "receiver takes no files");
+    return nullptr;
+  }
+  return receiver;
+}
+
+void Hub::on_file_offer_check(SessionId id, Session& session,
+                              const protocol::FileOfferCheck& request) {
+  if (file_receiver(id, session, request.request_id, request.to) == nullptr) return;
+  outbox_.send(id, protocol::FileOfferChecked{request.request_id, request.to});
+}
+
 void Hub::on_logout(SessionId id, Session& session, const protocol::Logout& request) {
   // The goodbye follows the replies to every request sent before it.
   close_session(id, session, errc::peer_closed,
@@ -914,6 +939,10 @@ void Hub::on_logout(SessionId id, Session& session, const protocol::Logout& requ
 
 void Hub::go_offline(SessionId id, Session& session) {
   if (session.stage != Stage::online) return;
+  // The other sides of this user's transfers stop now rather than time out.
+  for (const auto& transfer : std::exchange(session.transfers, {})) {
+    deliver(transfer.peer, protocol::TransferCancelledEvent{transfer.id, session.username});
+  }
   presence_.release(session.username, id);
   counters_.online.set(presence_.online().size());
   logs_.user_offline();
@@ -1050,8 +1079,9 @@ void Hub::replay_missed(SessionId id, MessageId after, bool from_cursor) {
   Session* session = find(id);
   if (session == nullptr || session->stage != Stage::online) return;
   session->replay.running = true;
-  store_.missed(session->username, after, from_cursor, replay_page,
-                then<MissedPage>(id, [this, id](MissedPage page) { replayed(id, std::move(page)); }));
+  store_.missed(
+      session->username, after, from_cursor, replay_page,
+      then<MissedPage>(id, [this, id](MissedPage page) { replayed(id, std::move(page)); }));
 }
 
 void Hub::replayed(SessionId id, MissedPage page) {
@@ -1077,7 +1107,8 @@ void Hub::replayed(SessionId id, MissedPage page) {
     session->sent_through = missed.id;
     ++session->replay.count;
   }
-  if (session->sent_through != 0) delivered_.insert_or_assign(session->username, session->sent_through);
+  if (session->sent_through != 0)
+    delivered_.insert_or_assign(session->username, session->sent_through);
   if (!page.more && session->replay.held_back <= session->sent_through) {
     return end_replay(id, *session);
   }

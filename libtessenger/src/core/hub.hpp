@@ -211,6 +211,13 @@ class Hub {
       std::optional<protocol::Message> farewell;
     };
     std::optional<Closing> closing;  // asked for, waiting for `inflight` to reach 0
+    // Transfers offered through this server with this session on one side:
+    // the other side is told when this session ends. The newest only.
+    struct TransferTie {
+      std::uint64_t id = 0;
+      std::string peer;
+    };
+    std::deque<TransferTie> transfers;
   };
   // What is counted per address (see address_key).
   struct Peer {
@@ -244,6 +251,13 @@ class Hub {
   void on_file_offer(SessionId id, Session& session, const protocol::FileOffer& request);
   void legacy_file_offer(SessionId id, const Session& session, const protocol::FileOffer& request,
                          const PresenceEntry& receiver, const Session* local);
+  void on_file_offer_check(SessionId id, Session& session, const protocol::FileOfferCheck& request);
+  // Remembers that `session` is one side of `transfer_id` with `peer`.
+  static void tie(Session& session, std::uint64_t transfer_id, const std::string& peer);
+  // The entry of `to` if a file may be offered to them now; else the error
+  // is sent and nullptr returned.
+  const PresenceEntry* file_receiver(SessionId id, const Session& session,
+                                     protocol::RequestId request, const std::string& to);
   void on_logout(SessionId id, Session& session, const protocol::Logout& request);
   void on_history(SessionId id, Session& session, const protocol::HistoryQuery& request);
   void replay_missed(SessionId id, MessageId after, bool from_cursor);

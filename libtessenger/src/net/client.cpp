@@ -219,6 +219,10 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
           ok.key, ok.transfer_id == 0};
     });
   }
+  static Expectation expectation(const protocol::FileOfferCheck&) {
+    return expecting<protocol::FileOfferChecked>(
+        [](protocol::FileOfferChecked ok) { return FileReceiverReady{std::move(ok.to)}; });
+  }
   // Called just before the Ping is queued, so the round trip starts there.
   static Expectation expectation(const protocol::Ping&) {
     return expecting<protocol::Pong>([sent = Clock::now()](protocol::Pong pong) {
@@ -444,6 +448,8 @@ class Client::Impl : public std::enable_shared_from_this<Impl> {
             notify(events_.on_login_attempt, m);
           } else if constexpr (std::is_same_v<M, protocol::GroupNoticeEvent>) {
             notify(events_.on_group_notice, m);
+          } else if constexpr (std::is_same_v<M, protocol::TransferCancelledEvent>) {
+            notify(events_.on_transfer_cancelled, m);
           } else if constexpr (std::is_same_v<M, protocol::ShutdownEvent>) {
             shutdown(std::error_code(m.code, category()), m.reason, true);
           } else if constexpr (std::is_same_v<M, protocol::Error>) {

@@ -75,6 +75,11 @@ Failure check(const protocol::FileOffer& request, const Limits& limits) {
   return {};
 }
 
+Failure check(const protocol::FileOfferCheck& request, const Limits& limits) {
+  if (!fits(request.to, limits.max_username)) return fail(errc::user_not_online, request.to);
+  return {};
+}
+
 Failure check(const protocol::Ping&, const Limits&) {
   return {};
 }

@@ -21,6 +21,7 @@ Failure check(const protocol::GroupLeave& request, const Limits& limits);
 Failure check(const protocol::GroupDelete& request, const Limits& limits);
 Failure check(const protocol::GroupSend& request, const Limits& limits);
 Failure check(const protocol::FileOffer& request, const Limits& limits);
+Failure check(const protocol::FileOfferCheck& request, const Limits& limits);
 Failure check(const protocol::Ping& request, const Limits& limits);
 Failure check(const protocol::Logout& request, const Limits& limits);
 Failure check(const protocol::HistoryQuery& request, const Limits& limits);

@@ -11,6 +11,7 @@
 #include <mutex>
 #include <new>
 #include <optional>
+#include <set>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -201,6 +202,9 @@ struct FileTransfer::Impl : std::enable_shared_from_this<Impl> {
   // From here on, only the strand touches a member.
   Map sending;
   Map receiving;
+  // Cancelled between send_file/expect_file and the entry's arrival on the
+  // strand (add() posts it): cancelled as soon as it arrives.
+  std::set<std::uint64_t> cancelled_early;
   FileTransferStats counters;
   transfer::Stats retired;  // engine drop counters of transfers already gone
   bool stopped = false;
@@ -687,6 +691,10 @@ struct FileTransfer::Impl : std::enable_shared_from_this<Impl> {
       }
       const auto id = e->id;
       (is_sender ? self->sending : self->receiving).emplace(id, std::move(e));
+      if (self->cancelled_early.erase(id) != 0) {
+        self->cancel(id);
+        return;
+      }
       self->kick();
     });
   }
@@ -816,8 +824,15 @@ struct FileTransfer::Impl : std::enable_shared_from_this<Impl> {
 
   void cancel(std::uint64_t id) {
     const auto now = Clock::now();
-    if (auto it = sending.find(id); it != sending.end()) it->second->sender->cancel(now);
-    if (auto it = receiving.find(id); it != receiving.end()) it->second->receiver->cancel(now);
+    const auto sender = sending.find(id);
+    const auto receiver = receiving.find(id);
+    if (sender != sending.end()) sender->second->sender->cancel(now);
+    if (receiver != receiving.end()) receiver->second->receiver->cancel(now);
+    if (sender == sending.end() && receiver == receiving.end()) {
+      std::lock_guard lock(registry_mutex);
+      // Accepted, and its entry still on its way to the strand.
+      if (registry.contains(id)) cancelled_early.insert(id);
+    }
     kick();
   }
 

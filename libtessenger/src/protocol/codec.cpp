@@ -43,6 +43,9 @@ constexpr std::array<std::string_view, std::variant_size_v<Message>> names{
     "missed_end",
     "file_offer_legacy",
     "legacy_file_event",
+    "file_offer_check",
+    "file_offer_checked",
+    "transfer_cancelled_event",
 };
 
 int index_of(MessageType type) noexcept {

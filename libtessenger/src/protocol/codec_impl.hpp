@@ -333,6 +333,16 @@ void fields(V& v, M& m) {
   v.str(m.sender_address, Field::address);
   v.u16(m.sender_udp_port);
 }
+template <class V, OneOf<FileOfferCheck, FileOfferChecked> M>
+void fields(V& v, M& m) {
+  v.u32(m.request_id);
+  v.str(m.to, Field::username);
+}
+template <class V, Is<TransferCancelledEvent> M>
+void fields(V& v, M& m) {
+  v.u64(m.transfer_id);
+  v.str(m.user, Field::username);
+}
 
 // Counts the payload bytes. Refuses what the format cannot represent at all,
 // because a wrapped length prefix would make the peer read a different message.
@@ -519,7 +529,7 @@ struct Reader {
     std::uint16_t count = 0;
     u16(count);
     if (!ok()) return;
-    if (count * min_record_size<T> > remaining()) return fail(errc::malformed_frame);
+    if (count * min_record_size < T >> remaining()) return fail(errc::malformed_frame);
     list.reserve(count);
     for (std::size_t i = 0; i < count && ok(); ++i)
       fields(*this, list.emplace_back());
@@ -790,6 +800,9 @@ struct Schema {
         MessageType::missed_end,
         MessageType::file_offer_legacy,
         MessageType::legacy_file_event,
+        MessageType::file_offer_check,
+        MessageType::file_offer_checked,
+        MessageType::transfer_cancelled_event,
     };
     std::array<std::uint8_t, std::variant_size_v<Message>> out{};
     for (std::size_t i = 0; i < codes.size(); ++i)

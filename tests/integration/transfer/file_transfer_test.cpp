@@ -559,6 +559,22 @@ TEST_CASE("cancel by the sender fails both sides with transfer_aborted") {
   CHECK_FALSE(fs::exists(b.dir.download() / "alice_c.bin"));
 }
 
+TEST_CASE("a cancel right behind expect_file still ends the transfer at once") {
+  asio::io_context io;
+  Peer a(io), b(io);
+  const auto o = make_offer(a, b, "early.bin", random_content(5000, 3));
+  Watch received;
+  // As an app does it: expect_file on the strand (disk work), and a cancel
+  // queued meanwhile, which runs before the new transfer reaches the
+  // strand. It is not lost, and the transfer does not wait for its timeout.
+  asio::post(b.service->get_executor(),
+             [&] { REQUIRE_FALSE(b.service->expect_file(o.incoming, received.callbacks())); });
+  b.service->cancel(o.id);
+  REQUIRE(run_until(
+      io, [&] { return received.finished(); }, 2s));
+  CHECK(received.error == errc::transfer_aborted);
+}
+
 TEST_CASE("offers whose data never comes leave no file behind") {
   asio::io_context io;
   TransferOptions short_timeout;

@@ -75,7 +75,12 @@ struct Fixture {
   p::Message login(SessionId id, const std::string& user, const std::string& password,
                    std::uint16_t udp = 5000) {
     rig.handle(id, p::Login{request++, user, password, udp}, now);
-    return out.sent[id].back();
+    // A version 3 login ends with the MissedEnd after its reply.
+    const auto& sent = out.sent[id];
+    if (sent.size() > 1 && std::holds_alternative<p::MissedEnd>(sent.back())) {
+      return sent[sent.size() - 2];
+    }
+    return sent.back();
   }
   SessionId online(const std::string& user, std::uint8_t version = 2,
                    p::MessageId resume_after = 0) {
@@ -137,7 +142,7 @@ TEST_CASE_FIXTURE(Fixture, "the first frame must be a Hello with a version we sp
   CHECK(out.closed.contains(2));
 
   rig.connected(3, "127.0.0.1", now);
-  rig.handle(3, p::Hello{9, 1, 5, "newer but compatible"}, now);
+  rig.handle(3, p::Hello{9, 1, p::version + 2, "newer but compatible"}, now);
   const auto ok = std::get<p::HelloOk>(out.sent[3].back());
   CHECK(ok.request_id == 9);
   CHECK(ok.version == p::version);
@@ -386,6 +391,48 @@ TEST_CASE_FIXTURE(Fixture, "file offer introduces the peers with a shared id and
         errc::user_not_online);
   CHECK(error_code(request_reply(alice, p::FileOffer{5, "alice", "a", 1, digest})) ==
         errc::cannot_message_self);
+}
+
+TEST_CASE_FIXTURE(Fixture,
+                  "version 3: check before an offer; a transfer's peer told when one side goes") {
+  const auto alice = connect("10.0.0.1", 3);
+  REQUIRE(std::holds_alternative<p::LoginOk>(login(alice, "alice", "pa", 7001)));
+  const auto bob = connect("10.0.0.2", 3);
+  REQUIRE(std::holds_alternative<p::LoginOk>(login(bob, "bob", "pb", 7002)));
+  const auto carol = connect("10.0.0.3", 3);
+  REQUIRE(std::holds_alternative<p::LoginOk>(login(carol, "carol", "pc", 0)));
+
+  CHECK(request_reply(alice, p::FileOfferCheck{3, "bob"}) ==
+        p::Message{p::FileOfferChecked{3, "bob"}});
+  CHECK(error_code(request_reply(alice, p::FileOfferCheck{4, "dave"})) == errc::user_not_online);
+  CHECK(error_code(request_reply(alice, p::FileOfferCheck{5, "alice"})) ==
+        errc::cannot_message_self);
+  CHECK(error_code(request_reply(alice, p::FileOfferCheck{6, "carol"})) == errc::invalid_argument);
+  // A check changes nothing: bob heard of no file.
+  CHECK_FALSE(std::holds_alternative<p::FileIncomingEvent>(out.sent[bob].back()));
+
+  const auto to_bob =
+      std::get<p::FileOfferOk>(request_reply(alice, p::FileOffer{7, "bob", "a", 1, {}}));
+  const auto from_bob =
+      std::get<p::FileOfferOk>(request_reply(bob, p::FileOffer{8, "alice", "b", 1, {}}));
+  // bob's connection ends: alice is told of both transfers, the one she
+  // sends and the one she receives.
+  const auto before = out.sent[alice].size();
+  rig.disconnected(bob);
+  REQUIRE(out.sent[alice].size() == before + 2);
+  CHECK(out.sent[alice][before] ==
+        p::Message{p::TransferCancelledEvent{to_bob.transfer_id, "bob"}});
+  CHECK(out.sent[alice][before + 1] ==
+        p::Message{p::TransferCancelledEvent{from_bob.transfer_id, "bob"}});
+  // A version 2 session is not told: it has no such event.
+  const auto old = connect("10.0.0.4", 2);
+  REQUIRE(std::holds_alternative<p::LoginOk>(login(old, "dave", "pd", 7004)));
+  CHECK(error_code(request_reply(old, p::FileOfferCheck{9, "alice"})) == errc::unsupported_request);
+  REQUIRE(std::holds_alternative<p::FileOfferOk>(
+      request_reply(old, p::FileOffer{10, "alice", "c", 1, {}})));
+  const auto count = out.sent[old].size();
+  rig.handle(alice, p::Logout{11}, now);
+  CHECK(out.sent[old].size() == count);
 }
 
 TEST_CASE_FIXTURE(Fixture, "replies and events sent by a client are protocol violations") {
@@ -840,7 +887,8 @@ TEST_CASE_FIXTURE(Fixture, "a user logged in with UDP port 0 takes no files") {
   CHECK(out.sent[bot].size() == before);
 }
 
-TEST_CASE_FIXTURE(Fixture, "msgto a known offline user (version 3): stored, told, delivered at login") {
+TEST_CASE_FIXTURE(Fixture,
+                  "msgto a known offline user (version 3): stored, told, delivered at login") {
   const auto alice = online("alice", 3);
   const auto sent = request_reply(alice, p::DirectSend{11, "bob", "while you were out"});
   REQUIRE(std::holds_alternative<p::DirectSent>(sent));
@@ -859,7 +907,8 @@ TEST_CASE_FIXTURE(Fixture, "msgto a known offline user (version 3): stored, told
   const auto bob = online("bob", 3);
   const auto missed = all_of<p::DirectEvent>(bob);
   REQUIRE(missed.size() == 2);
-  CHECK(missed[0] == p::DirectEvent{"alice", first.timestamp, "while you were out", first.id, true});
+  CHECK(missed[0] ==
+        p::DirectEvent{"alice", first.timestamp, "while you were out", first.id, true});
   CHECK(missed[1] == p::DirectEvent{"alice", second.timestamp, "2", second.id, true});
   CHECK(out.sent[bob].back() == p::Message{p::MissedEnd{2}});
   // The LoginOk comes first.
@@ -880,12 +929,14 @@ TEST_CASE_FIXTURE(Fixture, "msgto a known offline user (version 3): stored, told
   CHECK(out.sent[again].back() == p::Message{p::MissedEnd{0}});
 }
 
-TEST_CASE_FIXTURE(Fixture, "a version 2 sender is refused for an offline user; a v2 receiver gets missed ones") {
+TEST_CASE_FIXTURE(
+    Fixture, "a version 2 sender is refused for an offline user; a v2 receiver gets missed ones") {
   const auto old = online("alice", 2);
   const auto refused = request_reply(old, p::DirectSend{11, "bob", "hi"});
   CHECK(error_code(refused) == errc::user_not_online);
   const auto carol = online("carol", 3);
-  REQUIRE(std::get<p::DirectSent>(request_reply(carol, p::DirectSend{12, "dave", "for v2"})).stored);
+  REQUIRE(
+      std::get<p::DirectSent>(request_reply(carol, p::DirectSend{12, "dave", "for v2"})).stored);
   const auto dave = online("dave", 2);
   const auto missed = all_of<p::DirectEvent>(dave);
   REQUIRE(missed.size() == 1);
@@ -894,7 +945,8 @@ TEST_CASE_FIXTURE(Fixture, "a version 2 sender is refused for an offline user; a
   CHECK(all_of<p::MissedEnd>(dave).empty());
 }
 
-TEST_CASE_FIXTURE(Fixture, "group messages reach joined members who were offline at their next login") {
+TEST_CASE_FIXTURE(Fixture,
+                  "group messages reach joined members who were offline at their next login") {
   const auto alice = online("alice", 3);
   const auto bob = online("bob", 3);
   const auto carol = online("carol", 3);
@@ -919,9 +971,9 @@ TEST_CASE_FIXTURE(Fixture, "login with resume_after replays after that id, whate
   const auto bob = online("bob", 3);
   std::vector<p::MessageId> ids;
   for (int i = 0; i < 3; ++i) {
-    ids.push_back(
-        std::get<p::DirectSent>(request_reply(alice, p::DirectSend{30u + i, "bob", std::to_string(i)}))
-            .id);
+    ids.push_back(std::get<p::DirectSent>(
+                      request_reply(alice, p::DirectSend{30u + i, "bob", std::to_string(i)}))
+                      .id);
   }
   CHECK(all_of<p::DirectEvent>(bob).size() == 3);
   // bob's connection died after the first: he says so, and gets the other two.
@@ -939,8 +991,8 @@ TEST_CASE_FIXTURE(Fixture, "history: pages of a conversation, and the page size 
   const auto bob = online("bob", 3);
   for (int i = 0; i < 5; ++i)
     request_reply(alice, p::DirectSend{40u + i, "bob", "m" + std::to_string(i)});
-  const auto reply = request_reply(
-      bob, p::HistoryQuery{50, p::ConversationKind::any, "alice", p::HistoryDirection::latest, 0, 2});
+  const auto reply = request_reply(bob, p::HistoryQuery{50, p::ConversationKind::any, "alice",
+                                                        p::HistoryDirection::latest, 0, 2});
   REQUIRE(std::holds_alternative<p::HistoryPage>(reply));
   const auto page = std::get<p::HistoryPage>(reply);
   CHECK(page.request_id == 50);
@@ -960,14 +1012,16 @@ TEST_CASE_FIXTURE(Fixture, "history: pages of a conversation, and the page size 
         errc::unsupported_request);
 }
 
-TEST_CASE_FIXTURE(Fixture, "a history page of long messages fits one frame and says there is more") {
+TEST_CASE_FIXTURE(Fixture,
+                  "a history page of long messages fits one frame and says there is more") {
   const auto alice = online("alice", 3);
   online("bob", 3);
   const std::string long_text(4000, 'x');
   for (int i = 0; i < 40; ++i)
     request_reply(alice, p::DirectSend{60u + i, "bob", long_text});
-  const auto page = std::get<p::HistoryPage>(request_reply(
-      alice, p::HistoryQuery{99, p::ConversationKind::direct, "bob", p::HistoryDirection::latest, 0, 100}));
+  const auto page = std::get<p::HistoryPage>(
+      request_reply(alice, p::HistoryQuery{99, p::ConversationKind::direct, "bob",
+                                           p::HistoryDirection::latest, 0, 100}));
   CHECK(page.entries.size() < 40);
   CHECK(page.entries.size() > 10);
   CHECK(page.more);

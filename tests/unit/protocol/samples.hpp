@@ -68,6 +68,9 @@ inline std::vector<Message> one_of_each() {
       MissedEnd{0xfffffff0u},
       FileOfferLegacy{14, "198.51.100.4", 5000},
       LegacyFileEvent{"alice", "clip.mp4", "198.51.100.5", 5001},
+      FileOfferCheck{14, "bob"},
+      FileOfferChecked{14, "bob"},
+      TransferCancelledEvent{42, "alice"},
   };
 }
 
@@ -89,7 +92,9 @@ inline std::vector<Message> empty_fields() {
           MissedEnd{0},
 
           FileOfferLegacy{0, "", 0},
-          LegacyFileEvent{"", "", "", 0}};
+          LegacyFileEvent{"", "", "", 0},
+
+          TransferCancelledEvent{0, ""}};
 }
 
 /// `n` bytes of valid UTF-8 mixing one- to four-byte sequences.
@@ -144,6 +149,9 @@ inline std::vector<Message> at_limits(const Limits& l = {}) {
                   std::vector<HistoryEntry>(10, HistoryEntry{~0ull, name, INT64_MIN, text}), true},
       FileOfferLegacy{~0u, address, 65535},
       LegacyFileEvent{name, file, address, 65535},
+      FileOfferCheck{~0u, name},
+      FileOfferChecked{~0u, name},
+      TransferCancelledEvent{~0ull, name},
   };
 }
 

@@ -131,8 +131,10 @@ TEST_CASE("a type exists only from the version that introduced it") {
         MessageType::group_deleted, MessageType::group_notice_event}) {
     CHECK(since_version(type) == 2);
   }
-  for (const auto type :
-       {MessageType::history_query, MessageType::history_page, MessageType::missed_end}) {
+  for (const auto type : {MessageType::history_query, MessageType::history_page,
+                          MessageType::missed_end, MessageType::file_offer_legacy,
+                          MessageType::legacy_file_event, MessageType::file_offer_check,
+                          MessageType::file_offer_checked, MessageType::transfer_cancelled_event}) {
     CHECK(since_version(type) == 3);
   }
   CHECK(since_version(static_cast<MessageType>(0xff)) == 0);
@@ -191,7 +193,8 @@ Message as_of_version(Message m, std::uint8_t v) {
 TEST_CASE("fields added in version 3 are left out of older frames, which keep their size") {
   const DirectEvent event{"alice", 1, "hi", 99, true};
   CHECK(encode(event, 3).size() == encode(event, 2).size() + 9);
-  CHECK(encode(Login{1, "a", "b", 2, 7}, 3).size() == encode(Login{1, "a", "b", 2, 7}, 2).size() + 8);
+  CHECK(encode(Login{1, "a", "b", 2, 7}, 3).size() ==
+        encode(Login{1, "a", "b", 2, 7}, 2).size() + 8);
   CHECK(as_of_version(event, 2) == Message{DirectEvent{"alice", 1, "hi", 0, false}});
 }
 
