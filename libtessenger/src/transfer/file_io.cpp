@@ -6,7 +6,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -110,6 +112,25 @@ ReceivePaths receive_paths(const std::filesystem::path& dir, std::string_view se
   const auto key = to_hex(h.finish()).substr(0, 32);
   return {dir, safe_file_name(sender, file_name), dir / (".tessenger-" + key + ".part"),
           dir / (".tessenger-" + key + ".ranges")};
+}
+
+ReceivePaths legacy_receive_paths(const std::filesystem::path& dir, std::string_view sender,
+                                  std::string_view file_name) {
+  static std::atomic<std::uint64_t> counter{0};
+  Sha256 h;
+  const auto feed = [&h](std::string_view s) {
+    h.update(std::as_bytes(std::span(s.data(), s.size())));
+    h.update(std::as_bytes(std::span("\0", 1)));
+  };
+  feed(sender);
+  feed(file_name);
+  // Unique across receptions of this process and across processes sharing the dir.
+  feed(std::to_string(::getpid()));
+  feed(std::to_string(counter.fetch_add(1)));
+  feed(std::to_string(std::chrono::steady_clock::now().time_since_epoch().count()));
+  const auto key = to_hex(h.finish()).substr(0, 32);
+  return {dir, safe_file_name(sender, file_name), dir / (".tessenger-legacy-" + key + ".part"),
+          dir / (".tessenger-legacy-" + key + ".ranges")};
 }
 
 std::unique_ptr<FileSink> FileSink::open(const ReceivePaths& paths, bool resume,
