@@ -161,6 +161,7 @@ class Session {
       show_event(group_notice_text(e));
     };
     events.on_file_incoming = [this](const protocol::FileIncomingEvent& e) { receive(e); };
+    events.on_legacy_file = [this](const protocol::LegacyFileEvent& e) { receive_legacy(e); };
     events.on_disconnected = [this](std::error_code code, std::string_view reason) {
       {
         std::lock_guard lock(lost_.mutex);
@@ -249,6 +250,7 @@ class Session {
         client_.login(username, password, runtime_.files->local_port(), std::move(done));
       });
       if (result) {
+        username_ = result->username;
         welcome();
         return true;
       }
@@ -422,14 +424,30 @@ class Session {
     };
     transfers_.add();
     const asio::ip::udp::endpoint peer(address, offer->peer_udp_port);
+    if (offer->legacy) {
+      out_.line(
+          fmt::format("{} uses the original client: {} goes over its legacy protocol, "
+                      "unverified: nothing can tell whether it arrives whole.",
+                      c.user, c.file));
+    }
     // The outcome is printed on the files strand, where the transfer's own
     // callbacks run, so "uploaded" can never come before it.
     std::promise<void> started;
     asio::post(runtime_.files->get_executor(), [&] {
-      const auto error = runtime_.files->send_file(offer->transfer_id, offer->key, path, peer,
-                                                   std::move(callbacks));
+      const auto error =
+          offer->legacy
+              ? runtime_.files->send_legacy_file(path, peer, username_, std::move(callbacks))
+              : runtime_.files->send_file(offer->transfer_id, offer->key, path, peer,
+                                          std::move(callbacks));
       if (error) transfers_.remove();
-      outcome(error ? error_text(error, c.file) : std::string());
+      if (offer->legacy && error == errc::invalid_argument) {
+        outcome(
+            fmt::format("Cannot send {} to {}: the original client cannot take a file of "
+                        "that name.",
+                        c.file, c.user));
+      } else {
+        outcome(error ? error_text(error, c.file) : std::string());
+      }
       started.set_value();
     });
     started.get_future().wait();
@@ -473,21 +491,79 @@ class Session {
         // No file, no disk work: the sender is told, and fails at once.
         runtime_.files->decline(incoming);
         if (OfferPolicy::worth_a_line(declined)) {
-          show_event(decline_line(incoming, verdict, declined));
+          show_event(decline_line(incoming.file_name, incoming.sender_name, verdict, declined));
         }
         return;
     }
   }
 
-  std::string decline_line(const IncomingTransfer& incoming, OfferPolicy::Verdict verdict,
-                           std::uint64_t declined) const {
+  // Runs on the client's strand. The original client sends at once and
+  // waits for nobody: in `ask` mode, a known user's file is taken unasked
+  // and any other declined.
+  void receive_legacy(const protocol::LegacyFileEvent& event) {
+    std::error_code ec;
+    auto incoming = legacy_incoming_from(event, ec);
+    if (ec) {
+      show_event(fmt::format("Cannot receive {} from {}: bad address '{}'.", event.file_name,
+                             event.from, event.sender_address));
+      return;
+    }
     const auto& from = incoming.sender_name;
+    OfferPolicy::Verdict verdict;
+    std::uint64_t declined = 0;
+    {
+      std::lock_guard lock(offers_mutex_);
+      verdict = offers_.offer(from);
+      if (verdict == OfferPolicy::Verdict::ask && !offers_.known(from)) {
+        offers_.finished(from);
+        show_event(
+            fmt::format("Declined {} from {}: it comes over the legacy protocol, which "
+                        "cannot wait for an answer; only known users' files are taken.",
+                        incoming.file_name, from));
+        return;
+      }
+      declined = offers_.declined(from);
+    }
+    if (verdict == OfferPolicy::Verdict::decline_unknown ||
+        verdict == OfferPolicy::Verdict::decline_busy) {
+      // The original sender cannot be told: its datagrams are dropped.
+      if (OfferPolicy::worth_a_line(declined)) {
+        show_event(decline_line(incoming.file_name, from, verdict, declined));
+      }
+      return;
+    }
+    show_event(
+        fmt::format("{} is sending you {} over the legacy protocol of the original "
+                    "client: it comes unverified and may be incomplete.",
+                    from, incoming.file_name));
+    TransferCallbacks callbacks;
+    callbacks.on_complete = [this, file = incoming.file_name, from](const TransferResult&) {
+      finish_receive(from, fmt::format("Received {} from {}", file, from));
+    };
+    callbacks.on_failure = [this, file = incoming.file_name, from](std::error_code,
+                                                                   const std::string& reason) {
+      finish_receive(from, fmt::format("Receiving {} from {} failed: {}", file, from, reason));
+    };
+    transfers_.add();
+    // At once: the sender is sending already (the FileTransfer holds what came early).
+    asio::post(runtime_.files->get_executor(), [this, incoming = std::move(incoming),
+                                                callbacks = std::move(callbacks)]() mutable {
+      if (const auto error = runtime_.files->expect_legacy_file(incoming, std::move(callbacks))) {
+        finish_receive(incoming.sender_name,
+                       fmt::format("Receiving {} from {} failed: {}", incoming.file_name,
+                                   incoming.sender_name, error.message()));
+      }
+    });
+  }
+
+  std::string decline_line(const std::string& file, const std::string& from,
+                           OfferPolicy::Verdict verdict, std::uint64_t declined) const {
     auto why =
         verdict == OfferPolicy::Verdict::decline_busy
             ? fmt::format("{} already has {} files waiting", from, config_.max_pending_per_sender)
             : fmt::format("{} is not a known user (--accept-files known)", from);
     if (declined > 1) why += fmt::format("; {} files from {} declined so far", declined, from);
-    return fmt::format("Declined {} from {}: {}.", incoming.file_name, from, why);
+    return fmt::format("Declined {} from {}: {}.", file, from, why);
   }
 
   // The user's answer to the oldest question; false if none is waiting.
@@ -600,6 +676,7 @@ class Session {
   OfferPolicy offers_;                           // under offers_mutex_
   std::map<std::string, std::string> inviters_;  // group -> who invited; under offers_mutex_
   std::map<std::string, protocol::MessageId> history_positions_;  // oldest id shown; 0: none
+  std::string username_;  // once logged in; the input thread's
   std::mutex early_mutex_;
   bool welcomed_ = false;           // under early_mutex_
   std::vector<std::string> early_;  // under early_mutex_
