@@ -123,6 +123,13 @@ TEST_CASE("every command and its text, beside a native client") {
   CHECK_FALSE(alice.reader_died());
   CHECK(alive(*bob));
 
+  // A native user's message to the offline legacy user waits for its next login.
+  bob->send(p::DirectSend{8, "alice", "while you were away"});
+  CHECK(next_of<p::DirectSent>(*bob).stored);
+  LegacyClient again(server.port(), files.path());
+  login(again, "alice pa 5000");
+  CHECK(again.wait_for("bob: while").ends_with(", bob: while you were away"));
+
   // Every reply came as one read of its own.
   for (const auto& reply : alice.replies()) {
     CAPTURE(reply);
