@@ -536,14 +536,7 @@ class Session {
         fmt::format("{} is sending you {} over the legacy protocol of the original "
                     "client: it comes unverified and may be incomplete.",
                     from, incoming.file_name));
-    TransferCallbacks callbacks;
-    callbacks.on_complete = [this, file = incoming.file_name, from](const TransferResult&) {
-      finish_receive(from, fmt::format("Received {} from {}", file, from));
-    };
-    callbacks.on_failure = [this, file = incoming.file_name, from](std::error_code,
-                                                                   const std::string& reason) {
-      finish_receive(from, fmt::format("Receiving {} from {} failed: {}", file, from, reason));
-    };
+    auto callbacks = receive_callbacks(incoming.file_name, from);
     transfers_.add();
     // At once: the sender is sending already (the FileTransfer holds what came early).
     asio::post(runtime_.files->get_executor(), [this, incoming = std::move(incoming),
@@ -599,15 +592,7 @@ class Session {
 
   // Counts as pending for its sender until its outcome is printed.
   void start_receiving(IncomingTransfer incoming) {
-    TransferCallbacks callbacks;
-    callbacks.on_complete = [this, file = incoming.file_name,
-                             from = incoming.sender_name](const TransferResult&) {
-      finish_receive(from, fmt::format("Received {} from {}", file, from));
-    };
-    callbacks.on_failure = [this, file = incoming.file_name, from = incoming.sender_name](
-                               std::error_code, const std::string& reason) {
-      finish_receive(from, fmt::format("Receiving {} from {} failed: {}", file, from, reason));
-    };
+    auto callbacks = receive_callbacks(incoming.file_name, incoming.sender_name);
     transfers_.add();
     // Opening the partial file is disk work: not on the chat strand.
     asio::post(runtime_.files->get_executor(), [this, incoming = std::move(incoming),
@@ -618,6 +603,18 @@ class Session {
                                    incoming.sender_name, error.message()));
       }
     });
+  }
+
+  // What a receiving transfer prints when it ends.
+  TransferCallbacks receive_callbacks(const std::string& file, const std::string& from) {
+    TransferCallbacks callbacks;
+    callbacks.on_complete = [this, file, from](const TransferResult&) {
+      finish_receive(from, fmt::format("Received {} from {}", file, from));
+    };
+    callbacks.on_failure = [this, file, from](std::error_code, const std::string& reason) {
+      finish_receive(from, fmt::format("Receiving {} from {} failed: {}", file, from, reason));
+    };
+    return callbacks;
   }
 
   void finish_receive(const std::string& from, const std::string& line) {

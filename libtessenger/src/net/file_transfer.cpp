@@ -97,13 +97,9 @@ IncomingTransfer incoming_from(const protocol::FileIncomingEvent& event, std::er
 }
 
 LegacyIncoming legacy_incoming_from(const protocol::LegacyFileEvent& event, std::error_code& ec) {
-  LegacyIncoming in;
   const auto address = asio::ip::make_address(event.sender_address, ec);
-  if (ec) return in;
-  in.sender_name = event.from;
-  in.file_name = event.file_name;
-  in.sender_address = normalise({address, 0}).address();
-  return in;
+  if (ec) return {};
+  return {event.from, event.file_name, normalise({address, 0}).address()};
 }
 
 struct FileTransfer::Impl : std::enable_shared_from_this<Impl> {
