@@ -262,6 +262,7 @@ class Session {
       }
       runtime_.files->cancel(e.transfer_id);
     };
+    events.on_legacy_file = [this](const protocol::LegacyFileEvent& e) { receive_legacy(e); };
     events.on_disconnected = [this](std::error_code code, std::string_view reason) {
       {
         std::lock_guard lock(lost_.mutex);
@@ -709,7 +710,7 @@ class Session {
                      Tone::error);
     }
 
-    const auto id = offer->transfer_id;
+    const auto id = offer->legacy ? local_transfer_id() : offer->transfer_id;
     const auto name = path.filename().string();
     TransferCallbacks callbacks;
     if (terminal_) {
@@ -735,14 +736,27 @@ class Session {
     };
     add_transfer(id, {true, name, c.user, 0, size});
     const asio::ip::udp::endpoint peer(address, offer->peer_udp_port);
+    if (offer->legacy) {
+      out_.line(
+          fmt::format("{} uses the original client: {} goes over its legacy protocol, "
+                      "unverified: nothing can tell whether it arrives whole.",
+                      c.user, c.file));
+    }
     // The outcome is printed on the files strand, where the transfer's own
     // callbacks run, so "uploaded" can never come before it.
     std::promise<void> started;
     asio::post(runtime_.files->get_executor(), [&] {
-      const auto error = runtime_.files->send_file(offer->transfer_id, offer->key, path, peer,
-                                                   std::move(callbacks));
+      const auto error =
+          offer->legacy ? runtime_.files->send_legacy_file(path, peer, me_, std::move(callbacks))
+                        : runtime_.files->send_file(offer->transfer_id, offer->key, path, peer,
+                                                    std::move(callbacks));
       if (error) remove_transfer(id);
-      if (error) {
+      if (offer->legacy && error == errc::invalid_argument) {
+        outcome(fmt::format("Cannot send {} to {}: the original client cannot take a file of "
+                            "that name.",
+                            c.file, c.user),
+                Tone::error);
+      } else if (error) {
         outcome(error_text(error, c.file), Tone::error);
       } else if (screen()) {
         say(fmt::format("Sending {} ({}) to {}.", name, human_size(size), c.user));
@@ -765,6 +779,10 @@ class Session {
     }
     return reason;
   }
+
+  // Legacy transfers have no id from the server: theirs come from a range
+  // the server's random ids are unlikely to meet.
+  std::uint64_t local_transfer_id() { return next_local_id_++; }
 
   void add_transfer(std::uint64_t id, TransferView view) {
     transfers_.add();
@@ -857,21 +875,76 @@ class Session {
         // No file, no disk work: the sender is told, and fails at once.
         runtime_.files->decline(incoming);
         if (OfferPolicy::worth_a_line(declined)) {
-          show_event(decline_line(incoming, verdict, declined));
+          show_event(decline_line(incoming.file_name, incoming.sender_name, verdict, declined));
         }
         return;
     }
   }
 
-  std::string decline_line(const IncomingTransfer& incoming, OfferPolicy::Verdict verdict,
-                           std::uint64_t declined) const {
+  // Runs on the client's strand. The original client sends at once and
+  // waits for nobody: in `ask` mode, a known user's file is taken unasked
+  // and any other declined.
+  void receive_legacy(const protocol::LegacyFileEvent& event) {
+    std::error_code ec;
+    auto incoming = legacy_incoming_from(event, ec);
+    if (ec) {
+      show_event(fmt::format("Cannot receive {} from {}: bad address '{}'.", event.file_name,
+                             event.from, event.sender_address));
+      return;
+    }
     const auto& from = incoming.sender_name;
+    OfferPolicy::Verdict verdict;
+    std::uint64_t declined = 0;
+    {
+      std::lock_guard lock(offers_mutex_);
+      verdict = offers_.offer(from);
+      if (verdict == OfferPolicy::Verdict::ask && !offers_.known(from)) {
+        offers_.finished(from);
+        show_event(
+            fmt::format("Declined {} from {}: it comes over the legacy protocol, which "
+                        "cannot wait for an answer; only known users' files are taken.",
+                        incoming.file_name, from));
+        return;
+      }
+      declined = offers_.declined(from);
+    }
+    if (verdict == OfferPolicy::Verdict::decline_unknown ||
+        verdict == OfferPolicy::Verdict::decline_busy) {
+      // The original sender cannot be told: its datagrams are dropped.
+      if (OfferPolicy::worth_a_line(declined)) {
+        show_event(decline_line(incoming.file_name, from, verdict, declined));
+      }
+      return;
+    }
+    show_event(
+        fmt::format("{} is sending you {} over the legacy protocol of the original "
+                    "client: it comes unverified and may be incomplete.",
+                    from, incoming.file_name));
+    const auto id = local_transfer_id();
+    auto callbacks = receive_callbacks(id, incoming.file_name, from);
+    // Its size is unknown: no status line, only the outcome.
+    callbacks.on_progress = nullptr;
+    add_transfer(id, {false, incoming.file_name, from, 0, 0});
+    // At once: the sender is sending already (the FileTransfer holds what came early).
+    asio::post(runtime_.files->get_executor(), [this, id, incoming = std::move(incoming),
+                                                callbacks = std::move(callbacks)]() mutable {
+      if (const auto error = runtime_.files->expect_legacy_file(incoming, std::move(callbacks))) {
+        finish_receive(id, incoming.sender_name,
+                       fmt::format("Receiving {} from {} failed: {}", incoming.file_name,
+                                   incoming.sender_name, error.message()),
+                       Tone::error);
+      }
+    });
+  }
+
+  std::string decline_line(const std::string& file, const std::string& from,
+                           OfferPolicy::Verdict verdict, std::uint64_t declined) const {
     auto why =
         verdict == OfferPolicy::Verdict::decline_busy
             ? fmt::format("{} already has {} files waiting", from, config_.max_pending_per_sender)
             : fmt::format("{} is not a known user (--accept-files known)", from);
     if (declined > 1) why += fmt::format("; {} files from {} declined so far", declined, from);
-    return fmt::format("Declined {} from {}: {}.", incoming.file_name, from, why);
+    return fmt::format("Declined {} from {}: {}.", file, from, why);
   }
 
   // The user's answer to the oldest question; false if none is waiting.
@@ -908,26 +981,7 @@ class Session {
   // Counts as pending for its sender until its outcome is printed.
   void start_receiving(IncomingTransfer incoming) {
     const auto id = incoming.transfer_id;
-    TransferCallbacks callbacks;
-    if (screen()) {
-      callbacks.on_progress = [this, id](std::uint64_t done, std::uint64_t total) {
-        progress(id, done, total);
-      };
-    }
-    callbacks.on_complete = [this, id, file = incoming.file_name,
-                             from = incoming.sender_name](const TransferResult& r) {
-      finish_receive(id, from,
-                     screen() ? fmt::format("Received {} from {}: saved as {}, {}.", file, from,
-                                            r.path.string(), transfer_summary(r))
-                              : fmt::format("Received {} from {}", file, from));
-    };
-    callbacks.on_failure = [this, id, file = incoming.file_name, from = incoming.sender_name](
-                               std::error_code, const std::string& reason) {
-      finish_receive(id, from,
-                     fmt::format("Receiving {} from {} failed: {}", file, from,
-                                 failure_reason(id, from, reason)),
-                     Tone::error);
-    };
+    auto callbacks = receive_callbacks(id, incoming.file_name, incoming.sender_name);
     if (screen()) {
       say(fmt::format("{} is sending you {} ({}).", incoming.sender_name, incoming.file_name,
                       human_size(incoming.size)));
@@ -943,6 +997,30 @@ class Session {
                        Tone::error);
       }
     });
+  }
+
+  // What a receiving transfer shows and prints when it ends.
+  TransferCallbacks receive_callbacks(std::uint64_t id, const std::string& file,
+                                      const std::string& from) {
+    TransferCallbacks callbacks;
+    if (screen()) {
+      callbacks.on_progress = [this, id](std::uint64_t done, std::uint64_t total) {
+        progress(id, done, total);
+      };
+    }
+    callbacks.on_complete = [this, id, file, from](const TransferResult& r) {
+      finish_receive(id, from,
+                     screen() ? fmt::format("Received {} from {}: saved as {}, {}.", file, from,
+                                            r.path.string(), transfer_summary(r))
+                              : fmt::format("Received {} from {}", file, from));
+    };
+    callbacks.on_failure = [this, id, file, from](std::error_code, const std::string& reason) {
+      finish_receive(id, from,
+                     fmt::format("Receiving {} from {} failed: {}", file, from,
+                                 failure_reason(id, from, reason)),
+                     Tone::error);
+    };
+    return callbacks;
   }
 
   void finish_receive(std::uint64_t id, const std::string& from, const std::string& line,
@@ -1010,6 +1088,7 @@ class Session {
   KnownNames names_;
   Lost lost_;
   TransferCount transfers_;
+  std::atomic<std::uint64_t> next_local_id_{std::uint64_t{1} << 63};
   std::mutex views_mutex_;
   std::map<std::uint64_t, TransferView> views_;        // running transfers; under views_mutex_
   std::chrono::steady_clock::time_point last_status_;  // under views_mutex_

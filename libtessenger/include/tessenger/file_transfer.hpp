@@ -36,6 +36,10 @@
 //                   {asio::ip::make_address(ok.peer_address), ok.peer_udp_port}, callbacks);
 //   // receiver, on FileIncomingEvent:
 //   files.expect_file(incoming_from(event, ec), callbacks);
+//
+// Files to and from users of the original client (docs/legacy.md) travel in
+// its datagram format, which has no id, no size and no check: see
+// expect_legacy_file() and send_legacy_file().
 
 #include <chrono>
 #include <cstdint>
@@ -43,6 +47,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <system_error>
 #include <utility>
 
@@ -84,6 +89,10 @@ struct TransferOptions {
   /// this many such threads at once; other transfers hash inline on the
   /// strand (0: always inline).
   std::size_t max_hashing_threads = 4;
+  /// send_legacy_file(): file bytes per second. The original client's
+  /// receiver reads one datagram at a time and tells nothing of loss, so the
+  /// pace is one a receiver on the same machine keeps up with.
+  std::uint64_t legacy_send_rate = 2u << 20;
 };
 
 /// What the server announced to the receiver (FileIncomingEvent).
@@ -101,9 +110,25 @@ struct IncomingTransfer {
 TESSENGER_EXPORT IncomingTransfer incoming_from(const protocol::FileIncomingEvent& event,
                                                 std::error_code& ec);
 
+/// What the server announced of a file from a user of the original client
+/// (LegacyFileEvent). Its datagrams come from a port nobody announced: the
+/// first header datagram from sender_address fixes it.
+struct LegacyIncoming {
+  std::string sender_name;
+  std::string file_name;  ///< as the sender typed it: stored under a safe name
+  asio::ip::address sender_address;
+};
+
+/// Converts the server's event; fails if the sender address is not an IP address.
+TESSENGER_EXPORT LegacyIncoming legacy_incoming_from(const protocol::LegacyFileEvent& event,
+                                                     std::error_code& ec);
+
 struct TransferResult {
   std::filesystem::path path;  ///< sender: the file sent; receiver: where it was stored
-  std::uint64_t size = 0;
+  std::uint64_t size = 0;      ///< bytes sent or stored
+  /// False for the original client's format (expect_legacy_file(),
+  /// send_legacy_file()): nothing checked that the file arrived whole.
+  bool verified = true;
   std::chrono::steady_clock::duration elapsed{};
   transfer::Stats stats;
 };
@@ -134,6 +159,7 @@ struct FileTransferStats {
   std::uint64_t datagrams_sent_offloaded = 0;      ///< sent inside a UDP GSO message
   std::uint64_t datagrams_received_coalesced = 0;  ///< arrived in a GRO-coalesced read
   std::uint64_t hashed_on_own_thread = 0;          ///< receiving transfers given a hashing thread
+  std::uint64_t held_for_legacy = 0;  ///< matched nothing yet: kept for expect_legacy_file()
 };
 
 class TESSENGER_EXPORT FileTransfer {
@@ -196,6 +222,31 @@ class TESSENGER_EXPORT FileTransfer {
   /// rather than after a timeout. Fails with errc::invalid_argument if the
   /// id is already in use.
   std::error_code decline(const IncomingTransfer& incoming);
+  /// Starts receiving a file a user of the original client sends in its
+  /// datagram format: the header `UDP%%SENDER_FILE` (dropped wherever it
+  /// comes: the original repeats it before every chunk), raw chunks, then
+  /// `end`. Only datagrams from sender_address count, and of those only the
+  /// port the first header came from. The data goes to a hidden temporary
+  /// file, put in place under the SPEC §6.4 name when `end` arrives, never
+  /// over an existing file; on_complete's result has `verified` false, as
+  /// nothing can tell whether chunks were lost. Fails (and removes the
+  /// temporary file) after idle_timeout without a datagram, or past
+  /// max_receive_size. The original starts sending the moment the server
+  /// answers it, maybe before this call: datagrams that matched no transfer
+  /// in the last 2 s (up to 1 MiB of them) are taken into account. Fails at
+  /// once with errc::disk_error if the temporary file cannot be created.
+  std::error_code expect_legacy_file(const LegacyIncoming& incoming, TransferCallbacks callbacks);
+  /// Starts sending `path` to a user of the original client (a
+  /// FileOfferAccepted with `legacy`): the header `UDP%%SENDER_FILE` with
+  /// `sender_name` and the file's base name, the file in 1,024-byte
+  /// datagrams paced at legacy_send_rate, then `end`. on_complete runs once
+  /// `end` has left; its result has `verified` false, as the receiver
+  /// answers nothing. Fails at once with errc::no_such_file if the file is
+  /// not a readable regular file, errc::invalid_argument if the original
+  /// client cannot take its name (see docs/legacy.md).
+  std::error_code send_legacy_file(const std::filesystem::path& path,
+                                   const asio::ip::udp::endpoint& peer,
+                                   std::string_view sender_name, TransferCallbacks callbacks);
   /// Aborts a transfer; the peer is told and on_failure runs with
   /// errc::transfer_aborted. Unknown ids are ignored.
   void cancel(std::uint64_t transfer_id);

@@ -113,11 +113,6 @@ std::string date(protocol::Timestamp timestamp) {
   return format_timestamp(timestamp);
 }
 
-std::string stored_for_offline(std::string_view user, protocol::Timestamp timestamp) {
-  return fmt::format("message stored at {}: user {} is offline and gets it at the next login",
-                     date(timestamp), neutralise(user));
-}
-
 Translator::Translator(std::uint32_t max_attempts) : max_attempts_(max_attempts) {}
 
 protocol::Message Translator::hello() {

@@ -51,10 +51,6 @@ struct Output {
   bool close = false;
 };
 
-/// The wording of an outcome the original never had: a direct message
-/// stored for an offline user (durable store, issue 14).
-std::string stored_for_offline(std::string_view user, protocol::Timestamp timestamp);
-
 class Translator {
  public:
   /// `max_attempts`: failures with unknown user names on one connection

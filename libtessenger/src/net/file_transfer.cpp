@@ -5,9 +5,11 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <deque>
 #include <mutex>
 #include <new>
 #include <optional>
@@ -24,6 +26,9 @@
 #include "net/callback_gate.hpp"
 #include "transfer/background_hasher.hpp"
 #include "transfer/file_io.hpp"
+#include "transfer/legacy_format.hpp"
+#include "transfer/legacy_receiver.hpp"
+#include "transfer/legacy_sender.hpp"
 
 namespace tessenger {
 
@@ -43,6 +48,13 @@ constexpr int max_recv_rounds = 8;
 // Older kernels take at most 64 segments; an IPv4 payload at most 65,507 bytes.
 constexpr std::size_t max_gso_segments = 64;
 constexpr std::size_t max_gso_bytes = 65'000;
+// The original client starts sending a file the moment the server answers
+// it, perhaps before its receiver has heard of the file: datagrams that
+// match no transfer are kept this long, up to this much, for
+// expect_legacy_file(). Only datagrams the size the original sends.
+constexpr auto legacy_hold_time = std::chrono::seconds(2);
+constexpr std::size_t legacy_hold_bytes = 1u << 20;
+constexpr std::size_t legacy_hold_max_datagram = 2048;
 
 // A v4-mapped IPv6 source and its IPv4 form are the same peer.
 udp::endpoint normalise(const udp::endpoint& e) {
@@ -85,6 +97,12 @@ IncomingTransfer incoming_from(const protocol::FileIncomingEvent& event, std::er
   return in;
 }
 
+LegacyIncoming legacy_incoming_from(const protocol::LegacyFileEvent& event, std::error_code& ec) {
+  const auto address = asio::ip::make_address(event.sender_address, ec);
+  if (ec) return {};
+  return {event.from, event.file_name, normalise({address, 0}).address()};
+}
+
 struct FileTransfer::Impl : std::enable_shared_from_this<Impl> {
   struct Entry {
     std::uint64_t id = 0;
@@ -99,6 +117,11 @@ struct FileTransfer::Impl : std::enable_shared_from_this<Impl> {
     bool hashing_thread = false;  // its Receiver was given a BackgroundHasher
     std::optional<transfer::Sender> sender;
     std::optional<transfer::Receiver> receiver;
+    // The original client's format (docs/legacy.md): exactly one of the four is set.
+    std::optional<transfer::LegacySender> legacy_sender;
+    std::optional<transfer::LegacyReceiver> legacy_receiver;
+    std::string legacy_header;  // legacy_receiver: the datagram that fixes peer's port
+    bool peer_fixed = true;     // false until then
     TimePoint started;
     TimePoint last_progress{};
     std::uint64_t progress_reported = UINT64_MAX;
@@ -106,34 +129,49 @@ struct FileTransfer::Impl : std::enable_shared_from_this<Impl> {
     std::uint64_t saved_bytes = 0;
     bool reported = false;
 
-    transfer::State state() const { return sender ? sender->state() : receiver->state(); }
+    // Calls `f` with whichever engine this transfer runs.
+    template <class Self, class F>
+    static decltype(auto) visit(Self& self, F&& f) {
+      if (self.sender) return f(*self.sender);
+      if (self.receiver) return f(*self.receiver);
+      if (self.legacy_sender) return f(*self.legacy_sender);
+      return f(*self.legacy_receiver);
+    }
+
+    transfer::State state() const {
+      return visit(*this, [](auto& x) { return x.state(); });
+    }
     transfer::Progress progress() const {
-      return sender ? sender->progress() : receiver->progress();
+      return visit(*this, [](auto& x) { return x.progress(); });
     }
     TimePoint next_expiry() const {
-      return sender ? sender->next_expiry() : receiver->next_expiry();
+      return visit(*this, [](auto& x) { return x.next_expiry(); });
     }
     bool closed(TimePoint now) const {
-      return sender ? sender->closed(now) : receiver->closed(now);
+      return visit(*this, [now](auto& x) { return x.closed(now); });
     }
     void on_timeout(TimePoint now) {
-      if (sender)
-        sender->on_timeout(now);
-      else
-        receiver->on_timeout(now);
+      visit(*this, [now](auto& x) { x.on_timeout(now); });
     }
     std::size_t poll_send(std::span<std::byte> out, TimePoint now) {
-      return sender ? sender->poll_send(out, now) : receiver->poll_send(out, now);
+      return visit(*this, [out, now](auto& x) { return x.poll_send(out, now); });
     }
     void on_datagram(std::span<std::byte> d, TimePoint now) {
-      if (sender)
-        sender->on_datagram(d, now);
-      else
-        receiver->on_datagram(d, now);
+      visit(*this, [d, now](auto& x) { x.on_datagram(d, now); });
+    }
+    void cancel(TimePoint now) {
+      visit(*this, [now](auto& x) { x.cancel(now); });
+    }
+    std::error_code error() const {
+      return visit(*this, [](auto& x) { return x.error(); });
+    }
+    std::string error_reason() const {
+      return visit(*this, [](auto& x) { return x.error_reason(); });
     }
     const transfer::Stats& engine_stats() const {
-      return sender ? sender->stats() : receiver->stats();
+      return visit(*this, [](auto& x) -> const transfer::Stats& { return x.stats(); });
     }
+    bool legacy() const { return legacy_sender || legacy_receiver; }
   };
 
   using Map = std::unordered_map<std::uint64_t, std::unique_ptr<Entry>>;
@@ -175,9 +213,13 @@ struct FileTransfer::Impl : std::enable_shared_from_this<Impl> {
   // what resumes a receiving transfer.
   ~Impl() {
     if (stopped) return;
-    for (auto& [id, e] : receiving)
-      leave_partial(*e);
+    for (auto* map : {&receiving, &legacy})
+      for (auto& [id, e] : *map)
+        leave_partial(*e);
   }
+
+  // Every map of transfers, for what is done to all of them.
+  std::array<Map*, 3> maps() { return {&sending, &receiving, &legacy}; }
 
   asio::strand<asio::any_io_executor> strand;
   udp::socket socket;
@@ -186,6 +228,7 @@ struct FileTransfer::Impl : std::enable_shared_from_this<Impl> {
   udp::endpoint bound;
   net::CallbackGate gate;
   std::atomic<bool> closing{false};  // the destructor ran: stop at the next turn
+  std::atomic<std::uint64_t> next_legacy_id{1};
 
   // What members called on any thread need: which ids are taken (by
   // transfers still in the maps or on their way there), which of them are
@@ -205,6 +248,14 @@ struct FileTransfer::Impl : std::enable_shared_from_this<Impl> {
   // Cancelled between send_file/expect_file and the entry's arrival on the
   // strand (add() posts it): cancelled as soon as it arrives.
   std::set<std::uint64_t> cancelled_early;
+  Map legacy;  // both directions, in the original client's format
+  struct Held {
+    udp::endpoint from;
+    std::vector<std::byte> data;
+    TimePoint at;
+  };
+  std::deque<Held> held;  // datagrams that matched no transfer, for expect_legacy_file
+  std::size_t held_bytes = 0;
   FileTransferStats counters;
   transfer::Stats retired;  // engine drop counters of transfers already gone
   bool stopped = false;
@@ -233,8 +284,12 @@ struct FileTransfer::Impl : std::enable_shared_from_this<Impl> {
     socket.close(ignored);
     for (auto& [id, e] : receiving)
       leave_partial(*e);
+    for (auto& [id, e] : legacy)
+      leave_partial(*e);
     sending.clear();
     receiving.clear();
+    legacy.clear();
+    held.clear();
     std::lock_guard lock(registry_mutex);
     registry.clear();
   }
@@ -346,15 +401,18 @@ struct FileTransfer::Impl : std::enable_shared_from_this<Impl> {
 
   void dispatch(const udp::endpoint& from, std::span<std::byte> datagram, TimePoint now) {
     ++counters.datagrams_received;
+    if (!legacy.empty() && to_legacy(from, datagram, now)) return;
     const auto id = transfer::peek_transfer_id(datagram);
     if (!id) {
       ++counters.dropped_malformed;
+      hold(from, datagram, now);
       return;
     }
     Map& map = transfer::from_receiver(datagram) ? sending : receiving;
     const auto it = map.find(*id);
     if (it == map.end()) {
       ++counters.dropped_unknown;
+      hold(from, datagram, now);
       return;
     }
     Entry& e = *it->second;
@@ -365,12 +423,67 @@ struct FileTransfer::Impl : std::enable_shared_from_this<Impl> {
     e.on_datagram(datagram, now);
   }
 
+  // A datagram for a file from a user of the original client: from the port
+  // its header came from, or that header from the announced address.
+  bool to_legacy(const udp::endpoint& from, std::span<std::byte> datagram, TimePoint now) {
+    Entry* claimant = nullptr;
+    for (auto& [id, e] : legacy) {
+      if (!e->legacy_receiver) continue;
+      if (e->peer_fixed) {
+        if (e->peer != from) continue;
+        e->on_datagram(datagram, now);
+        return true;
+      }
+      if (claimant == nullptr && e->peer.address() == from.address() &&
+          transfer::legacy::equals(datagram, e->legacy_header))
+        claimant = e.get();
+    }
+    if (claimant == nullptr) return false;
+    claimant->peer = from;
+    claimant->peer_fixed = true;
+    claimant->on_datagram(datagram, now);
+    return true;
+  }
+
+  void hold(const udp::endpoint& from, std::span<const std::byte> datagram, TimePoint now) {
+    if (datagram.size() > legacy_hold_max_datagram) return;
+    while (!held.empty() && (now - held.front().at > legacy_hold_time ||
+                             held_bytes + datagram.size() > legacy_hold_bytes)) {
+      held_bytes -= held.front().data.size();
+      held.pop_front();
+    }
+    held.push_back({from, {datagram.begin(), datagram.end()}, now});
+    held_bytes += datagram.size();
+    ++counters.held_for_legacy;
+  }
+
+  // A legacy reception just added: what its sender sent before, from the
+  // header on, is its own.
+  void claim_held(Entry& e, TimePoint now) {
+    const auto header = std::find_if(held.begin(), held.end(), [&](const Held& h) {
+      return h.from.address() == e.peer.address() && now - h.at <= legacy_hold_time &&
+             transfer::legacy::equals(h.data, e.legacy_header);
+    });
+    if (header == held.end()) return;
+    e.peer = header->from;
+    e.peer_fixed = true;
+    for (auto it = header; it != held.end();) {
+      if (it->from != e.peer) {
+        ++it;
+        continue;
+      }
+      e.on_datagram(it->data, now);
+      held_bytes -= it->data.size();
+      it = held.erase(it);
+    }
+  }
+
   // Runs timers, collects datagrams, sends them, reports outcomes, re-arms the timer.
   void process(TimePoint now) {
     if (halted() || processing) return;
     processing = true;
     receive_some();
-    for (auto* map : {&sending, &receiving}) {
+    for (auto* map : maps()) {
       for (auto& [id, e] : *map) {
         if (e->next_expiry() <= now) e->on_timeout(now);
       }
@@ -387,7 +500,7 @@ struct FileTransfer::Impl : std::enable_shared_from_this<Impl> {
     auto s = counters;
     s.dropped_auth = retired.dropped_auth;
     s.dropped_replay = retired.dropped_replay;
-    for (auto* map : {&sending, &receiving}) {
+    for (auto* map : maps()) {
       for (auto& [id, e] : *map) {
         s.dropped_auth += e->engine_stats().dropped_auth;
         s.dropped_replay += e->engine_stats().dropped_replay;
@@ -415,7 +528,7 @@ struct FileTransfer::Impl : std::enable_shared_from_this<Impl> {
     bool any = true;
     while (any && pending.size() < send_batch) {
       any = false;
-      for (auto* map : {&receiving, &sending}) {
+      for (auto* map : {&receiving, &sending, &legacy}) {
         for (auto& [id, e] : *map) {
           if (pending.size() >= send_batch) break;
           auto slot = std::span(send_buffers).subspan(pending.size() * send_slot, send_slot);
@@ -514,7 +627,7 @@ struct FileTransfer::Impl : std::enable_shared_from_this<Impl> {
 
   void arm_timer() {
     TimePoint next = TimePoint::max();
-    for (auto* map : {&sending, &receiving})
+    for (auto* map : maps())
       for (auto& [id, e] : *map)
         next = std::min(next, e->next_expiry());
     if (next == timer_at) return;
@@ -552,6 +665,9 @@ struct FileTransfer::Impl : std::enable_shared_from_this<Impl> {
   // flood of offers without data must not fill the download dir. One that
   // did keeps its partial file and record, to resume.
   void leave_partial(Entry& e) {
+    // A legacy file cannot resume: its sender starts from the beginning.
+    if (e.legacy_receiver && e.file_sink && e.legacy_receiver->state() == transfer::State::active)
+      e.file_sink->discard();
     if (!e.receiver || !e.file_sink || e.receiver->state() != transfer::State::active) return;
     if (e.receiver->progress().done == 0) {
       if (!partial_shared(e)) e.file_sink->discard();
@@ -564,7 +680,7 @@ struct FileTransfer::Impl : std::enable_shared_from_this<Impl> {
   // left in a consistent state; closed transfers are removed.
   void report(TimePoint now) {
     std::vector<std::function<void()>> calls;
-    for (auto* map : {&sending, &receiving}) {
+    for (auto* map : maps()) {
       for (auto it = map->begin(); it != map->end();) {
         Entry& e = *it->second;
         if (!e.reported) collect(e, now, calls);
@@ -616,11 +732,9 @@ struct FileTransfer::Impl : std::enable_shared_from_this<Impl> {
     }
     if (state == transfer::State::done) {
       TransferResult result;
-      if (e.sender)
-        result.path = e.source_path;
-      else if (e.file_sink)
-        result.path = e.file_sink->final_path();
+      result.path = e.file_sink != nullptr ? e.file_sink->final_path() : e.source_path;
       result.size = progress.total;
+      result.verified = !e.legacy();
       result.elapsed = now - e.started;
       result.stats = e.engine_stats();
       if (e.callbacks.on_progress && e.progress_reported != progress.total) {
@@ -631,8 +745,10 @@ struct FileTransfer::Impl : std::enable_shared_from_this<Impl> {
         calls.push_back([cb = e.callbacks.on_complete, result] { cb(result); });
       return;
     }
-    const auto ec = e.sender ? e.sender->error() : e.receiver->error();
-    const auto reason = e.sender ? e.sender->error_reason() : e.receiver->error_reason();
+    const auto ec = e.error();
+    const auto reason = e.error_reason();
+    // Nothing of a legacy file is worth keeping: it cannot resume.
+    if (e.legacy_receiver && e.file_sink) e.file_sink->discard();
     if (e.receiver && e.file_sink) {
       // Bad data is worth nothing, and neither is a partial file that never
       // got any; anything else may resume later.
@@ -690,7 +806,11 @@ struct FileTransfer::Impl : std::enable_shared_from_this<Impl> {
         return;
       }
       const auto id = e->id;
-      (is_sender ? self->sending : self->receiving).emplace(id, std::move(e));
+      if (e->legacy_receiver) self->claim_held(*e, Clock::now());
+      (e->legacy() ? self->legacy
+       : is_sender ? self->sending
+                   : self->receiving)
+          .emplace(id, std::move(e));
       if (self->cancelled_early.erase(id) != 0) {
         self->cancel(id);
         return;
@@ -822,13 +942,73 @@ struct FileTransfer::Impl : std::enable_shared_from_this<Impl> {
     return {};
   }
 
+  // An id for a legacy transfer, which has none from the server: any free
+  // one (the server's are random 64-bit numbers, so they never meet).
+  std::uint64_t reserve_legacy() {
+    for (;;) {
+      const auto id = next_legacy_id.fetch_add(1);
+      if (reserve(id, false)) return id;
+    }
+  }
+
+  std::error_code expect_legacy_file(const LegacyIncoming& in, TransferCallbacks callbacks) {
+    if (closing.load(std::memory_order_acquire)) return make_error_code(errc::invalid_argument);
+    const auto id = reserve_legacy();
+    auto e = std::make_unique<Entry>();
+    e->id = id;
+    e->peer = normalise({in.sender_address, 0});
+    e->peer_fixed = false;
+    e->legacy_header = transfer::legacy::header(in.sender_name, in.file_name);
+    e->callbacks = std::move(callbacks);
+    e->started = Clock::now();
+    e->paths = transfer::legacy_receive_paths(options.download_dir, in.sender_name, in.file_name);
+    std::error_code ec;
+    auto sink = transfer::FileSink::open(e->paths, false, ec);
+    if (!sink) {
+      release(id);
+      return make_error_code(errc::disk_error);
+    }
+    e->file_sink = sink.get();
+    e->sink_holder = std::move(sink);
+    e->legacy_receiver.emplace(e->legacy_header, in.sender_name, *e->sink_holder,
+                               options.max_receive_size, options.idle_timeout, e->started);
+    add(std::move(e), false);
+    return {};
+  }
+
+  std::error_code send_legacy_file(const std::filesystem::path& path, const udp::endpoint& peer,
+                                   std::string_view sender_name, TransferCallbacks callbacks) {
+    if (closing.load(std::memory_order_acquire)) return make_error_code(errc::invalid_argument);
+    const auto name = path.filename().string();
+    if (transfer::legacy::header_problem(sender_name, name))
+      return make_error_code(errc::invalid_argument);
+    std::error_code ec;
+    auto source = transfer::FileSource::open(path, ec);
+    if (!source) return make_error_code(errc::no_such_file);
+    const auto id = reserve_legacy();
+    auto e = std::make_unique<Entry>();
+    e->id = id;
+    e->peer = normalise(peer);
+    e->callbacks = std::move(callbacks);
+    e->source_path = path;
+    e->started = Clock::now();
+    e->legacy_sender.emplace(transfer::legacy::header(sender_name, name), *source, source->size(),
+                             options.legacy_send_rate, e->started);
+    e->source = std::move(source);
+    add(std::move(e), true);
+    return {};
+  }
+
   void cancel(std::uint64_t id) {
     const auto now = Clock::now();
-    const auto sender = sending.find(id);
-    const auto receiver = receiving.find(id);
-    if (sender != sending.end()) sender->second->sender->cancel(now);
-    if (receiver != receiving.end()) receiver->second->receiver->cancel(now);
-    if (sender == sending.end() && receiver == receiving.end()) {
+    bool found = false;
+    for (auto* map : {&sending, &receiving}) {
+      if (auto it = map->find(id); it != map->end()) {
+        it->second->cancel(now);
+        found = true;
+      }
+    }
+    if (!found) {
       std::lock_guard lock(registry_mutex);
       // Accepted, and its entry still on its way to the strand.
       if (registry.contains(id)) cancelled_early.insert(id);
@@ -921,6 +1101,20 @@ std::error_code FileTransfer::expect_file(const IncomingTransfer& incoming,
                                           TransferCallbacks callbacks) {
   const auto held = hold();
   return held.first->expect_file(incoming, std::move(sink), std::move(callbacks));
+}
+
+std::error_code FileTransfer::expect_legacy_file(const LegacyIncoming& incoming,
+                                                 TransferCallbacks callbacks) {
+  const auto held = hold();
+  return held.first->expect_legacy_file(incoming, std::move(callbacks));
+}
+
+std::error_code FileTransfer::send_legacy_file(const std::filesystem::path& path,
+                                               const udp::endpoint& peer,
+                                               std::string_view sender_name,
+                                               TransferCallbacks callbacks) {
+  const auto held = hold();
+  return held.first->send_legacy_file(path, peer, sender_name, std::move(callbacks));
 }
 
 std::error_code FileTransfer::decline(const IncomingTransfer& incoming) {

@@ -6,9 +6,12 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <fstream>
+#include <initializer_list>
 #include <sstream>
 
 #include "transfer/sha256.hpp"
@@ -96,8 +99,13 @@ std::error_code FileSource::read(std::uint64_t offset, std::span<std::byte> out)
   return {};
 }
 
-ReceivePaths receive_paths(const std::filesystem::path& dir, std::string_view sender,
-                           std::string_view file_name, std::uint64_t size, const Digest& sha) {
+namespace {
+
+// The paths of a reception whose hidden names are keyed by a hash of the
+// sender, the name and `more`.
+ReceivePaths keyed_paths(const std::filesystem::path& dir, std::string_view prefix,
+                         std::string_view sender, std::string_view file_name,
+                         std::initializer_list<std::string> more) {
   Sha256 h;
   const auto feed = [&h](std::string_view s) {
     h.update(std::as_bytes(std::span(s.data(), s.size())));
@@ -105,11 +113,26 @@ ReceivePaths receive_paths(const std::filesystem::path& dir, std::string_view se
   };
   feed(sender);
   feed(file_name);
-  feed(std::to_string(size));
-  feed(to_hex(sha));
-  const auto key = to_hex(h.finish()).substr(0, 32);
-  return {dir, safe_file_name(sender, file_name), dir / (".tessenger-" + key + ".part"),
-          dir / (".tessenger-" + key + ".ranges")};
+  for (const auto& part : more)
+    feed(part);
+  const auto key = std::string(prefix) + to_hex(h.finish()).substr(0, 32);
+  return {dir, safe_file_name(sender, file_name), dir / (key + ".part"), dir / (key + ".ranges")};
+}
+
+}  // namespace
+
+ReceivePaths receive_paths(const std::filesystem::path& dir, std::string_view sender,
+                           std::string_view file_name, std::uint64_t size, const Digest& sha) {
+  return keyed_paths(dir, ".tessenger-", sender, file_name, {std::to_string(size), to_hex(sha)});
+}
+
+ReceivePaths legacy_receive_paths(const std::filesystem::path& dir, std::string_view sender,
+                                  std::string_view file_name) {
+  static std::atomic<std::uint64_t> counter{0};
+  // Unique across receptions of this process and across processes sharing the dir.
+  return keyed_paths(dir, ".tessenger-legacy-", sender, file_name,
+                     {std::to_string(::getpid()), std::to_string(counter.fetch_add(1)),
+                      std::to_string(std::chrono::steady_clock::now().time_since_epoch().count())});
 }
 
 std::unique_ptr<FileSink> FileSink::open(const ReceivePaths& paths, bool resume,

@@ -44,6 +44,12 @@ struct ReceivePaths {
 ReceivePaths receive_paths(const std::filesystem::path& dir, std::string_view sender,
                            std::string_view file_name, std::uint64_t size, const Digest& sha);
 
+/// Paths for a file from a user of the original client, which has no size
+/// or hash to tie a partial file to: the hidden names are unique to this
+/// reception, so two at once never share one, and none resumes.
+ReceivePaths legacy_receive_paths(const std::filesystem::path& dir, std::string_view sender,
+                                  std::string_view file_name);
+
 class FileSink final : public ChunkSink {
  public:
   /// Opens (or creates) the partial file. With `resume`, existing content is

@@ -20,6 +20,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <mutex>
 #include <sstream>
 #include <stdexcept>
@@ -44,15 +45,17 @@ inline std::vector<std::string> whitespace_split(const std::string& text) {
   return {std::istream_iterator<std::string>(in), std::istream_iterator<std::string>()};
 }
 
-/// The original's UDP_send: the header `UDP%%SENDER_FILE` before every
-/// 1024-byte chunk (its counter never moves on), then `end`.
+/// The original's UDP_send of FILE (as the server's answer named it) from
+/// `dir`: the header `UDP%%SENDER_FILE` before every 1024-byte chunk (its
+/// counter never moves on), then `end`.
 inline void legacy_udp_send(const std::string& address, std::uint16_t port,
-                            const std::filesystem::path& file, const std::string& sender) {
+                            const std::filesystem::path& dir, const std::string& file,
+                            const std::string& sender) {
   const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   sockaddr_in to = loopback_address(port);
   ::inet_pton(AF_INET, address.c_str(), &to.sin_addr);
-  const std::string header = "UDP%%" + sender + "_" + file.filename().string();
-  std::ifstream in(file, std::ios::binary);
+  const std::string header = "UDP%%" + sender + "_" + file;
+  std::ifstream in(dir / file, std::ios::binary);
   std::vector<char> chunk(1024);
   auto put = [&](const void* data, std::size_t size) {
     ::sendto(fd, data, size, 0, reinterpret_cast<const sockaddr*>(&to), sizeof to);
@@ -67,6 +70,112 @@ inline void legacy_udp_send(const std::string& address, std::uint16_t port,
   put("end", 3);
   ::close(fd);
 }
+
+/// The original's UDP_recv on 127.0.0.1: recvfrom(1024) (longer datagrams
+/// are cut), the first datagram of a file split on "%%" into the type
+/// `UDP` and SENDER_FILE, every other one written to that file until one
+/// reads `end`, which prints `Received FILE from SENDER` (FILE and SENDER
+/// split out on "_", as the original does). Files are kept in memory.
+class LegacyUdpReceiver {
+ public:
+  LegacyUdpReceiver() {
+    fd_ = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    auto sa = loopback_address(0);
+    ::bind(fd_, reinterpret_cast<const sockaddr*>(&sa), sizeof sa);
+    socklen_t size = sizeof sa;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&sa), &size);
+    port_ = ntohs(sa.sin_port);
+    thread_ = std::thread([this] { run(); });
+  }
+  ~LegacyUdpReceiver() {
+    {
+      std::lock_guard lock(mutex_);
+      running_ = false;
+    }
+    thread_.join();
+    ::close(fd_);
+  }
+  LegacyUdpReceiver(const LegacyUdpReceiver&) = delete;
+  LegacyUdpReceiver& operator=(const LegacyUdpReceiver&) = delete;
+
+  std::uint16_t port() const { return port_; }
+
+  /// The first printed line containing `expected`, or "" at the deadline.
+  std::string wait_for(const std::string& expected, std::chrono::milliseconds timeout = 10s) {
+    std::unique_lock lock(mutex_);
+    std::string found;
+    changed_.wait_for(lock, timeout, [&] {
+      for (const auto& line : printed_) {
+        if (line.find(expected) != std::string::npos) {
+          found = line;
+          return true;
+        }
+      }
+      return false;
+    });
+    return found;
+  }
+  /// What was written under `name` (SENDER_FILE).
+  std::string file(const std::string& name) {
+    std::lock_guard lock(mutex_);
+    return files_[name];
+  }
+  /// The original would have crashed: a first datagram that is no header.
+  bool broken() {
+    std::lock_guard lock(mutex_);
+    return broken_;
+  }
+
+ private:
+  void run() {
+    int count = 0;
+    std::string filename;
+    for (;;) {
+      {
+        std::lock_guard lock(mutex_);
+        if (!running_) return;
+      }
+      pollfd p{fd_, POLLIN, 0};
+      if (::poll(&p, 1, 20) <= 0) continue;
+      char buffer[1024];
+      const auto n = ::recv(fd_, buffer, sizeof buffer, 0);
+      if (n < 0) continue;
+      const std::string data(buffer, static_cast<std::size_t>(n));
+      std::lock_guard lock(mutex_);
+      if (count == 0) {
+        ++count;
+        const auto split = data.find("%%");
+        if (split == std::string::npos || data.find("%%", split + 2) != std::string::npos ||
+            data.substr(0, split) != "UDP") {
+          broken_ = true;
+          continue;
+        }
+        filename = data.substr(split + 2);
+        files_[filename].clear();
+      } else if (data != "end") {
+        ++count;
+        files_[filename] += data;
+      } else {
+        count = 0;
+        const auto under = filename.find('_');
+        const auto next = filename.find('_', under + 1);
+        printed_.push_back("Received " + filename.substr(under + 1, next - under - 1) + " from " +
+                           filename.substr(0, under));
+        changed_.notify_all();
+      }
+    }
+  }
+
+  int fd_ = -1;
+  std::uint16_t port_ = 0;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  bool running_ = true;
+  bool broken_ = false;
+  std::map<std::string, std::string> files_;
+  std::vector<std::string> printed_;
+  std::thread thread_;
+};
 
 class LegacyClient {
  public:
@@ -92,6 +201,11 @@ class LegacyClient {
   /// One command: one send() of the text, no newline.
   void send(const std::string& text) { ::send(fd_, text.data(), text.size(), MSG_NOSIGNAL); }
   void send_bytes(const std::string& bytes) { send(bytes); }
+
+  /// Logs in with `USERNAME PASSWORD UDPPORT`; true once welcomed.
+  bool login(const std::string& line) {
+    return command(line, "Welcome") == "Welcome to TESSENGER!";
+  }
 
   /// Sends `text` and waits for a reply (a recv() after the send) that
   /// contains `expected`; returns that reply, or "" on timeout.
@@ -175,8 +289,8 @@ class LegacyClient {
           break;
         }
         lock.unlock();
-        legacy_udp_send(fields[1], static_cast<std::uint16_t>(std::stoi(fields[2])),
-                        files_ / fields[3], fields[4]);
+        legacy_udp_send(fields[1], static_cast<std::uint16_t>(std::stoi(fields[2])), files_,
+                        fields[3], fields[4]);
       }
     }
     std::lock_guard lock(mutex_);
