@@ -49,8 +49,13 @@ bool alive(WireClient& client) {
   return next_of<p::Pong>(client).payload == 7;
 }
 
+// The original client decides by the substring too; once, under a loaded
+// asan run, the welcome came in one read with more text (still to explain:
+// the message shows what came).
 void login(LegacyClient& legacy, const std::string& line) {
-  REQUIRE(legacy.login(line));
+  const auto reply = legacy.command(line, "Welcome to TESSENGER!");
+  REQUIRE_MESSAGE(!reply.empty(), "no welcome for " << line);
+  if (reply != "Welcome to TESSENGER!") MESSAGE("welcome with more in one read: " << reply);
 }
 
 }  // namespace
