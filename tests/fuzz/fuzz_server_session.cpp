@@ -13,8 +13,9 @@
 //
 // Besides the sanitizers, it checks that the hub
 // - only sends to connections it accepted, replies and events in the
-//   session's version that a client's decoder accepts, and pings only
-//   sessions of version 2 or later;
+//   session's version that a client's decoder accepts unchanged (as far as
+//   that version carries them), and pings only sessions of version 2 or
+//   later;
 // - sends events for a user only to logged-in sessions;
 // - never has one user online twice, more users online than connections, or
 //   a user online on a session it closed or forgot;
@@ -441,7 +442,12 @@ class Harness final : public tessenger::core::Outbox, public tessenger::core::Pa
     if (result.error || !result.message || result.consumed != frame.size()) {
       violated("a client cannot decode what the server sent");
     }
-    if (*result.message != message) violated("sent message changed on the wire");
+    // An older session's frame leaves out the fields added after its version,
+    // so there the property is that the frame decodes to itself.
+    if (c->version == p::version ? *result.message != message
+                                 : p::encode(*result.message, c->version) != frame) {
+      violated("sent message changed on the wire");
+    }
 
     if (const auto* ok = std::get_if<p::LoginOk>(&message)) {
       if (!c->user.empty()) violated("a second LoginOk on one session");
