@@ -9,6 +9,7 @@ packages=(
   libssl-dev libsodium-dev libsqlite3-dev libbenchmark-dev
   clang libclang-rt-14-dev clang-format
   libedit-dev tmux
+  libhiredis-dev redis-server
   iperf3 nftables iproute2 ethtool procps
 )
 
