@@ -52,6 +52,8 @@ std::string error_text(std::error_code code, std::string_view detail) {
       return fmt::format("Only the creator of group {} can delete it.", detail);
     case errc::login_timeout:
       return "Login timed out. Please connect again.";
+    case errc::service_unavailable:
+      return "The service is temporarily unavailable.";
     case errc::server_shutdown:
       return "The server is shutting down. Bye!";
     case errc::peer_closed:

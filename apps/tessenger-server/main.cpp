@@ -163,6 +163,13 @@ int main(int argc, char** argv) {
                  "in --data-dir) or memory (lost at exit)")
       ->check(CLI::IsMember({"sqlite", "memory"}))
       ->capture_default_str();
+  auto* cluster_option = app.add_option(
+      "--cluster", config.cluster,
+      "join a cluster of nodes sharing this Redis (redis://HOST:PORT[/DB] or unix:///PATH): "
+      "users, groups and messages are kept there instead (docs/cluster.md)");
+  app.add_option("--node-name", config.node_name,
+                 "this node's name in the cluster, unique in it (default: ADDRESS:PORT)")
+      ->needs(cluster_option);
   std::string sync = "normal";
   app.add_option("--sync", sync,
                  "sqlite: normal (an acknowledged message survives a crash of the server) or "
@@ -324,7 +331,7 @@ int main(int argc, char** argv) {
   };
 
   // Outlives the server, which must be gone before the store closes.
-  if (store_kind == "sqlite") {
+  if (store_kind == "sqlite" && config.cluster.empty()) {
     tessenger::SqliteStoreOptions options;
     options.file = std::filesystem::path(data_dir) / "tessenger.db";
     options.sync = sync == "full" ? tessenger::SqliteStoreOptions::Sync::full

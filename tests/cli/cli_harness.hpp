@@ -72,7 +72,14 @@ class CliServer {
     return process_->wait(cli_deadline);
   }
 
+  /// SIGKILL, as a crash; start() brings it back on a new port.
+  void kill() {
+    process_->signal(SIGKILL);
+    process_->wait(cli_deadline);
+  }
+
   std::uint16_t port() const { return port_; }
+  Process& process() { return *process_; }
 
  private:
   const TempDir& dir_;

@@ -95,8 +95,10 @@ class RedisServer {
       if (line && line->find("eady to accept connections") != std::string::npos) return;
       if (process_->wait(std::chrono::milliseconds(0))) break;
     }
-    throw std::runtime_error("redis-server did not start: " +
-                             process_->error_output(std::chrono::milliseconds(200)));
+    const auto why = process_->error_output(std::chrono::milliseconds(200));
+    // A constructor that throws runs no destructor: the child must go now.
+    process_.reset();
+    throw std::runtime_error("redis-server did not start: " + why);
   }
   /// SIGKILL, as a crash.
   void kill() {

@@ -123,6 +123,12 @@ struct ServerConfig {
   /// Where groups, memberships, blocks and messages are kept. Empty: in
   /// memory (make_memory_store()), lost at exit.
   std::shared_ptr<Store> store;
+  /// The Redis of a cluster (redis://HOST:PORT[/DB] or unix:///PATH): who is
+  /// online, groups, blocks and messages are shared with every node on it,
+  /// and `store` is not used (docs/cluster.md). Empty: one node on its own.
+  std::string cluster;
+  /// This node's name in the cluster, unique in it. Empty: ADDRESS:PORT.
+  std::string node_name;
   /// Where the server reads the time. Empty: the system's clocks. A
   /// ManualClock makes every timeout and block testable without waiting.
   std::shared_ptr<Clock> clock;

@@ -41,6 +41,7 @@ Hub::Hub(HubConfig config, HubParts parts)
       completions_(std::move(parts.post)),
       random_(std::move(parts.random)),
       checker_(parts.checker),
+      router_(parts.router),
       log_(std::move(parts.log)) {
   store_.configure({config_.limits, config_.max_attempts, config_.block_duration,
                     config_.history_days, config_.history_max});
@@ -509,22 +510,28 @@ void Hub::claim_name(SessionId id, const Instant& now) {
       {session->pending.username, now.wall, session->address, session->pending.udp_port}, {{}, id}};
   presence_.claim(
       std::move(entry),
-      then<std::optional<PresenceEntry>>(id, [this, id, now, username = session->pending.username](
-                                                 std::optional<PresenceEntry> holder) {
+      then<ClaimOutcome>(id, [this, id, now, username = session->pending.username](
+                                 ClaimOutcome claimed) {
         Session* s = find(id);
+        const bool ours = claimed.code == errc{} && !claimed.holder;
         if (s == nullptr || s->stage != Stage::logging_in) {
           // Gone while the claim was decided: give the name back.
-          if (!holder) presence_.release(username, id);
+          if (ours) presence_.release(username, id);
           return;
         }
-        if (holder) return name_taken(id, *holder, now);
+        if (claimed.code != errc{}) {
+          reply_error(id, s->pending.request, claimed.code);
+          return end_login(id, *s);
+        }
+        if (claimed.holder) return name_taken(id, *claimed.holder, now);
         auto& pending = s->pending;
         s->stage = Stage::online;
         s->username = pending.username;
         s->udp_port = pending.udp_port;
         s->last_input = now.steady;
         const auto online = presence_.online();
-        logs_.user_online(online.size(), online.back());
+        // In a cluster, another node's login may already follow this one.
+        logs_.user_online(online.size(), presence_.find(s->username)->record);
         store_.login_succeeded(s->username, s->peer_key);
         counters_.logins.add();
         counters_.online.set(online.size());
@@ -609,18 +616,25 @@ const PresenceEntry* Hub::peer_for(SessionId id, const Session& session,
   return target;
 }
 
-void Hub::deliver(std::span<const std::string> users, const protocol::Message& message) {
+void Hub::deliver(std::span<const std::string> users, const protocol::Message& message,
+                  bool forward) {
   const auto since = protocol::since_version(protocol::type_of(message));
   recipients_.clear();
+  remote_.clear();
   for (const auto& user : users) {
     const auto* entry = presence_.find(user);
-    if (entry == nullptr || !entry->where.local()) continue;
+    if (entry == nullptr) continue;
+    if (!entry->where.local()) {
+      if (router_ != nullptr && forward) remote_[entry->where.node].push_back(user);
+      continue;
+    }
     // Only sessions whose login has completed get users' events.
     const Session* session = find(entry->where.session);
     if (session == nullptr || session->stage != Stage::online || session->version < since) continue;
     recipients_.push_back(entry->where.session);
   }
   outbox_.send_to_many(recipients_, message);
+  for (const auto& [node, names] : remote_) router_->forward(node, names, message);
 }
 
 void Hub::deliver(const std::string& user, const protocol::Message& message) {
@@ -659,7 +673,8 @@ void Hub::on_direct(SessionId id, Session& session, const protocol::DirectSend& 
             event.from = from;
             event.timestamp = wall;
             event.text = body;
-            deliver_message(std::span<const std::string>(&to, 1), direct_event_, stored.id);
+            if (router_ == nullptr)
+              deliver_message(std::span<const std::string>(&to, 1), direct_event_, stored.id);
             outbox_.send(
                 id, protocol::DirectSent{request_id, wall, stored.id, online_peer(to) == nullptr});
             logs_.direct_message(wall, from, body);
@@ -843,7 +858,7 @@ void Hub::on_group_send(SessionId id, Session& session, const protocol::GroupSen
             event.from = from;
             event.timestamp = wall;
             event.text = body;
-            deliver_message(stored.recipients, group_event_, stored.id);
+            if (router_ == nullptr) deliver_message(stored.recipients, group_event_, stored.id);
             outbox_.send(id, protocol::GroupSent{request_id, wall, stored.id});
             logs_.group_message(group, wall, from, body);
             counters_.group_messages.add();
@@ -1060,6 +1075,31 @@ void Hub::deliver_message(std::span<const std::string> users, protocol::Message&
     recipients_.push_back(entry->where.session);
   }
   outbox_.send_to_many(recipients_, event);
+}
+
+void Hub::deliver_stored(const StoredDelivery& message) {
+  protocol::Message& event = message.group.empty() ? direct_event_ : group_event_;
+  if (message.group.empty()) {
+    auto& direct = std::get<protocol::DirectEvent>(event);
+    direct.from = message.from;
+    direct.timestamp = message.time;
+    direct.text = message.text;
+  } else {
+    auto& group = std::get<protocol::GroupEvent>(event);
+    group.group = message.group;
+    group.from = message.from;
+    group.timestamp = message.time;
+    group.text = message.text;
+  }
+  deliver_message(message.to, event, message.id);
+  if (!message.group.empty()) counters_.group_deliveries.add(recipients_.size());
+}
+
+void Hub::catch_up() {
+  for (auto& [id, session] : sessions_) {
+    if (session.stage != Stage::online || session.replay.running) continue;
+    replay_missed(id, session.sent_through, session.sent_through == 0);
+  }
 }
 
 void Hub::flush_cursors() {

@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -101,6 +102,19 @@ struct HubParts {
   RandomBytes random;
   PasswordChecker* checker = nullptr;  ///< none: passwords are checked inline
   LogSink log;
+  /// A cluster's: events for users on other nodes go through it, and stored
+  /// messages reach users only through Hub::deliver_stored. None: one node.
+  Router* router = nullptr;
+};
+
+/// A stored message for users of this node, as a cluster's store delivers it.
+struct StoredDelivery {
+  MessageId id = 0;
+  protocol::Timestamp time = 0;
+  std::string group;  ///< empty for a direct message
+  std::string from;
+  std::string text;
+  std::vector<std::string> to;
 };
 
 class Hub {
@@ -135,6 +149,16 @@ class Hub {
   void close(SessionId session, errc reason);
   /// The session's byte stream failed to decode.
   void protocol_error(SessionId session, std::error_code error);
+  /// A stored message to deliver to its users here (in a cluster: every
+  /// stored message, in id order).
+  void deliver_stored(const StoredDelivery& message);
+  /// An event another node sent for `users` of this node.
+  void deliver_event(std::span<const std::string> users, const protocol::Message& message) {
+    deliver(users, message, false);
+  }
+  /// Back in touch with the cluster after losing it: every online session
+  /// gets what was stored for it meanwhile (as missed messages).
+  void catch_up();
   /// Server stopping: every session gets a ShutdownEvent and is closed.
   void shutdown();
 
@@ -291,7 +315,9 @@ class Hub {
   void go_offline(SessionId id, Session& session);
   /// Sends `message` to every listed user wherever they are online (those
   /// of a session older than the message's type are skipped).
-  void deliver(std::span<const std::string> users, const protocol::Message& message);
+  /// `forward`: also to those on other nodes, through the router.
+  void deliver(std::span<const std::string> users, const protocol::Message& message,
+               bool forward = true);
   void deliver(const std::string& user, const protocol::Message& message);
   /// The online entry of `to`, the target of a one-to-one request; null
   /// after answering the request with the error if it is the sender or offline.
@@ -340,6 +366,7 @@ class Hub {
   Completions completions_;
   RandomBytes random_;
   PasswordChecker* checker_;
+  Router* router_;
   LogLimiter log_;  // every kind of line, rate-limited and summarised
   ServerObserver observer_;
   HubCounters counters_;
@@ -347,6 +374,7 @@ class Hub {
   std::unordered_map<SessionId, Session> sessions_;
   std::set<std::pair<SteadyTime, SessionId>> deadlines_;
   std::vector<SessionId> recipients_;  // reused for every fan-out
+  std::map<std::string, std::vector<std::string>> remote_;  // per node, reused for every fan-out
   // Events are built in place here, so their strings keep their memory from
   // one message to the next.
   protocol::Message direct_event_{protocol::DirectEvent{}};

@@ -15,6 +15,9 @@
 #include <unordered_map>
 #include <vector>
 
+#include <tessenger/errc.hpp>
+#include <tessenger/protocol.hpp>
+
 #include "core/log_store.hpp"
 
 namespace tessenger::core {
@@ -43,14 +46,31 @@ struct PresenceEntry {
   Location where;
 };
 
+/// How a claim ended: the name is now the entry's (code ok, no holder), is
+/// held by `holder`, or could not be decided (`code`: service_unavailable).
+struct ClaimOutcome {
+  errc code{};
+  std::optional<PresenceEntry> holder;
+};
+
+/// Carries the hub's events to users whose sessions live on other nodes.
+/// Stored messages do not pass here: a cluster's store delivers those
+/// itself, to every node in id order, and the hub hears of them through
+/// Hub::deliver_stored.
+class Router {
+ public:
+  virtual ~Router() = default;
+  /// `message` for `users`, all online on `node`.
+  virtual void forward(const std::string& node, std::span<const std::string> users,
+                       const protocol::Message& message) = 0;
+};
+
 class Presence {
  public:
   virtual ~Presence() = default;
-  /// Claims `entry.record.username`. `done` gets nothing when the name is
-  /// now this entry's, or the entry that holds it. Same contract as a Store:
-  /// `done` from any thread, possibly inside the call.
-  virtual void claim(PresenceEntry entry,
-                     std::function<void(std::optional<PresenceEntry>)> done) = 0;
+  /// Claims `entry.record.username` (see ClaimOutcome). Same contract as a
+  /// Store: `done` from any thread, possibly inside the call.
+  virtual void claim(PresenceEntry entry, std::function<void(ClaimOutcome)> done) = 0;
   /// Gives up the name if `session` of this node holds it.
   virtual void release(std::string_view username, SessionId session) = 0;
   virtual const PresenceEntry* find(std::string_view username) const = 0;
@@ -61,12 +81,12 @@ class Presence {
 /// One node's presence, in memory.
 class LocalPresence final : public Presence {
  public:
-  void claim(PresenceEntry entry, std::function<void(std::optional<PresenceEntry>)> done) override {
+  void claim(PresenceEntry entry, std::function<void(ClaimOutcome)> done) override {
     const auto it = by_name_.find(entry.record.username);
-    if (it != by_name_.end()) return done(it->second);
+    if (it != by_name_.end()) return done({{}, it->second});
     online_.push_back(entry.record);
     by_name_.emplace(entry.record.username, std::move(entry));
-    done(std::nullopt);
+    done({});
   }
   void release(std::string_view username, SessionId session) override {
     const auto it = by_name_.find(username);

@@ -33,6 +33,8 @@
 #include "core/credentials.hpp"
 #include "core/hub.hpp"
 #include "core/log_store.hpp"
+#include "cluster/node.hpp"
+#include "cluster/cluster_store.hpp"
 #include "core/presence.hpp"
 #include "legacy/translator.hpp"
 #include "net/callback_gate.hpp"
@@ -234,6 +236,8 @@ class Server::Impl final : public std::enable_shared_from_this<Server::Impl>,
   bool wants_read(const Connection& connection) const;
   void flush(const ConnectionPtr& connection);
   void after_work();
+  // Joins the cluster, handing what other nodes send to the hub.
+  void start_node(std::string name);
   void arm_expiry();
   void on_expiry();
   void schedule_after_work();
@@ -294,6 +298,7 @@ class Server::Impl final : public std::enable_shared_from_this<Server::Impl>,
   Clock::Subscription clock_jumps_;
   std::shared_ptr<Store> store_;
   core::LocalPresence presence_;
+  std::unique_ptr<cluster::Node> node_;  // in a cluster: presence and routing
   std::unique_ptr<core::FileLogStore> logs_;
   std::shared_ptr<const Authenticator> authenticator_;
   std::optional<asio::ssl::context> tls_context_;
@@ -398,13 +403,27 @@ void Server::Impl::start(std::error_code& ec, std::string* what) {
           config_.credentials_file.string(), table->plain_count(), table->size());
     }
     logs_ = std::make_unique<core::FileLogStore>(config_.data_dir, config_.log);
+    if (!config_.cluster.empty()) {
+      std::string problem;
+      auto redis = cluster::parse_redis_url(config_.cluster, problem);
+      if (!redis) return fail(make_error_code(errc::invalid_argument), problem);
+      if (!cluster::Node::reachable(*redis, std::chrono::seconds(2), problem))
+        return fail(make_error_code(errc::service_unavailable), problem);
+      cluster::NodeOptions options;
+      options.endpoint = std::move(*redis);
+      options.name = config_.node_name;
+      options.log = config_.log;
+      node_ = std::make_unique<cluster::Node>(strand_, std::move(options));
+      store_ = cluster::make_redis_store(*node_);
+    }
+    core::Presence& presence = node_ ? static_cast<core::Presence&>(*node_) : presence_;
     hub_ = std::make_unique<core::Hub>(
         core::HubConfig{config_.max_attempts, config_.block_duration, config_.limits,
                         config_.software, std::chrono::milliseconds(2000), config_.history_days,
                         config_.history_max},
-        core::HubParts{authenticator_, *logs_, *store_, presence_, *this, poster(), random_bytes,
+        core::HubParts{authenticator_, *logs_, *store_, presence, *this, poster(), random_bytes,
                        config_.offload ? static_cast<core::PasswordChecker*>(this) : nullptr,
-                       config_.log});
+                       config_.log, node_.get()});
     hub_->set_observer(gated(std::move(observer_)));
   } catch (const std::system_error& e) {
     return fail(e.code(), e.what());
@@ -431,6 +450,7 @@ void Server::Impl::start(std::error_code& ec, std::string* what) {
     return fail(ec, fmt::format("cannot listen on {}: {}", where, ec.message()));
   }
   port = acceptor_.local_endpoint().port();
+  if (node_) start_node(fmt::format("{}:{}", config_.bind_address, port));
   clock_jumps_ = clock_->on_jump([weak = weak_from_this(), strand = strand_] {
     asio::post(strand, [weak] {
       const auto self = weak.lock();
@@ -1281,6 +1301,28 @@ void Server::Impl::drop(const ConnectionPtr& connection) {
   if (stopping_ && connections_.empty()) logs_->sync(hub_->online());
 }
 
+void Server::Impl::start_node(std::string name) {
+  const auto in_strand = [weak = weak_from_this()](auto work) {
+    return [weak, work](auto&&... args) {
+      const auto self = weak.lock();
+      if (!self || !self->hub_) return;
+      work(*self, args...);
+      self->schedule_after_work();
+    };
+  };
+  node_->set_handlers(cluster::NodeHandlers{
+      in_strand([](Impl& self, const core::StoredDelivery& message) {
+        self.hub_->deliver_stored(message);
+      }),
+      in_strand([](Impl& self, std::span<const std::string> users,
+                   const protocol::Message& message) { self.hub_->deliver_event(users, message); }),
+      in_strand([](Impl& self, std::vector<core::SessionId> sessions) {
+        for (const auto session : sessions) self.hub_->close(session, errc::already_logged_in);
+      }),
+      in_strand([](Impl& self) { self.hub_->catch_up(); })});
+  node_->start(std::move(name));
+}
+
 void Server::Impl::stop() {
   asio::post(strand_, [self = shared_from_this()] {
     if (self->stopping_) return;
@@ -1294,6 +1336,7 @@ void Server::Impl::stop() {
     self->hub_->shutdown();
     self->after_work();
     self->logs_->sync(self->hub_->online());
+    if (self->node_) self->node_->stop();
   });
 }
 
