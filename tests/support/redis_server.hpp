@@ -6,8 +6,8 @@
 // appendonly file on and `appendfsync always`, so a kill -9 of Redis loses
 // nothing it acknowledged. Needs tests/cli/process.cpp in the test.
 
-#include <csignal>
 #include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -67,17 +67,32 @@ class RedisServer {
 
   /// Starts it again (after kill()) with the same socket, port and data.
   void start() {
-    process_ = std::make_unique<Process>(
-        std::vector<std::string>{"/usr/bin/redis-server", "--port", std::to_string(port_),
-                                 "--bind", "127.0.0.1", "--unixsocket", socket_path().string(),
-                                 "--unixsocketperm", "700", "--dir", dir_.path().string(),
-                                 "--appendonly", "yes", "--appendfsync", "always", "--save", "",
-                                 "--daemonize", "no", "--loglevel", "notice"},
-        dir_.path());
+    process_ = std::make_unique<Process>(std::vector<std::string>{"/usr/bin/redis-server",
+                                                                  "--port",
+                                                                  std::to_string(port_),
+                                                                  "--bind",
+                                                                  "127.0.0.1",
+                                                                  "--unixsocket",
+                                                                  socket_path().string(),
+                                                                  "--unixsocketperm",
+                                                                  "700",
+                                                                  "--dir",
+                                                                  dir_.path().string(),
+                                                                  "--appendonly",
+                                                                  "yes",
+                                                                  "--appendfsync",
+                                                                  "always",
+                                                                  "--save",
+                                                                  "",
+                                                                  "--daemonize",
+                                                                  "no",
+                                                                  "--loglevel",
+                                                                  "notice"},
+                                         dir_.path());
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
     while (std::chrono::steady_clock::now() < deadline) {
       const auto line = process_->read_line(std::chrono::milliseconds(200));
-      if (line && line->find("Ready to accept connections") != std::string::npos) return;
+      if (line && line->find("eady to accept connections") != std::string::npos) return;
       if (process_->wait(std::chrono::milliseconds(0))) break;
     }
     throw std::runtime_error("redis-server did not start: " +

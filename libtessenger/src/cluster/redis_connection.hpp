@@ -28,7 +28,7 @@ namespace tessenger::cluster {
 
 /// Where Redis is: redis://HOST[:PORT][/DB] or unix:///PATH[?db=DB].
 struct RedisEndpoint {
-  std::string host;       ///< empty for a unix socket
+  std::string host;  ///< empty for a unix socket
   std::uint16_t port = 6379;
   std::string unix_path;  ///< set for a unix socket
   int db = 0;
