@@ -207,11 +207,12 @@ std::optional<ClusterMessage> decode_cluster_message(std::string_view payload) {
 }
 
 struct RedisStore::Impl : std::enable_shared_from_this<Impl> {
-  Impl(RedisConnection& connection, asio::any_io_executor executor, RedisStoreOptions options)
-      : connection(connection),
-        executor(executor),
-        options(std::move(options)),
-        retention_timer(executor) {}
+  Impl(RedisConnection& connection_, asio::any_io_executor executor_,
+       RedisStoreOptions options_)
+      : connection(connection_),
+        executor(executor_),
+        options(std::move(options_)),
+        retention_timer(executor_) {}
 
   RedisConnection& connection;
   asio::any_io_executor executor;
@@ -248,8 +249,9 @@ struct RedisStore::Impl : std::enable_shared_from_this<Impl> {
             std::vector<std::string> again{"EVAL", script_source(script), "0"};
             std::move(kept.begin(), kept.end(), std::back_inserter(again));
             self->connection.command(std::move(again),
-                                     [then = std::move(then)](std::error_code ec, RedisReply reply) {
-                                       then(ec || reply.is_error() ? nullptr : &reply);
+                                     [then = std::move(then)](std::error_code again_ec, RedisReply again_reply) {
+                                       then(again_ec || again_reply.is_error() ? nullptr
+                                                                               : &again_reply);
                                      });
             return;
           }
