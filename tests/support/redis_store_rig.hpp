@@ -44,9 +44,11 @@ T on_loop(asio::io_context& io, Call call) {
 
 class RedisStoreRig {
  public:
+  /// `prefix`: another rig's, for a second node of the same service.
   explicit RedisStoreRig(const RedisServer& redis, std::string node = "n1",
-                         std::chrono::milliseconds retention_interval = std::chrono::minutes(1))
-      : connection_(io_.get_executor(), endpoint(redis.url())) {
+                         std::chrono::milliseconds retention_interval = std::chrono::minutes(1),
+                         std::string prefix = fresh_prefix())
+      : connection_(io_.get_executor(), endpoint(redis.url())), prefix_(std::move(prefix)) {
     connect();
     cluster::RedisStoreOptions options;
     options.prefix = prefix_;
@@ -99,7 +101,7 @@ class RedisStoreRig {
   asio::executor_work_guard<asio::io_context::executor_type> work_{io_.get_executor()};
   std::thread thread_{[this] { io_.run(); }};
   cluster::RedisConnection connection_;
-  std::string prefix_ = fresh_prefix();
+  std::string prefix_;
   std::shared_ptr<cluster::RedisStore> store_;
 };
 

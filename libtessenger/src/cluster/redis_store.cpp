@@ -207,8 +207,7 @@ std::optional<ClusterMessage> decode_cluster_message(std::string_view payload) {
 }
 
 struct RedisStore::Impl : std::enable_shared_from_this<Impl> {
-  Impl(RedisConnection& connection_, asio::any_io_executor executor_,
-       RedisStoreOptions options_)
+  Impl(RedisConnection& connection_, asio::any_io_executor executor_, RedisStoreOptions options_)
       : connection(connection_),
         executor(executor_),
         options(std::move(options_)),
@@ -248,11 +247,11 @@ struct RedisStore::Impl : std::enable_shared_from_this<Impl> {
           if (!ec && reply.is_error() && reply.text.starts_with("NOSCRIPT")) {
             std::vector<std::string> again{"EVAL", script_source(script), "0"};
             std::move(kept.begin(), kept.end(), std::back_inserter(again));
-            self->connection.command(std::move(again),
-                                     [then = std::move(then)](std::error_code again_ec, RedisReply again_reply) {
-                                       then(again_ec || again_reply.is_error() ? nullptr
-                                                                               : &again_reply);
-                                     });
+            self->connection.command(
+                std::move(again),
+                [then = std::move(then)](std::error_code again_ec, RedisReply again_reply) {
+                  then(again_ec || again_reply.is_error() ? nullptr : &again_reply);
+                });
             return;
           }
           then(ec || reply.is_error() ? nullptr : &reply);
@@ -362,16 +361,16 @@ void RedisStore::configure(const StorePolicy& policy) {
 
 void RedisStore::create_group(std::string group, std::string creator,
                               std::vector<std::string> invited, Done<StoreOutcome> done) {
-  asio::dispatch(impl_->executor, [impl = impl_, group = std::move(group),
-                                   creator = std::move(creator), invited = std::move(invited),
-                                   done = std::move(done)]() mutable {
-    std::vector<std::string> args{std::move(group), std::move(creator),
-                                  number(impl->policy.limits.max_groups),
-                                  number(impl->policy.limits.max_groups_per_user)};
-    std::move(invited.begin(), invited.end(), std::back_inserter(args));
-    impl->answer<StoreOutcome>(Script::create_group, std::move(args), std::move(done),
-                               [](StoreOutcome outcome, ReplyReader&) { return outcome; });
-  });
+  asio::dispatch(
+      impl_->executor, [impl = impl_, group = std::move(group), creator = std::move(creator),
+                        invited = std::move(invited), done = std::move(done)]() mutable {
+        std::vector<std::string> args{std::move(group), std::move(creator),
+                                      number(impl->policy.limits.max_groups),
+                                      number(impl->policy.limits.max_groups_per_user)};
+        std::move(invited.begin(), invited.end(), std::back_inserter(args));
+        impl->answer<StoreOutcome>(Script::create_group, std::move(args), std::move(done),
+                                   [](StoreOutcome outcome, ReplyReader&) { return outcome; });
+      });
 }
 
 void RedisStore::join_group(std::string group, std::string user, Done<StoreOutcome> done) {
@@ -387,23 +386,23 @@ void RedisStore::join_group(std::string group, std::string user, Done<StoreOutco
 void RedisStore::leave_group(std::string group, std::string user, Done<GroupDeparture> done) {
   asio::dispatch(impl_->executor, [impl = impl_, group = std::move(group), user = std::move(user),
                                    done = std::move(done)]() mutable {
-    impl->answer<GroupDeparture>(
-        Script::leave_group, {std::move(group), std::move(user)}, std::move(done),
-        [](StoreOutcome outcome, ReplyReader& reader) {
-          GroupDeparture departure{std::move(outcome), false, false, {}};
-          if (!departure.outcome.ok()) return departure;
-          departure.declined = reader.integer() != 0;
-          departure.removed = reader.integer() != 0;
-          while (reader.more()) {
-            GroupMember member;
-            member.name = reader.text();
-            member.joined = reader.integer() != 0;
-            member.invited_after = static_cast<MessageId>(reader.integer());
-            member.joined_after = static_cast<MessageId>(reader.integer());
-            departure.remaining.push_back(std::move(member));
-          }
-          return departure;
-        });
+    impl->answer<GroupDeparture>(Script::leave_group, {std::move(group), std::move(user)},
+                                 std::move(done), [](StoreOutcome outcome, ReplyReader& reader) {
+                                   GroupDeparture departure{std::move(outcome), false, false, {}};
+                                   if (!departure.outcome.ok()) return departure;
+                                   departure.declined = reader.integer() != 0;
+                                   departure.removed = reader.integer() != 0;
+                                   while (reader.more()) {
+                                     GroupMember member;
+                                     member.name = reader.text();
+                                     member.joined = reader.integer() != 0;
+                                     member.invited_after =
+                                         static_cast<MessageId>(reader.integer());
+                                     member.joined_after = static_cast<MessageId>(reader.integer());
+                                     departure.remaining.push_back(std::move(member));
+                                   }
+                                   return departure;
+                                 });
   });
 }
 
@@ -424,81 +423,78 @@ void RedisStore::append_group_message(std::string_view group, std::string_view f
                                       std::string_view text, protocol::Timestamp time,
                                       Done<StoredGroupMessage> done) {
   // The views live only during the call: copied before leaving the thread.
-  asio::dispatch(impl_->executor,
-                 [impl = impl_,
-                  args = std::vector<std::string>{std::string(group), std::string(from),
-                                                  std::string(text), number(time)},
-                  done = std::move(done)]() mutable {
-                   args.push_back(impl->options.node);
-                   args.push_back(impl->history_max());
-                   impl->answer<StoredGroupMessage>(
-                       Script::append_group, std::move(args), std::move(done),
-                       [](StoreOutcome outcome, ReplyReader& reader) {
-                         StoredGroupMessage stored{std::move(outcome), 0, {}};
-                         if (!stored.outcome.ok()) return stored;
-                         stored.id = static_cast<MessageId>(reader.integer());
-                         while (reader.more())
-                           stored.recipients.push_back(reader.text());
-                         return stored;
-                       });
-                 });
+  asio::dispatch(
+      impl_->executor, [impl = impl_,
+                        args = std::vector<std::string>{std::string(group), std::string(from),
+                                                        std::string(text), number(time)},
+                        done = std::move(done)]() mutable {
+        args.push_back(impl->options.node);
+        args.push_back(impl->history_max());
+        impl->answer<StoredGroupMessage>(Script::append_group, std::move(args), std::move(done),
+                                         [](StoreOutcome outcome, ReplyReader& reader) {
+                                           StoredGroupMessage stored{std::move(outcome), 0, {}};
+                                           if (!stored.outcome.ok()) return stored;
+                                           stored.id = static_cast<MessageId>(reader.integer());
+                                           while (reader.more())
+                                             stored.recipients.push_back(reader.text());
+                                           return stored;
+                                         });
+      });
 }
 
 void RedisStore::append_direct_message(std::string_view from, std::string_view to,
                                        std::string_view text, protocol::Timestamp time,
                                        Done<StoredMessage> done) {
-  asio::dispatch(impl_->executor,
-                 [impl = impl_,
-                  args = std::vector<std::string>{std::string(from), std::string(to),
-                                                  std::string(text), number(time)},
-                  done = std::move(done)]() mutable {
-                   args.push_back(impl->options.node);
-                   args.push_back(impl->history_max());
-                   args.push_back(impl->direct_key(args[0], args[1]));
-                   impl->answer<StoredMessage>(Script::append_direct, std::move(args),
-                                               std::move(done),
-                                               [](StoreOutcome outcome, ReplyReader& reader) {
-                                                 StoredMessage stored{std::move(outcome), 0};
-                                                 if (stored.outcome.ok()) {
-                                                   stored.id =
-                                                       static_cast<MessageId>(reader.integer());
-                                                 }
-                                                 return stored;
-                                               });
-                 });
+  asio::dispatch(
+      impl_->executor, [impl = impl_,
+                        args = std::vector<std::string>{std::string(from), std::string(to),
+                                                        std::string(text), number(time)},
+                        done = std::move(done)]() mutable {
+        args.push_back(impl->options.node);
+        args.push_back(impl->history_max());
+        args.push_back(impl->direct_key(args[0], args[1]));
+        impl->answer<StoredMessage>(Script::append_direct, std::move(args), std::move(done),
+                                    [](StoreOutcome outcome, ReplyReader& reader) {
+                                      StoredMessage stored{std::move(outcome), 0};
+                                      if (stored.outcome.ok()) {
+                                        stored.id = static_cast<MessageId>(reader.integer());
+                                      }
+                                      return stored;
+                                    });
+      });
 }
 
 void RedisStore::missed(std::string user, MessageId after, bool from_cursor, std::size_t limit,
                         Done<MissedPage> done) {
   // Lua counts in doubles: a page of a billion is as good as no limit.
   const auto capped = std::min<std::size_t>(limit, std::size_t{1} << 30);
-  asio::dispatch(impl_->executor, [impl = impl_, user = std::move(user), after, from_cursor,
-                                   capped, done = std::move(done)]() mutable {
-    impl->answer<MissedPage>(
-        Script::missed,
-        {std::move(user), number(static_cast<std::int64_t>(after)), from_cursor ? "1" : "0",
-         number(static_cast<std::int64_t>(capped))},
-        std::move(done), [capped](StoreOutcome outcome, ReplyReader& reader) {
-          const auto read_after = static_cast<MessageId>(reader.integer());
-          std::vector<MissedMessage> candidates;
-          while (reader.more()) {
-            const auto& fields = reader.array();
-            if (fields.size() != 5) {
-              reader.next();  // past the end: marks the reply bad
-              break;
-            }
-            MissedMessage message;
-            message.id = reader.entry_id(fields[0]);
-            message.group = fields[1].text;
-            message.from = fields[2].text;
-            message.time = reader.number_of(fields[3]);
-            message.text = fields[4].text;
-            candidates.push_back(std::move(message));
-          }
-          auto page = core::oldest_missed(read_after, std::move(candidates), capped);
-          page.outcome = std::move(outcome);
-          return page;
-        });
+  asio::dispatch(impl_->executor, [impl = impl_, user = std::move(user), after, from_cursor, capped,
+                                   done = std::move(done)]() mutable {
+    impl->answer<MissedPage>(Script::missed,
+                             {std::move(user), number(static_cast<std::int64_t>(after)),
+                              from_cursor ? "1" : "0", number(static_cast<std::int64_t>(capped))},
+                             std::move(done), [capped](StoreOutcome outcome, ReplyReader& reader) {
+                               const auto read_after = static_cast<MessageId>(reader.integer());
+                               std::vector<MissedMessage> candidates;
+                               while (reader.more()) {
+                                 const auto& fields = reader.array();
+                                 if (fields.size() != 5) {
+                                   reader.next();  // past the end: marks the reply bad
+                                   break;
+                                 }
+                                 MissedMessage message;
+                                 message.id = reader.entry_id(fields[0]);
+                                 message.group = fields[1].text;
+                                 message.from = fields[2].text;
+                                 message.time = reader.number_of(fields[3]);
+                                 message.text = fields[4].text;
+                                 candidates.push_back(std::move(message));
+                               }
+                               auto page =
+                                   core::oldest_missed(read_after, std::move(candidates), capped);
+                               page.outcome = std::move(outcome);
+                               return page;
+                             });
   });
 }
 
@@ -556,43 +552,42 @@ void RedisStore::history(HistoryRequest request, Done<HistoryResult> done) {
 
 void RedisStore::is_blocked(std::string user, std::string address, protocol::Timestamp now,
                             Done<bool> done) {
-  asio::dispatch(impl_->executor, [impl = impl_, user = std::move(user),
-                                   address = std::move(address), now,
-                                   done = std::move(done)]() mutable {
-    impl->answer<bool>(Script::is_blocked, {std::move(user), std::move(address), number(now)},
-                       std::move(done), [](StoreOutcome, ReplyReader& reader) {
-                         return reader.integer() != 0;
-                       });
-  });
+  asio::dispatch(
+      impl_->executor, [impl = impl_, user = std::move(user), address = std::move(address), now,
+                        done = std::move(done)]() mutable {
+        impl->answer<bool>(Script::is_blocked, {std::move(user), std::move(address), number(now)},
+                           std::move(done),
+                           [](StoreOutcome, ReplyReader& reader) { return reader.integer() != 0; });
+      });
 }
 
 void RedisStore::login_failed(std::string user, std::string address, protocol::Timestamp now,
                               Done<FailedLogin> done) {
-  asio::dispatch(impl_->executor, [impl = impl_, user = std::move(user),
-                                   address = std::move(address), now,
-                                   done = std::move(done)]() mutable {
-    const auto& policy = impl->policy;
-    const auto period =
-        std::chrono::duration_cast<std::chrono::microseconds>(policy.block_duration).count();
-    impl->answer<FailedLogin>(
-        Script::login_failed,
-        {std::move(user), std::move(address), number(now), number(period),
-         number(policy.limits.max_account_failures), number(policy.max_attempts)},
-        std::move(done), [](StoreOutcome, ReplyReader& reader) {
-          FailedLogin result;
-          result.blocked_now = reader.integer() != 0;
-          result.account_blocked = reader.integer() != 0;
-          return result;
-        });
-  });
+  asio::dispatch(
+      impl_->executor, [impl = impl_, user = std::move(user), address = std::move(address), now,
+                        done = std::move(done)]() mutable {
+        const auto& policy = impl->policy;
+        const auto period =
+            std::chrono::duration_cast<std::chrono::microseconds>(policy.block_duration).count();
+        impl->answer<FailedLogin>(
+            Script::login_failed,
+            {std::move(user), std::move(address), number(now), number(period),
+             number(policy.limits.max_account_failures), number(policy.max_attempts)},
+            std::move(done), [](StoreOutcome, ReplyReader& reader) {
+              FailedLogin result;
+              result.blocked_now = reader.integer() != 0;
+              result.account_blocked = reader.integer() != 0;
+              return result;
+            });
+      });
 }
 
 void RedisStore::login_succeeded(std::string user, std::string address) {
-  asio::dispatch(impl_->executor, [impl = impl_, user = std::move(user),
-                                   address = std::move(address)]() mutable {
-    impl->run(Script::login_succeeded, {std::move(user), std::move(address)},
-              [](const RedisReply*) {});
-  });
+  asio::dispatch(impl_->executor,
+                 [impl = impl_, user = std::move(user), address = std::move(address)]() mutable {
+                   impl->run(Script::login_succeeded, {std::move(user), std::move(address)},
+                             [](const RedisReply*) {});
+                 });
 }
 
 }  // namespace tessenger::cluster

@@ -185,7 +185,6 @@ std::int64_t wall_micros() {
       .count();
 }
 
-
 class Operation {
  public:
   virtual ~Operation() = default;

@@ -391,8 +391,8 @@ TEST_CASE_TEMPLATE("retention: history_max keeps each conversation's newest", Ki
   CHECK(c.history("carol", "bob").entries.size() == 1);
 }
 
-TEST_CASE_TEMPLATE("retention: history_days removes what is older", Kind, MemoryStore,
-                   SqliteStore, RedisStore) {
+TEST_CASE_TEMPLATE("retention: history_days removes what is older", Kind, MemoryStore, SqliteStore,
+                   RedisStore) {
   Fixture<Kind> f;
   auto policy = test_policy();
   policy.history_days = 1;
