@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "cluster/redis_store.hpp"
 #include "cluster/wire.hpp"
 
 namespace tessenger::cluster {
@@ -167,16 +168,17 @@ Node::Node(asio::any_io_executor executor, NodeOptions options)
       retry_timer_(executor),
       token_(random_token()) {}
 
-Node::~Node() { *alive_ = false; }
+Node::~Node() {
+  *alive_ = false;
+}
 
 bool Node::reachable(const RedisEndpoint& endpoint, std::chrono::milliseconds timeout,
                      std::string& problem) {
   const timeval tv{static_cast<time_t>(timeout.count() / 1000),
                    static_cast<suseconds_t>(timeout.count() % 1000 * 1000)};
-  redisContext* context =
-      endpoint.unix_path.empty()
-          ? redisConnectWithTimeout(endpoint.host.c_str(), endpoint.port, tv)
-          : redisConnectUnixWithTimeout(endpoint.unix_path.c_str(), tv);
+  redisContext* context = endpoint.unix_path.empty()
+                              ? redisConnectWithTimeout(endpoint.host.c_str(), endpoint.port, tv)
+                              : redisConnectUnixWithTimeout(endpoint.unix_path.c_str(), tv);
   if (context == nullptr) {
     problem = "cannot reach Redis at " + endpoint.describe() + ": out of memory";
     return false;
@@ -188,8 +190,8 @@ bool Node::reachable(const RedisEndpoint& endpoint, std::chrono::milliseconds ti
     redisSetTimeout(context, tv);
     auto* reply = static_cast<redisReply*>(redisCommand(context, "PING"));
     if (reply == nullptr) {
-      problem = "Redis at " + endpoint.describe() + " did not answer: " +
-                (context->err ? context->errstr : "no reply");
+      problem = "Redis at " + endpoint.describe() +
+                " did not answer: " + (context->err ? context->errstr : "no reply");
     } else if (reply->type == REDIS_REPLY_ERROR) {
       problem = "Redis at " + endpoint.describe() + " refused PING: " + reply->str;
     } else {
@@ -211,7 +213,8 @@ void Node::eval(const std::string& script, std::vector<std::string> args,
                 RedisConnection::Done done) {
   std::vector<std::string> command{"EVAL", std::string(lua_prelude) + script, "0"};
   command.reserve(command.size() + args.size());
-  for (auto& arg : args) command.push_back(std::move(arg));
+  for (auto& arg : args)
+    command.push_back(std::move(arg));
   commands_.command(std::move(command), std::move(done));
 }
 
@@ -330,32 +333,36 @@ void Node::synchronise(std::function<void()> then) {
 }
 
 void Node::load_snapshot() {
-  eval(lua_snapshot, {options_.prefix}, [this, alive = alive_](std::error_code e, RedisReply reply) {
-    if (!*alive) return;
-    if (e || reply.is_error()) return failed("loading who is online", e, reply);
-    entries_.clear();
-    online_.clear();
-    online_seq_.clear();
-    const auto& items = reply.elements;
-    for (std::size_t i = 0; i + 7 <= items.size(); i += 7) {
-      Entry entry;
-      entry.entry.record = {items[i].text, static_cast<protocol::Timestamp>(number(items[i + 5])),
-                            items[i + 3].text, static_cast<std::uint16_t>(number(items[i + 4]))};
-      const bool here = items[i + 1].text == options_.name;
-      entry.entry.where = {here ? std::string() : items[i + 1].text,
-                           static_cast<core::SessionId>(number(items[i + 2]))};
-      entry.seq = number(items[i + 6]);
-      upsert(items[i].text, std::move(entry));
-    }
-    snapshot_pending_ = false;
-    for (const auto& change : std::exchange(buffered_, {})) on_presence(change);
-    const bool again = ever_up_;
-    up_ = ever_up_ = true;
-    backoff_ = std::chrono::milliseconds(100);
-    log(LogLevel::info, "node {} joined the cluster at {} ({} users online)", options_.name,
-        options_.endpoint.describe(), online_.size());
-    if (again && handlers_.reconnected) handlers_.reconnected();
-  });
+  eval(lua_snapshot, {options_.prefix},
+       [this, alive = alive_](std::error_code e, RedisReply reply) {
+         if (!*alive) return;
+         if (e || reply.is_error()) return failed("loading who is online", e, reply);
+         entries_.clear();
+         online_.clear();
+         online_seq_.clear();
+         const auto& items = reply.elements;
+         for (std::size_t i = 0; i + 7 <= items.size(); i += 7) {
+           Entry entry;
+           entry.entry.record = {
+               items[i].text, static_cast<protocol::Timestamp>(number(items[i + 5])),
+               items[i + 3].text, static_cast<std::uint16_t>(number(items[i + 4]))};
+           const bool here = items[i + 1].text == options_.name;
+           entry.entry.where = {here ? std::string() : items[i + 1].text,
+                                static_cast<core::SessionId>(number(items[i + 2]))};
+           entry.seq = number(items[i + 6]);
+           upsert(items[i].text, std::move(entry));
+         }
+         snapshot_pending_ = false;
+         for (const auto& change : std::exchange(buffered_, {}))
+           on_presence(change);
+         const bool again = ever_up_;
+         up_ = ever_up_ = true;
+         backoff_ = std::chrono::milliseconds(100);
+         log(LogLevel::info, "node {} joined the cluster at {} ({} users online)", options_.name,
+             options_.endpoint.describe(), online_.size());
+         if (handlers_.joined) handlers_.joined();
+         if (again && handlers_.reconnected) handlers_.reconnected();
+       });
 }
 
 void Node::tick() {
@@ -531,9 +538,12 @@ void Node::on_node_message(std::string_view payload) {
     if (handlers_.event) handlers_.event(event->to, event->message);
     return;
   }
-  auto stored = decode_stored(payload);
+  auto stored = decode_cluster_message(payload);
   if (!stored) return log(LogLevel::warn, "a malformed message from Redis, ignored");
-  if (handlers_.stored) handlers_.stored(*stored);
+  if (handlers_.stored) {
+    handlers_.stored({stored->id, stored->time, std::move(stored->group), std::move(stored->from),
+                      std::move(stored->text), std::move(stored->to)});
+  }
 }
 
 void Node::forward(const std::string& node, std::span<const std::string> users,

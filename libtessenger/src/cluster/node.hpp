@@ -31,7 +31,7 @@ namespace tessenger::cluster {
 
 struct NodeOptions {
   RedisEndpoint endpoint;
-  std::string name;             ///< unique in the cluster
+  std::string name;              ///< unique in the cluster
   std::string prefix = "tess:";  ///< of every key and channel
   std::chrono::milliseconds lease{3000};
   std::chrono::milliseconds refresh{1000};  ///< also how often the sweep runs
@@ -49,6 +49,8 @@ struct NodeHandlers {
   /// Connected again after losing Redis: what was published meanwhile must
   /// be read from the store.
   std::function<void()> reconnected;
+  /// Each time the node has joined (at start and after every reconnect).
+  std::function<void()> joined;
 };
 
 class Node final : public core::Presence, public core::Router {

@@ -7,7 +7,8 @@ namespace tessenger::cluster {
 namespace {
 
 void put_u32(std::string& out, std::uint32_t value) {
-  for (int shift = 24; shift >= 0; shift -= 8) out.push_back(static_cast<char>(value >> shift & 0xff));
+  for (int shift = 24; shift >= 0; shift -= 8)
+    out.push_back(static_cast<char>(value >> shift & 0xff));
 }
 
 void put_string(std::string& out, std::string_view text) {
@@ -21,7 +22,8 @@ std::optional<std::vector<std::string>> read_names(WireReader& in) {
   if (!in.ok() || count > in.rest().size() / 4) return std::nullopt;
   std::vector<std::string> names;
   names.reserve(count);
-  for (std::uint32_t i = 0; i < count && in.ok(); ++i) names.push_back(in.string());
+  for (std::uint32_t i = 0; i < count && in.ok(); ++i)
+    names.push_back(in.string());
   if (!in.ok()) return std::nullopt;
   return names;
 }
@@ -32,7 +34,8 @@ std::string encode_event(std::span<const std::string> users, const protocol::Mes
   std::string out;
   out.push_back(static_cast<char>(wire_event));
   put_u32(out, static_cast<std::uint32_t>(users.size()));
-  for (const auto& user : users) put_string(out, user);
+  for (const auto& user : users)
+    put_string(out, user);
   // The oldest version that has the event, so that a node one version
   // behind (a rolling upgrade) reads it too.
   const auto version =
@@ -55,19 +58,22 @@ std::optional<WireEvent> decode_event(std::string_view payload) {
   return WireEvent{std::move(*to), std::move(*result.message)};
 }
 
-std::optional<core::StoredDelivery> decode_stored(std::string_view payload) {
+std::optional<ClusterMessage> decode_cluster_message(std::string_view payload) {
   WireReader in(payload);
+  ClusterMessage message;
   const auto kind = in.u8();
-  if (kind != wire_direct && kind != wire_group) return std::nullopt;
-  core::StoredDelivery message;
+  if (kind != static_cast<std::uint8_t>(ClusterMessageKind::direct) &&
+      kind != static_cast<std::uint8_t>(ClusterMessageKind::group)) {
+    return std::nullopt;
+  }
+  message.kind = static_cast<ClusterMessageKind>(kind);
   message.id = in.u64();
   message.time = static_cast<protocol::Timestamp>(in.u64());
   message.group = in.string();
   message.from = in.string();
   message.text = in.string();
   auto to = read_names(in);
-  if (!to || !in.at_end() || message.id == 0 || message.from.empty()) return std::nullopt;
-  if ((kind == wire_group) == message.group.empty()) return std::nullopt;
+  if (!to || !in.at_end()) return std::nullopt;
   message.to = std::move(*to);
   return message;
 }

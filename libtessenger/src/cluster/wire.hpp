@@ -1,12 +1,11 @@
 #pragma once
 
 // What nodes publish to each other through Redis, on the channel of the
-// node that must act: stored messages (built by the store's append scripts
-// with Lua's struct.pack) and other events (built here). All integers big
-// endian, strings as a u32 length and the bytes:
-//   stored: u8 kind (1 direct, 2 group), u64 id, u64 time, group, from,
-//           text, u32 count, then each recipient on that node
-//   event:  u8 3, u32 count, each recipient, then the event's protocol frame
+// node that must act: stored messages (kinds 1 and 2, built by the store's
+// append scripts, see ClusterMessage) and other events, as
+//   u8 3, u32 count, each recipient (u32 length + bytes), then the event's
+//   protocol frame
+// (integers big endian).
 
 #include <cstdint>
 #include <optional>
@@ -16,13 +15,10 @@
 #include <vector>
 
 #include <tessenger/protocol.hpp>
-
-#include "core/hub.hpp"
+#include <tessenger/store.hpp>
 
 namespace tessenger::cluster {
 
-inline constexpr std::uint8_t wire_direct = 1;
-inline constexpr std::uint8_t wire_group = 2;
 inline constexpr std::uint8_t wire_event = 3;
 
 /// Reads a payload; after any read past its end, ok() is false for good.
@@ -54,13 +50,34 @@ class WireReader {
       return 0;
     }
     std::uint64_t value = 0;
-    for (std::size_t i = 0; i < size; ++i) value = value << 8 | static_cast<std::uint8_t>(data_[i]);
+    for (std::size_t i = 0; i < size; ++i)
+      value = value << 8 | static_cast<std::uint8_t>(data_[i]);
     data_.remove_prefix(size);
     return value;
   }
   std::string_view data_;
   bool ok_ = true;
 };
+
+enum class ClusterMessageKind : std::uint8_t { direct = 1, group = 2 };
+
+/// A stored message as the append scripts publish it to a node: `to` are
+/// the recipients online on that node.
+struct ClusterMessage {
+  ClusterMessageKind kind = ClusterMessageKind::direct;
+  MessageId id = 0;
+  protocol::Timestamp time = 0;
+  std::string group;  ///< empty for a direct message
+  std::string from;
+  std::string text;
+  std::vector<std::string> to;
+  bool operator==(const ClusterMessage&) const = default;
+};
+
+/// The payload: big-endian u8 kind, u64 id, u64 time, then group, from and
+/// text each as u32 length + bytes, then u32 count + that many such
+/// strings. nullopt for an unknown kind, a truncated payload or bytes left over.
+std::optional<ClusterMessage> decode_cluster_message(std::string_view payload);
 
 struct WireEvent {
   std::vector<std::string> to;
@@ -70,7 +87,5 @@ struct WireEvent {
 std::string encode_event(std::span<const std::string> users, const protocol::Message& message);
 /// Nothing if the payload is not a whole, valid event.
 std::optional<WireEvent> decode_event(std::string_view payload);
-/// Nothing if the payload is not a whole, valid stored message.
-std::optional<core::StoredDelivery> decode_stored(std::string_view payload);
 
 }  // namespace tessenger::cluster

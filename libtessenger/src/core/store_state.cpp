@@ -29,6 +29,34 @@ StoreJournal& journal_or_null(StoreJournal* journal) {
 
 }  // namespace
 
+StoreOutcome refused(StoreOutcome) {
+  return {errc::service_unavailable, {}};
+}
+GroupDeparture refused(GroupDeparture) {
+  return {{errc::service_unavailable, {}}, false, false, {}};
+}
+GroupRemoval refused(GroupRemoval) {
+  return {{errc::service_unavailable, {}}, {}};
+}
+StoredMessage refused(StoredMessage) {
+  return {{errc::service_unavailable, {}}, 0};
+}
+StoredGroupMessage refused(StoredGroupMessage) {
+  return {{errc::service_unavailable, {}}, 0, {}};
+}
+MissedPage refused(MissedPage) {
+  return {{errc::service_unavailable, {}}, 0, {}, false};
+}
+HistoryResult refused(HistoryResult) {
+  return {{errc::service_unavailable, {}}, protocol::ConversationKind::direct, {}, false};
+}
+FailedLogin refused(FailedLogin) {
+  return {};
+}
+bool refused(bool found) {
+  return found;
+}
+
 MissedPage oldest_missed(MessageId after, std::vector<MissedMessage> candidates,
                          std::size_t limit) {
   std::sort(candidates.begin(), candidates.end(),

@@ -62,6 +62,20 @@ struct HistoryScope {
   MessageId visible_after = 0;
 };
 
+/// What an operation answers when the store cannot carry it out (its
+/// database or Redis failed): errc::service_unavailable; a failed login
+/// whose count was not kept blocked nothing, and a block check answers what
+/// it found.
+StoreOutcome refused(StoreOutcome);
+GroupDeparture refused(GroupDeparture);
+GroupRemoval refused(GroupRemoval);
+StoredMessage refused(StoredMessage);
+StoredGroupMessage refused(StoredGroupMessage);
+MissedPage refused(MissedPage);
+HistoryResult refused(HistoryResult);
+FailedLogin refused(FailedLogin);
+bool refused(bool found);
+
 /// The `limit` oldest of `candidates` (each conversation's oldest, merged).
 MissedPage oldest_missed(MessageId after, std::vector<MissedMessage> candidates, std::size_t limit);
 

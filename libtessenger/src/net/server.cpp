@@ -29,12 +29,12 @@
 #include <asio/strand.hpp>
 #include <asio/write.hpp>
 
+#include "cluster/node.hpp"
+#include "cluster/redis_store.hpp"
 #include "core/counters.hpp"
 #include "core/credentials.hpp"
 #include "core/hub.hpp"
 #include "core/log_store.hpp"
-#include "cluster/node.hpp"
-#include "cluster/cluster_store.hpp"
 #include "core/presence.hpp"
 #include "legacy/translator.hpp"
 #include "net/callback_gate.hpp"
@@ -298,7 +298,8 @@ class Server::Impl final : public std::enable_shared_from_this<Server::Impl>,
   Clock::Subscription clock_jumps_;
   std::shared_ptr<Store> store_;
   core::LocalPresence presence_;
-  std::unique_ptr<cluster::Node> node_;  // in a cluster: presence and routing
+  std::unique_ptr<cluster::Node> node_;               // in a cluster: presence and routing
+  std::shared_ptr<cluster::RedisStore> redis_store_;  // in a cluster: store_
   std::unique_ptr<core::FileLogStore> logs_;
   std::shared_ptr<const Authenticator> authenticator_;
   std::optional<asio::ssl::context> tls_context_;
@@ -414,7 +415,11 @@ void Server::Impl::start(std::error_code& ec, std::string* what) {
       options.name = config_.node_name;
       options.log = config_.log;
       node_ = std::make_unique<cluster::Node>(strand_, std::move(options));
-      store_ = cluster::make_redis_store(*node_);
+      // No node named: every node with a recipient online, this one too, is
+      // told through Redis, so that each hears of stored messages in id order.
+      redis_store_ = std::make_shared<cluster::RedisStore>(
+          node_->commands(), strand_, cluster::RedisStoreOptions{node_->prefix(), {}});
+      store_ = redis_store_;
     }
     core::Presence& presence = node_ ? static_cast<core::Presence&>(*node_) : presence_;
     hub_ = std::make_unique<core::Hub>(
@@ -834,8 +839,7 @@ void Server::Impl::bound_incomplete_frames() {
 
 std::size_t Server::Impl::backlog(core::SessionId id) const {
   const auto it = connections_.find(id);
-  return it == connections_.end() ? 0
-                                  : it->second->pending.size() + it->second->inflight.size();
+  return it == connections_.end() ? 0 : it->second->pending.size() + it->second->inflight.size();
 }
 
 void Server::Impl::notify_drained(core::SessionId id) {
@@ -1317,9 +1321,13 @@ void Server::Impl::start_node(std::string name) {
       in_strand([](Impl& self, std::span<const std::string> users,
                    const protocol::Message& message) { self.hub_->deliver_event(users, message); }),
       in_strand([](Impl& self, std::vector<core::SessionId> sessions) {
-        for (const auto session : sessions) self.hub_->close(session, errc::already_logged_in);
+        for (const auto session : sessions)
+          self.hub_->close(session, errc::already_logged_in);
       }),
-      in_strand([](Impl& self) { self.hub_->catch_up(); })});
+      in_strand([](Impl& self) { self.hub_->catch_up(); }), [weak = weak_from_this()] {
+        // Loads the scripts again: a restarted Redis has forgotten them.
+        if (const auto self = weak.lock()) self->redis_store_->start([](std::error_code) {});
+      }});
   node_->start(std::move(name));
 }
 

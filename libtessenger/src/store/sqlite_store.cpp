@@ -185,36 +185,6 @@ std::int64_t wall_micros() {
       .count();
 }
 
-// What a refused operation answers; a failed login whose count was not kept
-// blocked nothing, and a block check answers what it found.
-StoreOutcome refused(StoreOutcome) {
-  return {errc::service_unavailable, {}};
-}
-GroupDeparture refused(GroupDeparture) {
-  return {{errc::service_unavailable, {}}, false, false, {}};
-}
-GroupRemoval refused(GroupRemoval) {
-  return {{errc::service_unavailable, {}}, {}};
-}
-StoredMessage refused(StoredMessage) {
-  return {{errc::service_unavailable, {}}, 0};
-}
-StoredGroupMessage refused(StoredGroupMessage) {
-  return {{errc::service_unavailable, {}}, 0, {}};
-}
-MissedPage refused(MissedPage) {
-  return {{errc::service_unavailable, {}}, 0, {}, false};
-}
-HistoryResult refused(HistoryResult) {
-  return {{errc::service_unavailable, {}}, protocol::ConversationKind::direct, {}, false};
-}
-FailedLogin refused(FailedLogin) {
-  return {};
-}
-bool refused(bool found) {
-  return found;
-}
-
 class Operation {
  public:
   virtual ~Operation() = default;
@@ -248,7 +218,7 @@ class Typed final : public Operation {
   }
   void finish(bool committed) override {
     const bool ok = access == Access::read ? ran_ : committed;
-    if (done_) done_(ok ? std::move(result_) : refused(std::move(result_)));
+    if (done_) done_(ok ? std::move(result_) : core::refused(std::move(result_)));
   }
 
  private:

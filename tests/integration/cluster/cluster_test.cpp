@@ -32,7 +32,8 @@ struct Cluster {
 
   explicit Cluster(int count = 3, std::string credentials = accounts) {
     dir.write("credentials.txt", credentials);
-    for (int i = 0; i < count; ++i) add();
+    for (int i = 0; i < count; ++i)
+      add();
   }
   void add() {
     const std::string name = "n" + std::to_string(nodes.size());
@@ -70,8 +71,8 @@ bool shows(CliClient& client, const std::vector<std::string>& expected,
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (auto names = active(client); names != expected; names = active(client)) {
     if (std::chrono::steady_clock::now() > deadline) {
-      MESSAGE("/activeuser still lists " << names.size() << " users: "
-                                         << (names.empty() ? "" : names.front()));
+      MESSAGE("/activeuser still lists " << names.size()
+                                         << " users: " << (names.empty() ? "" : names.front()));
       return false;
     }
   }
@@ -117,7 +118,8 @@ TEST_CASE("cluster: a second login to an account online on another node is refus
 TEST_CASE("cluster: of simultaneous logins to one account on three nodes exactly one wins") {
   constexpr int rounds = 100;
   std::string credentials;
-  for (int i = 0; i < rounds; ++i) credentials += "u" + std::to_string(i) + " p\n";
+  for (int i = 0; i < rounds; ++i)
+    credentials += "u" + std::to_string(i) + " p\n";
   Cluster cluster(3, credentials);
   int single_winners = 0;
   for (int round = 0; round < rounds; ++round) {
@@ -136,7 +138,8 @@ TEST_CASE("cluster: of simultaneous logins to one account on three nodes exactly
           ++refused;
       });
     }
-    for (auto& login : logins) login.join();
+    for (auto& login : logins)
+      login.join();
     CAPTURE(round);
     CHECK(won == 1);
     CHECK(refused == 2);
@@ -230,4 +233,93 @@ TEST_CASE("cluster: Redis unreachable at start is one clear line and a non-zero 
   CHECK(*status != 0);
   const auto errors = server.error_output(std::chrono::seconds(1));
   CHECK(errors.find("cannot reach Redis at unix://") != std::string::npos);
+}
+
+TEST_CASE("cluster: /msgto and groups across nodes, with the texts and order of one node") {
+  Cluster cluster;
+  CliClient alice(cluster.port(0)), bob(cluster.port(1)), carol(cluster.port(2));
+  alice.login("alice", "pa");
+  bob.login("bob", "pb");
+  carol.login("carol", "pc");
+  REQUIRE(shows(alice, {"bob", "carol"}));
+
+  for (int i = 0; i < 5; ++i) {
+    const auto sent = alice.command("/msgto bob hello " + std::to_string(i));
+    REQUIRE(sent.size() == 1);
+    CHECK(matches(sent[0], "message sent at {TS}."));
+  }
+  for (int i = 0; i < 5; ++i) {
+    CHECK(matches(bob.line(), "{TS}, alice: hello " + std::to_string(i)));
+    CHECK(bob.line() == prompt);
+  }
+
+  CHECK(alice.command("/creategroup chat bob carol") ==
+        Lines{"Group chat room has been created, room name: chat, users in this room: alice, "
+              "bob, carol"});
+  for (auto* invited : {&bob, &carol}) {
+    CHECK(invited->line() == "alice invited you to group chat; use /joingroup chat to join.");
+    CHECK(invited->line() == prompt);
+  }
+  CHECK(bob.command("/joingroup chat") == Lines{"Joined the group chat: chat successfully."});
+  CHECK(carol.command("/creategroup chat bob") ==
+        Lines{"a group chat (Name: chat) already exists"});
+  CHECK(carol.command("/groupmsg chat hi") ==
+        Lines{"Please join the group before sending messages."});
+  const auto sent = bob.command("/groupmsg chat hello group");
+  REQUIRE(sent.size() == 1);
+  CHECK(matches(sent[0], "Group chat message sent at {TS}."));
+  CHECK(matches(alice.line(), "{TS}, chat, bob: hello group"));
+  CHECK(alice.line() == prompt);
+  // carol, invited but not joined, got nothing.
+  CHECK(carol.command("/activeuser").size() == 2);
+}
+
+TEST_CASE("cluster: failed logins are counted per account across nodes") {
+  Cluster cluster;
+  for (std::size_t node : {0, 1}) {
+    CliClient client(cluster.port(node));
+    CHECK(client.line() == "Please login");
+    client.send("alice");
+    client.send("wrong");
+    CHECK(client.line() == "Username: Password: Invalid password. Please try again.");
+  }
+  {
+    CliClient client(cluster.port(2));
+    CHECK(client.line() == "Please login");
+    client.send("alice");
+    client.send("wrong");
+    CHECK(client.line() ==
+          "Username: Password: Invalid password. Your account has been blocked. Please try again "
+          "later.");
+    CHECK(client.wait() == 1);
+  }
+  CliClient client(cluster.port(0));
+  CHECK(client.line() == "Please login");
+  client.send("alice");
+  client.send("pa");
+  CHECK(client.line() ==
+        "Username: Password: Your account is blocked due to multiple login failures. Please "
+        "try again later.");
+}
+
+TEST_CASE(
+    "cluster: a message to a user on a killed node reaches them after they log in elsewhere") {
+  Cluster cluster(2);
+  CliClient bob(cluster.port(1));
+  bob.login("bob", "pb");
+  {
+    CliClient alice(cluster.port(0));
+    alice.login("alice", "pa");
+    REQUIRE(shows(bob, {"alice"}));
+    cluster.nodes[0]->kill();
+  }
+  REQUIRE(shows(bob, {}, std::chrono::seconds(8)));
+  const auto sent = bob.command("/msgto alice while you were away");
+  REQUIRE(sent.size() == 1);
+  CHECK(sent[0] == "alice is offline; the message will be delivered when they log in.");
+  CliClient alice(cluster.port(1));
+  alice.login("alice", "pa");
+  CHECK(matches(alice.line(), "[missed] {TS}, bob: while you were away"));
+  CHECK(alice.line() == prompt);
+  CHECK(alice.line() == "1 message arrived while you were away.");
 }

@@ -1,5 +1,6 @@
-// One body, two stores: the memory store and the SQLite store (on a real
-// file in a temporary directory) answer every operation alike.
+// One body, three stores: the memory store, the SQLite store (on a real
+// file in a temporary directory) and the Redis store (on a redis-server of
+// its own) answer every operation alike.
 
 #include <doctest/doctest.h>
 
@@ -7,6 +8,7 @@
 
 #include <tessenger/sqlite_store.hpp>
 
+#include "redis_store_rig.hpp"
 #include "store_calls.hpp"
 #include "temp_dir.hpp"
 
@@ -36,6 +38,13 @@ struct SqliteStore {
   }
 };
 
+struct RedisStore {
+  RedisServer redis;
+  // Retention runs often here too.
+  RedisStoreRig rig{redis, "n1", std::chrono::milliseconds(20)};
+  std::shared_ptr<tessenger::Store> store = rig.store();
+};
+
 template <class Kind>
 struct Fixture {
   Kind kind;
@@ -55,7 +64,7 @@ Listed listed(const std::vector<GroupMember>& members) {
 }  // namespace
 
 TEST_CASE_TEMPLATE("groups: creating, joining and the quotas of joined groups", Kind, MemoryStore,
-                   SqliteStore) {
+                   SqliteStore, RedisStore) {
   Fixture<Kind> f;
   auto& c = f.calls;
   CHECK(c.create("g1", "alice", {"bob", "carol"}).ok());
@@ -89,7 +98,7 @@ TEST_CASE_TEMPLATE("groups: creating, joining and the quotas of joined groups", 
 }
 
 TEST_CASE_TEMPLATE("groups: leaving, declining, deleting and removal of an empty group", Kind,
-                   MemoryStore, SqliteStore) {
+                   MemoryStore, SqliteStore, RedisStore) {
   Fixture<Kind> f;
   auto& c = f.calls;
   REQUIRE(c.create("g", "alice", {"bob", "carol", "dave"}).ok());
@@ -129,7 +138,7 @@ TEST_CASE_TEMPLATE("groups: leaving, declining, deleting and removal of an empty
 }
 
 TEST_CASE_TEMPLATE("messages: ids increase within each conversation, recipients are joined members",
-                   Kind, MemoryStore, SqliteStore) {
+                   Kind, MemoryStore, SqliteStore, RedisStore) {
   Fixture<Kind> f;
   auto& c = f.calls;
   REQUIRE(c.create("g", "alice", {"bob", "carol"}).ok());
@@ -162,7 +171,7 @@ TEST_CASE_TEMPLATE("messages: ids increase within each conversation, recipients 
 }
 
 TEST_CASE_TEMPLATE("blocks: per address after max_attempts, lifted after the block period", Kind,
-                   MemoryStore, SqliteStore) {
+                   MemoryStore, SqliteStore, RedisStore) {
   Fixture<Kind> f;
   auto& c = f.calls;
   const std::string a = "10.0.0.1";
@@ -188,7 +197,7 @@ TEST_CASE_TEMPLATE("blocks: per address after max_attempts, lifted after the blo
 }
 
 TEST_CASE_TEMPLATE("blocks: the account-wide cap spares addresses the account logged in from", Kind,
-                   MemoryStore, SqliteStore) {
+                   MemoryStore, SqliteStore, RedisStore) {
   Fixture<Kind> f;
   auto& c = f.calls;
   f.kind.store->login_succeeded("alice", "192.0.2.1");
@@ -240,7 +249,7 @@ using tessenger::protocol::HistoryDirection;
 }  // namespace
 
 TEST_CASE_TEMPLATE("messages: one id sequence across every conversation", Kind, MemoryStore,
-                   SqliteStore) {
+                   SqliteStore, RedisStore) {
   Fixture<Kind> f;
   auto& c = f.calls;
   REQUIRE(c.create("g", "alice", {"bob"}).ok());
@@ -252,7 +261,7 @@ TEST_CASE_TEMPLATE("messages: one id sequence across every conversation", Kind, 
 }
 
 TEST_CASE_TEMPLATE("history: latest, before and after pages, limits, the same bytes", Kind,
-                   MemoryStore, SqliteStore) {
+                   MemoryStore, SqliteStore, RedisStore) {
   Fixture<Kind> f;
   auto& c = f.calls;
   Ids sent;
@@ -292,7 +301,7 @@ TEST_CASE_TEMPLATE("history: latest, before and after pages, limits, the same by
 }
 
 TEST_CASE_TEMPLATE("history: empty and unknown conversations, and who may read a group", Kind,
-                   MemoryStore, SqliteStore) {
+                   MemoryStore, SqliteStore, RedisStore) {
   Fixture<Kind> f;
   auto& c = f.calls;
   // Nothing is revealed about users: no conversation reads as empty.
@@ -330,7 +339,7 @@ TEST_CASE_TEMPLATE("history: empty and unknown conversations, and who may read a
 }
 
 TEST_CASE_TEMPLATE("missed: what others sent to the user after an id, in order, paged", Kind,
-                   MemoryStore, SqliteStore) {
+                   MemoryStore, SqliteStore, RedisStore) {
   Fixture<Kind> f;
   auto& c = f.calls;
   REQUIRE(c.create("team", "alice", {"bob", "carol"}).ok());
@@ -367,7 +376,7 @@ TEST_CASE_TEMPLATE("missed: what others sent to the user after an id, in order, 
 }
 
 TEST_CASE_TEMPLATE("retention: history_max keeps each conversation's newest", Kind, MemoryStore,
-                   SqliteStore) {
+                   SqliteStore, RedisStore) {
   Fixture<Kind> f;
   auto policy = test_policy();
   policy.history_max = 3;
@@ -382,8 +391,8 @@ TEST_CASE_TEMPLATE("retention: history_max keeps each conversation's newest", Ki
   CHECK(c.history("carol", "bob").entries.size() == 1);
 }
 
-TEST_CASE_TEMPLATE("retention: history_days removes what is older", Kind, MemoryStore,
-                   SqliteStore) {
+TEST_CASE_TEMPLATE("retention: history_days removes what is older", Kind, MemoryStore, SqliteStore,
+                   RedisStore) {
   Fixture<Kind> f;
   auto policy = test_policy();
   policy.history_days = 1;

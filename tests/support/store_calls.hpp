@@ -49,14 +49,13 @@ struct Calls {
     return answer<StoredGroupMessage>(
         [&](auto done) { store.append_group_message(group, from, text, t0, done); });
   }
-  StoredMessage tell(const std::string& from, const std::string& to,
-                     const std::string& text = "hi", protocol::Timestamp time = t0) {
+  StoredMessage tell(const std::string& from, const std::string& to, const std::string& text = "hi",
+                     protocol::Timestamp time = t0) {
     return answer<StoredMessage>(
         [&](auto done) { store.append_direct_message(from, to, text, time, done); });
   }
   MissedPage missed(const std::string& user, MessageId after, std::size_t limit = 100) {
-    return answer<MissedPage>(
-        [&](auto done) { store.missed(user, after, false, limit, done); });
+    return answer<MissedPage>([&](auto done) { store.missed(user, after, false, limit, done); });
   }
   MissedPage missed_since_delivered(const std::string& user, std::size_t limit = 100) {
     return answer<MissedPage>([&](auto done) { store.missed(user, 0, true, limit, done); });
