@@ -508,41 +508,41 @@ void Hub::claim_name(SessionId id, const Instant& now) {
   if (session == nullptr || session->stage != Stage::logging_in) return;
   PresenceEntry entry{
       {session->pending.username, now.wall, session->address, session->pending.udp_port}, {{}, id}};
-  presence_.claim(
-      std::move(entry),
-      then<ClaimOutcome>(id, [this, id, now, username = session->pending.username](
-                                 ClaimOutcome claimed) {
-        Session* s = find(id);
-        const bool ours = claimed.code == errc{} && !claimed.holder;
-        if (s == nullptr || s->stage != Stage::logging_in) {
-          // Gone while the claim was decided: give the name back.
-          if (ours) presence_.release(username, id);
-          return;
-        }
-        if (claimed.code != errc{}) {
-          reply_error(id, s->pending.request, claimed.code);
-          return end_login(id, *s);
-        }
-        if (claimed.holder) return name_taken(id, *claimed.holder, now);
-        auto& pending = s->pending;
-        s->stage = Stage::online;
-        s->username = pending.username;
-        s->udp_port = pending.udp_port;
-        s->last_input = now.steady;
-        const auto online = presence_.online();
-        // In a cluster, another node's login may already follow this one.
-        logs_.user_online(online.size(), presence_.find(s->username)->record);
-        store_.login_succeeded(s->username, s->peer_key);
-        counters_.logins.add();
-        counters_.online.set(online.size());
-        outbox_.send(id, protocol::LoginOk{pending.request, s->username});
-        outbox_.resume(id);
-        info("{} is online", s->username);
-        replay_missed(id, pending.resume_after, pending.resume_after == 0);
-        unschedule(id, *s);
-        check_deadlines(id, *s, now);
-        if (observer_.on_login) observer_.on_login(s->username, s->address, s->udp_port);
-      }));
+  presence_.claim(std::move(entry),
+                  then<ClaimOutcome>(id, [this, id, now, username = session->pending.username](
+                                             ClaimOutcome claimed) {
+                    Session* s = find(id);
+                    const bool ours = claimed.code == errc{} && !claimed.holder;
+                    if (s == nullptr || s->stage != Stage::logging_in) {
+                      // Gone while the claim was decided: give the name back.
+                      if (ours) presence_.release(username, id);
+                      return;
+                    }
+                    if (claimed.code != errc{}) {
+                      reply_error(id, s->pending.request, claimed.code);
+                      return end_login(id, *s);
+                    }
+                    if (claimed.holder) return name_taken(id, *claimed.holder, now);
+                    auto& pending = s->pending;
+                    s->stage = Stage::online;
+                    s->username = pending.username;
+                    s->udp_port = pending.udp_port;
+                    s->last_input = now.steady;
+                    const auto online = presence_.online();
+                    // In a cluster, another node's login may already follow this one.
+                    logs_.user_online(online.size(), presence_.find(s->username)->record);
+                    store_.login_succeeded(s->username, s->peer_key);
+                    counters_.logins.add();
+                    counters_.online.set(online.size());
+                    outbox_.send(id, protocol::LoginOk{pending.request, s->username});
+                    outbox_.resume(id);
+                    info("{} is online", s->username);
+                    replay_missed(id, pending.resume_after, pending.resume_after == 0);
+                    unschedule(id, *s);
+                    check_deadlines(id, *s, now);
+                    if (observer_.on_login)
+                      observer_.on_login(s->username, s->address, s->udp_port);
+                  }));
 }
 
 // A second login to an online account: a session that can answer pings is
@@ -634,7 +634,8 @@ void Hub::deliver(std::span<const std::string> users, const protocol::Message& m
     recipients_.push_back(entry->where.session);
   }
   outbox_.send_to_many(recipients_, message);
-  for (const auto& [node, names] : remote_) router_->forward(node, names, message);
+  for (const auto& [node, names] : remote_)
+    router_->forward(node, names, message);
 }
 
 void Hub::deliver(const std::string& user, const protocol::Message& message) {

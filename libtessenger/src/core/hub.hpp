@@ -373,7 +373,7 @@ class Hub {
 
   std::unordered_map<SessionId, Session> sessions_;
   std::set<std::pair<SteadyTime, SessionId>> deadlines_;
-  std::vector<SessionId> recipients_;  // reused for every fan-out
+  std::vector<SessionId> recipients_;                       // reused for every fan-out
   std::map<std::string, std::vector<std::string>> remote_;  // per node, reused for every fan-out
   // Events are built in place here, so their strings keep their memory from
   // one message to the next.
