@@ -158,6 +158,8 @@ struct RedisConnection::Impl : std::enable_shared_from_this<Impl> {
   asio::posix::stream_descriptor socket;
   asio::steady_timer timer;
   bool timer_armed = false;
+  std::chrono::steady_clock::time_point timer_expiry;
+  std::uint64_t timer_round = 0;  // a re-armed timer's cancelled wait is stale
   bool want_read = false;
   bool want_write = false;
   bool reading = false;
@@ -369,11 +371,17 @@ struct RedisConnection::Impl : std::enable_shared_from_this<Impl> {
     arm_timer();
   }
 
+  // The handshake's longer deadline may still be armed when the first
+  // command comes: an earlier deadline moves the timer forward.
   void arm_timer() {
-    if (timer_armed || waiting.empty()) return;
+    if (waiting.empty()) return;
+    const auto deadline = waiting.front().deadline;
+    if (timer_armed && timer_expiry <= deadline) return;
     timer_armed = true;
-    timer.expires_at(waiting.front().deadline);
-    timer.async_wait([self = shared_from_this()](std::error_code error) {
+    timer_expiry = deadline;
+    timer.expires_at(deadline);
+    timer.async_wait([self = shared_from_this(), round = ++timer_round](std::error_code error) {
+      if (round != self->timer_round) return;
       self->timer_armed = false;
       if (error) return;
       if (!self->waiting.empty() &&

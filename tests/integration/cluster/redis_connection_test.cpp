@@ -198,6 +198,8 @@ TEST_CASE("redis connection: a stalled Redis fails waiting commands in time, the
   asio::io_context io;
   RedisOptions options;
   options.command_timeout = 300ms;
+  // Longer than the check below: the first command must not wait out the handshake's deadline.
+  options.connect_timeout = 3s;
   RedisConnection connection(io.get_executor(), endpoint_of(redis.url()), options);
   connect(io, connection);
   std::optional<std::error_code> lost;
