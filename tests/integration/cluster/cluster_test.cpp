@@ -5,6 +5,8 @@
 #include <chrono>
 #include <csignal>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <thread>
@@ -12,8 +14,7 @@
 
 #include <doctest/doctest.h>
 
-#include "../../cli/cli_harness.hpp"
-#include "redis_server.hpp"
+#include "cluster_fixture.hpp"
 #include "wire_client.hpp"
 
 using namespace tessenger::testing;
@@ -24,65 +25,18 @@ namespace {
 
 const char* const accounts = "alice pa\nbob pb\ncarol pc\ndave pd\n";
 
-// Nodes n0, n1, ... on one Redis, each with its own data directory.
-struct Cluster {
-  RedisServer redis;
-  TempDir dir{"tessenger-cluster"};
-  std::vector<std::unique_ptr<CliServer>> nodes;
-
-  explicit Cluster(int count = 3, std::string credentials = accounts) {
-    dir.write("credentials.txt", credentials);
-    for (int i = 0; i < count; ++i)
-      add();
-  }
-  void add() {
-    const std::string name = "n" + std::to_string(nodes.size());
-    std::filesystem::create_directories(dir / name);
-    // Polling /activeuser is many requests: no rate limit.
-    nodes.push_back(std::make_unique<CliServer>(
-        dir, 3,
-        std::vector<std::string>{"--cluster", redis.url(), "--node-name", name, "--data-dir", name,
-                                 "--message-rate", "0"}));
-    joined(nodes.size() - 1);
-  }
-  // Waits for the node to say it joined: before that it refuses logins.
-  void joined(std::size_t node) {
-    while (auto line = nodes.at(node)->process().read_line(cli_deadline)) {
-      if (line->find("joined the cluster") != std::string::npos) return;
-    }
-    FAIL("node " << node << " did not join the cluster");
-  }
-  std::uint16_t port(std::size_t node) const { return nodes.at(node)->port(); }
-};
-
-// The users /activeuser lists, in the order it lists them.
-std::vector<std::string> active(CliClient& client) {
-  std::vector<std::string> names;
-  for (const auto& line : client.command("/activeuser")) {
-    if (line == "no other active user") break;
-    names.push_back(line.substr(0, line.find(',')));
-  }
-  return names;
-}
-
-// Waits until `client`'s /activeuser shows `expected`; false at the deadline.
-bool shows(CliClient& client, const std::vector<std::string>& expected,
-           std::chrono::milliseconds timeout = std::chrono::seconds(10)) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (auto names = active(client); names != expected; names = active(client)) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      MESSAGE("/activeuser still lists " << names.size()
-                                         << " users: " << (names.empty() ? "" : names.front()));
-      return false;
-    }
-  }
-  return true;
+// alice logs in on node 0, bob sees her, and node 0 is killed under her.
+void kill_under_alice(Cluster& cluster, CliClient& bob) {
+  CliClient alice(cluster.port(0));
+  alice.login("alice", "pa");
+  REQUIRE(shows(bob, {"alice"}));
+  cluster.nodes[0]->kill();
 }
 
 }  // namespace
 
 TEST_CASE("cluster: /activeuser lists the users of every node in login order, with IP and port") {
-  Cluster cluster;
+  Cluster cluster(3, accounts);
   CliClient alice(cluster.port(0)), bob(cluster.port(1)), carol(cluster.port(2));
   alice.login("alice", "pa");
   bob.login("bob", "pb");
@@ -101,7 +55,7 @@ TEST_CASE("cluster: /activeuser lists the users of every node in login order, wi
 }
 
 TEST_CASE("cluster: a second login to an account online on another node is refused") {
-  Cluster cluster;
+  Cluster cluster(3, accounts);
   CliClient alice(cluster.port(0));
   alice.login("alice", "pa");
   for (std::size_t node : {1, 2}) {
@@ -149,7 +103,7 @@ TEST_CASE("cluster: of simultaneous logins to one account on three nodes exactly
 }
 
 TEST_CASE("cluster: a killed node's users leave /activeuser within 5 s and may log in elsewhere") {
-  Cluster cluster(2);
+  Cluster cluster(2, accounts);
   CliClient alice(cluster.port(0)), bob(cluster.port(1));
   alice.login("alice", "pa");
   bob.login("bob", "pb");
@@ -171,18 +125,12 @@ TEST_CASE("cluster: a killed node's users leave /activeuser within 5 s and may l
 }
 
 TEST_CASE("cluster: a node restarted under its old name brings back none of its old users") {
-  Cluster cluster(2);
+  Cluster cluster(2, accounts);
   CliClient bob(cluster.port(1));
   bob.login("bob", "pb");
-  {
-    CliClient alice(cluster.port(0));
-    alice.login("alice", "pa");
-    REQUIRE(shows(bob, {"alice"}));
-    cluster.nodes[0]->kill();
-  }
+  kill_under_alice(cluster, bob);
   // Back before its lease ran out: it clears what its last life left.
-  cluster.nodes[0]->start();
-  cluster.joined(0);
+  cluster.restart(0);
   CHECK(shows(bob, {}));
   CliClient alice(cluster.port(0));
   alice.login("alice", "pa");
@@ -190,7 +138,7 @@ TEST_CASE("cluster: a node restarted under its old name brings back none of its 
 }
 
 TEST_CASE("cluster: a stalled Redis fails logins within a second; pings go on; then it recovers") {
-  Cluster cluster(2);
+  Cluster cluster(2, accounts);
   CliClient alice(cluster.port(0));
   alice.login("alice", "pa");
   WireClient watcher(cluster.port(1));
@@ -236,7 +184,7 @@ TEST_CASE("cluster: Redis unreachable at start is one clear line and a non-zero 
 }
 
 TEST_CASE("cluster: /msgto and groups across nodes, with the texts and order of one node") {
-  Cluster cluster;
+  Cluster cluster(3, accounts);
   CliClient alice(cluster.port(0)), bob(cluster.port(1)), carol(cluster.port(2));
   alice.login("alice", "pa");
   bob.login("bob", "pb");
@@ -275,7 +223,7 @@ TEST_CASE("cluster: /msgto and groups across nodes, with the texts and order of 
 }
 
 TEST_CASE("cluster: failed logins are counted per account across nodes") {
-  Cluster cluster;
+  Cluster cluster(3, accounts);
   for (std::size_t node : {0, 1}) {
     CliClient client(cluster.port(node));
     CHECK(client.line() == "Please login");
@@ -304,15 +252,10 @@ TEST_CASE("cluster: failed logins are counted per account across nodes") {
 
 TEST_CASE(
     "cluster: a message to a user on a killed node reaches them after they log in elsewhere") {
-  Cluster cluster(2);
+  Cluster cluster(2, accounts);
   CliClient bob(cluster.port(1));
   bob.login("bob", "pb");
-  {
-    CliClient alice(cluster.port(0));
-    alice.login("alice", "pa");
-    REQUIRE(shows(bob, {"alice"}));
-    cluster.nodes[0]->kill();
-  }
+  kill_under_alice(cluster, bob);
   REQUIRE(shows(bob, {}, std::chrono::seconds(8)));
   const auto sent = bob.command("/msgto alice while you were away");
   REQUIRE(sent.size() == 1);
@@ -322,4 +265,28 @@ TEST_CASE(
   CHECK(matches(alice.line(), "[missed] {TS}, bob: while you were away"));
   CHECK(alice.line() == prompt);
   CHECK(alice.line() == "1 message arrived while you were away.");
+}
+
+TEST_CASE("cluster: /p2pvideo sends a file to a user on another node") {
+  Cluster cluster(2, accounts);
+  std::filesystem::create_directory(cluster.dir / "downloads");
+  std::string content;
+  for (std::uint32_t i = 0; i < 200'000; ++i)
+    content.push_back(static_cast<char>(i * 7919u % 251u));
+  cluster.dir.write("clip.mp4", content);
+  const auto file = (cluster.dir / "clip.mp4").string();
+  CliClient alice(cluster.port(0));
+  CliClient bob(cluster.port(1), {"--download-dir", (cluster.dir / "downloads").string()});
+  alice.login("alice", "pa");
+  bob.login("bob", "pb");
+  REQUIRE(shows(alice, {"bob"}));
+
+  CHECK(alice.command("/p2pvideo bob " + file).empty());
+  CHECK(alice.line() == file + " has been uploaded.");
+  CHECK(alice.line() == prompt);
+  CHECK(bob.line() == "Received clip.mp4 from alice");
+  CHECK(bob.line() == prompt);
+  std::ifstream saved(cluster.dir / "downloads" / "alice_clip.mp4", std::ios::binary);
+  CHECK(std::string((std::istreambuf_iterator<char>(saved)), {}) == content);
+  CHECK(alice.command("/p2pvideo carol " + file) == Lines{"carol is not online."});
 }
