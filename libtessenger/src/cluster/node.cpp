@@ -538,6 +538,10 @@ void Node::on_node_message(std::string_view payload) {
     if (handlers_.event) handlers_.event(event->to, event->message);
     return;
   }
+  // Until the snapshot is in and the hub has caught up from the store, a
+  // live message may jump ahead of ones this node missed while cut off; the
+  // catch-up reads it from the store, in order, with those.
+  if (snapshot_pending_) return;
   auto stored = decode_cluster_message(payload);
   if (!stored) return log(LogLevel::warn, "a malformed message from Redis, ignored");
   if (handlers_.stored) {
