@@ -11,6 +11,7 @@
 #include <set>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -68,6 +69,15 @@ struct Acked {
       texts.insert(text);
     }
     ++count;
+  }
+  // Waits until at least `target` texts were acknowledged; false at the deadline.
+  bool reached(long target, std::chrono::milliseconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (count < target) {
+      if (std::chrono::steady_clock::now() >= deadline) return false;
+      std::this_thread::yield();
+    }
+    return true;
   }
   // How many acknowledged texts `found` lacks; `only` picks the ones to count.
   std::size_t missing_from(const std::set<std::string>& found, const std::string& only = "") {
